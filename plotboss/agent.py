@@ -1,0 +1,120 @@
+"""The entry-point skeleton both agents share: options, config loading, serving, signals, exit codes.
+
+Exit status: 0 after a clean shutdown (SIGTERM/SIGINT), 2 for a config or argument problem (nothing started),
+1 for an unexpected failure. Nothing below ``run_agent`` exits or configures logging.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Protocol, TypeVar
+
+import click
+
+from plotboss import __version__
+from plotboss.auth import resolve_tokens
+from plotboss.config import AgentSection, StrictModel, load_config
+from plotboss.errors import ConfigError
+from plotboss.transport import ServiceRegistration, check_listen_policy, serve
+
+log = logging.getLogger(__name__)
+
+C = TypeVar("C", bound=StrictModel)
+
+
+class Agent(Protocol):
+    """What an agent gives the skeleton: its services, and a background loop to start and stop."""
+
+    def registrations(self) -> list[ServiceRegistration]: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class HasAgentSection(Protocol):
+    @property
+    def agent(self) -> AgentSection: ...
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    prog: str
+    config_model: type[StrictModel]
+    build: Callable[[StrictModel, Path], Agent]
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def run_agent(spec: AgentSpec, argv: Sequence[str] | None = None) -> int:
+    """Parse options, load config, serve until SIGTERM/SIGINT. Returns the exit status."""
+
+    @click.command(name=spec.prog, context_settings={"help_option_names": ["-h", "--help"]})
+    @click.option("--config", "config_path", required=True, type=click.Path(path_type=Path), help="YAML config file.")
+    @click.option("--listen", default=None, help="HOST:PORT to listen on (overrides agent.listen; port 0 = any).")
+    @click.option("--insecure", is_flag=True, help="Allow a non-loopback listen address without TLS, on purpose.")
+    @click.option("--port-file", type=click.Path(path_type=Path), default=None, help="Write the bound port here.")
+    @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
+    @click.version_option(__version__, prog_name=spec.prog)
+    def command(
+        config_path: Path, listen: str | None, insecure: bool, port_file: Path | None, log_level: str
+    ) -> int:
+        _setup_logging(log_level)
+        try:
+            cfg = load_config(config_path, spec.config_model)
+            section: AgentSection = cfg.agent  # type: ignore[attr-defined]
+            addr = listen or section.listen
+            label = "--listen" if listen else f"{config_path}: agent.listen"
+            check_listen_policy(addr, section.tls, insecure, label)
+            tokens = resolve_tokens(section.tokens, f"{config_path}: agent.tokens")
+            agent = spec.build(cfg, config_path)
+            # the policy was checked (and warned about) above, before building the agent
+            server = serve(
+                agent.registrations(), addr, tls=section.tls, tokens=tokens, insecure=True, label=label
+            )
+        except ConfigError as e:
+            click.echo(f"{spec.prog}: {e}", err=True)
+            return 2
+        stop = threading.Event()
+
+        def _on_signal(signum: int, _frame: FrameType | None) -> None:
+            log.info("received %s, shutting down", signal.Signals(signum).name)
+            stop.set()
+
+        signal.signal(signal.SIGTERM, _on_signal)
+        signal.signal(signal.SIGINT, _on_signal)
+        agent.start()
+        click.echo(f"{spec.prog} {section.name} listening on {server.address}", err=False)
+        sys.stdout.flush()
+        if port_file is not None:
+            port_file.write_text(f"{server.port}\n")
+        try:
+            while not stop.wait(1.0):
+                pass
+        finally:
+            server.stop(section.grace_s)
+            agent.stop()
+            log.info("stopped")
+        return 0
+
+    try:
+        rc = command.main(args=list(argv) if argv is not None else None, prog_name=spec.prog, standalone_mode=False)
+    except click.exceptions.Abort:
+        return 1
+    except click.ClickException as e:
+        e.show()
+        return 2
+    return int(rc) if isinstance(rc, int) else 0

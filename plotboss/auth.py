@@ -1,0 +1,218 @@
+"""Bearer-token authentication with two roles, checked by one server interceptor.
+
+Every RPC is classified in ``RPC_ROLES``; an RPC missing from the table is refused (a test checks the table covers
+both services). Tokens are compared in constant time. With no tokens configured, read RPCs are open and control RPCs
+are accepted only from loopback peers or from clients with a verified certificate (mutual TLS).
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from plotboss.config import MIN_TOKEN_LENGTH, TokensConfig
+from plotboss.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+class Role(enum.IntEnum):
+    OPEN = 0
+    READ = 1
+    CONTROL = 2
+
+
+_P = "/plotboss.v1.PlotterService/"
+_F = "/plotboss.v1.FarmerService/"
+
+#: The role each RPC needs. Health checks are open so that probes work without credentials.
+RPC_ROLES: dict[str, Role] = {
+    "/grpc.health.v1.Health/Check": Role.OPEN,
+    "/grpc.health.v1.Health/Watch": Role.OPEN,
+    "/grpc.health.v1.Health/List": Role.OPEN,
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": Role.READ,
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo": Role.READ,
+    _P + "ListJobs": Role.READ,
+    _P + "GetJob": Role.READ,
+    _P + "WatchJobs": Role.READ,
+    _P + "KillJob": Role.CONTROL,
+    _P + "SuspendJob": Role.CONTROL,
+    _P + "ResumeJob": Role.CONTROL,
+    _P + "ListDirs": Role.READ,
+    _P + "CleanOrphans": Role.CONTROL,
+    _P + "GetSchedulerStatus": Role.READ,
+    _P + "PauseScheduler": Role.CONTROL,
+    _P + "ResumeScheduler": Role.CONTROL,
+    _P + "DrainScheduler": Role.CONTROL,
+    _P + "GetArchiveStatus": Role.READ,
+    _P + "PauseArchiver": Role.CONTROL,
+    _P + "ResumeArchiver": Role.CONTROL,
+    _P + "AnalyzeLogs": Role.READ,
+    _F + "ListDrives": Role.READ,
+    _F + "Reserve": Role.CONTROL,
+    _F + "Renew": Role.CONTROL,
+    _F + "Complete": Role.CONTROL,
+    _F + "Release": Role.CONTROL,
+    _F + "ListReservations": Role.READ,
+}
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    """Resolved token values by role (control tokens also grant read)."""
+
+    read: tuple[str, ...] = ()
+    control: tuple[str, ...] = ()
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.read or self.control)
+
+    def role_of(self, presented: str) -> Role | None:
+        """The role a presented token grants, or None. Compares against every token in constant time."""
+        found: Role | None = None
+        data = presented.encode()
+        for tok in self.control:
+            if hmac.compare_digest(data, tok.encode()):
+                found = Role.CONTROL
+        for tok in self.read:
+            if hmac.compare_digest(data, tok.encode()) and found is None:
+                found = Role.READ
+        return found
+
+
+def resolve_tokens(cfg: TokensConfig, label: str) -> TokenSet:
+    """Read every token source; ConfigError naming ``label`` (e.g. ``plotter.yaml: agent.tokens``) on a problem."""
+    out: dict[str, list[str]] = {"read": [], "control": []}
+    for role in ("read", "control"):
+        for i, src in enumerate(getattr(cfg, role)):
+            where = f"{label}.{role}[{i}]"
+            try:
+                value = src.resolve()
+            except ConfigError as e:
+                raise ConfigError(f"{where}: {e}") from None
+            if len(value) < MIN_TOKEN_LENGTH or any(c.isspace() for c in value):
+                raise ConfigError(
+                    f"{where}: a token must be at least {MIN_TOKEN_LENGTH} characters without white space "
+                    "(make one with: openssl rand -hex 32)"
+                )
+            out[role].append(value)
+    return TokenSet(read=tuple(out["read"]), control=tuple(out["control"]))
+
+
+def _is_loopback_peer(peer: str) -> bool:
+    # grpc peer strings: "ipv4:127.0.0.1:5555", "ipv6:[::1]:5555", "unix:/path"
+    return peer.startswith(("ipv4:127.", "ipv6:[::1]", "unix:"))
+
+
+def _has_verified_client_cert(context: grpc.ServicerContext) -> bool:
+    auth = context.auth_context()
+    return bool(auth.get("x509_pem_cert") or auth.get("x509_common_name"))
+
+
+def bearer_from_metadata(metadata: Any) -> str | None:
+    for key, value in metadata or ():
+        if key == "authorization":
+            text = value.decode() if isinstance(value, bytes) else str(value)
+            scheme, _, tok = text.partition(" ")
+            if scheme.lower() == "bearer" and tok:
+                return tok.strip()
+            return ""
+    return None
+
+
+class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
+    """Checks every call against RPC_ROLES before the servicer sees it."""
+
+    def __init__(self, tokens: TokenSet) -> None:
+        self._tokens = tokens
+
+    def _check(self, method: str, context: grpc.ServicerContext) -> None:
+        needed = RPC_ROLES.get(method)
+        if needed is None:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{method} is not an RPC this agent serves")
+        if needed == Role.OPEN:
+            return
+        presented = bearer_from_metadata(context.invocation_metadata())
+        if not self._tokens.enabled:
+            if needed == Role.CONTROL and not (
+                _is_loopback_peer(context.peer()) or _has_verified_client_cert(context)
+            ):
+                context.abort(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    f"{method} is a control RPC; this agent has no tokens configured, so it accepts control only "
+                    "from loopback or from mutual-TLS clients (configure agent.tokens.control)",
+                )
+            return
+        if presented is None:
+            context.abort(
+                grpc.StatusCode.UNAUTHENTICATED,
+                "this agent requires a bearer token: pass --token-file (or token_file in the fleet file)",
+            )
+        role = self._tokens.role_of(presented or "")
+        if role is None:
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "the bearer token is not one this agent knows")
+        if role is not None and role < needed:
+            context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"{method} is a control RPC and the token given is a read token",
+            )
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        check = self._check
+
+        if handler.unary_unary is not None:
+            inner_uu = handler.unary_unary
+
+            def uu(request: Any, context: grpc.ServicerContext) -> Any:
+                check(method, context)
+                return inner_uu(request, context)
+
+            return grpc.unary_unary_rpc_method_handler(
+                uu, handler.request_deserializer, handler.response_serializer
+            )
+        if handler.unary_stream is not None:
+            inner_us = handler.unary_stream
+
+            def us(request: Any, context: grpc.ServicerContext) -> Any:
+                check(method, context)
+                yield from inner_us(request, context)
+
+            return grpc.unary_stream_rpc_method_handler(
+                us, handler.request_deserializer, handler.response_serializer
+            )
+        if handler.stream_stream is not None:
+            inner_ss = handler.stream_stream
+
+            def ss(request_iterator: Any, context: grpc.ServicerContext) -> Any:
+                check(method, context)
+                yield from inner_ss(request_iterator, context)
+
+            return grpc.stream_stream_rpc_method_handler(
+                ss, handler.request_deserializer, handler.response_serializer
+            )
+        if handler.stream_unary is not None:
+            inner_su = handler.stream_unary
+
+            def su(request_iterator: Any, context: grpc.ServicerContext) -> Any:
+                check(method, context)
+                return inner_su(request_iterator, context)
+
+            return grpc.stream_unary_rpc_method_handler(
+                su, handler.request_deserializer, handler.response_serializer
+            )
+        return handler

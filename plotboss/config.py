@@ -1,0 +1,190 @@
+"""Config pieces shared by both agents and the CLI: strict pydantic models, YAML loading, error messages.
+
+Every error names the file and the field (``plotter.yaml: scheduling.global_max_jobs: expected an integer``) and is
+raised as ConfigError; entry points turn it into exit status 2 before anything starts.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
+
+from plotboss.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+
+_TYPE_WORDS = {
+    "int_type": "expected an integer",
+    "int_parsing": "expected an integer",
+    "int_from_float": "expected an integer",
+    "float_type": "expected a number",
+    "float_parsing": "expected a number",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+    "string_type": "expected a string",
+    "list_type": "expected a list",
+    "dict_type": "expected a mapping",
+    "model_type": "expected a mapping",
+    "model_attributes_type": "expected a mapping",
+    "extra_forbidden": "unknown key",
+    "missing": "required",
+}
+
+
+#: A filesystem path given as a YAML string (strict models otherwise refuse str -> Path).
+PathStr = Annotated[Path, Strict(False)]
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys are errors, values are immutable, no silent coercion of types."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class SecretSource(StrictModel):
+    """Where a secret comes from: exactly one of a file, an environment variable or an inline value."""
+
+    file: PathStr | None = None
+    env: str | None = None
+    value: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretSource:
+        given = [n for n in ("file", "env", "value") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of file, env or value")
+        return self
+
+    def describe(self) -> str:
+        if self.file is not None:
+            return f"file {self.file}"
+        if self.env is not None:
+            return f"environment variable {self.env}"
+        return "inline value"
+
+    def resolve(self) -> str:
+        """Read the secret; ConfigError if the file/variable is missing or empty."""
+        if self.file is not None:
+            try:
+                text = self.file.read_text(encoding="utf-8")
+            except OSError as e:
+                raise ConfigError(f"cannot read {self.describe()}: {e.strerror or e}") from None
+        elif self.env is not None:
+            text = os.environ.get(self.env, "")
+        else:
+            text = self.value or ""
+        text = text.strip()
+        if not text:
+            raise ConfigError(f"{self.describe()} is empty")
+        return text
+
+
+MIN_TOKEN_LENGTH = 16
+
+
+class TokensConfig(StrictModel):
+    """Bearer tokens accepted by an agent. A control token may call every RPC; a read token only read RPCs.
+
+    With no tokens at all, read RPCs are open and control RPCs are accepted only from loopback peers or from clients
+    that presented a certificate verified by ``tls.client_ca`` (mutual TLS).
+    """
+
+    read: list[SecretSource] = Field(default_factory=list)
+    control: list[SecretSource] = Field(default_factory=list)
+
+
+class ServerTlsConfig(StrictModel):
+    """Server TLS. With ``client_ca`` the agent requires and verifies client certificates (mutual TLS)."""
+
+    cert: PathStr
+    key: PathStr
+    client_ca: PathStr | None = None
+
+
+HostPort = Annotated[str, Field(pattern=r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.\-]+):\d{1,5}$")]
+
+
+class AgentSection(StrictModel):
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
+    listen: HostPort
+    poll_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    tls: ServerTlsConfig | None = None
+    tokens: TokensConfig = Field(default_factory=TokensConfig)
+    grace_s: Annotated[float, Field(ge=0, le=600)] = 10.0
+
+
+class ClientTlsConfig(StrictModel):
+    """What a client needs to reach a TLS agent: the CA to trust and, for mutual TLS, its own cert and key."""
+
+    ca: PathStr
+    cert: PathStr | None = None
+    key: PathStr | None = None
+    server_name: str | None = None
+
+
+Version = Literal[1]
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            # pydantic tags union members and validators in loc; they are not user-facing field names
+            if item.startswith("function-") or item in {"SecretSource", "ServerTlsConfig", "ClientTlsConfig"}:
+                continue
+            parts.append(("." if parts else "") + item)
+    return "".join(parts) or "(top level)"
+
+
+def describe_validation_error(label: str, err: ValidationError) -> str:
+    """One line per problem: ``label: field.path: message``."""
+    lines = []
+    for e in err.errors():
+        msg = _TYPE_WORDS.get(e["type"], e["msg"])
+        if e["type"] in {"value_error", "assertion_error"}:
+            msg = str(e["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        lines.append(f"{label}: {_loc(tuple(e['loc']))}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, model: type[M], label: str) -> M:
+    """Validate already-parsed YAML data against ``model``; ConfigError naming ``label`` and the fields."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{label}: expected a YAML mapping at the top level, got {type(data).__name__}")
+    if "version" not in data:
+        raise ConfigError(f"{label}: version: required (this plotboss reads version: 1)")
+    if data.get("version") != 1:
+        raise ConfigError(f"{label}: version: unsupported version {data.get('version')!r} (this plotboss reads 1)")
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(describe_validation_error(label, e)) from None
+
+
+def load_config(path: Path, model: type[M]) -> M:
+    """Read and validate a YAML config file. ConfigError (naming the file and field) on any problem."""
+    label = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{label}: no such file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{label}: not a text file (not UTF-8)") from None
+    except OSError as e:
+        raise ConfigError(f"{label}: cannot read: {e.strerror or e}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        where = ""
+        mark = getattr(e, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        problem = getattr(e, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{label}: not valid YAML{where}: {problem}") from None
+    return parse_config(data, model, label)

@@ -1,0 +1,63 @@
+"""Plot file names and sizes by k, shared by both agents.
+
+A final plot is named ``plot-k<k>-<yyyy>-<mm>-<dd>-<HH>-<MM>-<64 hex id>.plot`` (chia, madMAx and bladebit all use
+this form; ``plot-mmx-`` and compressed-C variants are not farmed by chia and not accepted).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+from plotboss.errors import InvalidArgument
+
+MIN_K = 18
+MAX_K = 50
+
+PLOT_NAME_RE = re.compile(
+    r"^plot-k(?P<k>\d{2})-(?P<date>\d{4}-\d{2}-\d{2}-\d{2}-\d{2})-(?P<plot_id>[0-9a-f]{64})\.plot$"
+)
+PLOT_ID_RE = re.compile(r"[0-9a-f]{64}")
+
+
+class PlotName(NamedTuple):
+    name: str
+    k: int
+    plot_id: str
+
+
+def parse_plot_name(name: str) -> PlotName:
+    """Validate a final plot file name (no directories) and return its parts; InvalidArgument if it is not one."""
+    if not name or "/" in name or "\\" in name or "\x00" in name:
+        raise InvalidArgument(f"plot name {name!r}: must be a bare file name without path separators")
+    m = PLOT_NAME_RE.match(name)
+    if m is None:
+        raise InvalidArgument(f"plot name {name!r}: expected plot-k<k>-<yyyy-mm-dd-HH-MM>-<64 hex digits>.plot")
+    k = int(m["k"])
+    if not MIN_K <= k <= MAX_K:
+        raise InvalidArgument(f"plot name {name!r}: k={k} is outside {MIN_K}..{MAX_K}")
+    return PlotName(name=name, k=k, plot_id=m["plot_id"])
+
+
+def is_plot_name(name: str) -> bool:
+    """True when ``name`` is a valid final plot file name."""
+    try:
+        parse_plot_name(name)
+    except InvalidArgument:
+        return False
+    return True
+
+
+def expected_plot_size(k: int) -> int:
+    """Chia's upper estimate of a plot's size in bytes: (2k+1) * 2^(k-1) (k=32: 139.6 GB; real ones are ~108.8 GB)."""
+    return int((2 * k + 1) * (2 ** (k - 1)))
+
+
+def max_plot_size(k: int) -> int:
+    """The largest size a plot of ``k`` can plausibly have; anything above is refused as absurd."""
+    return expected_plot_size(k) * 2
+
+
+def plausible_size(k: int, size_bytes: int) -> bool:
+    """True when ``size_bytes`` could be the size of a finished plot of ``k`` (uncompressed or compressed)."""
+    return 0 < size_bytes <= max_plot_size(k)

@@ -1,0 +1,212 @@
+"""One way to serve and one way to dial, shared by both agents and the CLI.
+
+``serve`` registers the agent's services plus the standard health service and server reflection, applies the auth
+interceptor and message-size limits, and refuses a non-loopback listen address unless TLS is configured or the
+operator passed ``--insecure`` on purpose. ``dial`` returns a channel whose every call carries the bearer token and
+a deadline.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Callable, Sequence
+from concurrent import futures
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from plotboss.auth import AuthInterceptor, TokenSet
+from plotboss.config import ClientTlsConfig, ServerTlsConfig
+from plotboss.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+DEFAULT_TIMEOUT_S = 10.0
+
+_MSG_OPTIONS: list[tuple[str, int | str]] = [
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+]
+
+
+@dataclass(frozen=True)
+class ServiceRegistration:
+    """A servicer, the generated ``add_XServicer_to_server`` function and the full service name."""
+
+    add_to_server: Callable[[Any, grpc.Server], None]
+    servicer: object
+    full_name: str
+
+
+def split_host_port(address: str) -> tuple[str, int]:
+    """'127.0.0.1:8470' -> ('127.0.0.1', 8470); '[::1]:0' -> ('::1', 0). ConfigError when malformed."""
+    host, sep, port_s = address.rpartition(":")
+    if not sep or not host or not port_s.isdigit() or int(port_s) > 65535:
+        raise ConfigError(f"{address!r}: expected HOST:PORT (e.g. 127.0.0.1:8470)")
+    return host.strip("[]"), int(port_s)
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_listen_policy(listen: str, tls: ServerTlsConfig | None, insecure: bool, label: str) -> None:
+    """Refuse a non-loopback address without TLS unless --insecure; warn when --insecure is what allows it."""
+    host, _ = split_host_port(listen)
+    if is_loopback_host(host) or tls is not None:
+        return
+    if not insecure:
+        raise ConfigError(
+            f"{label}: refusing to listen on {listen} without TLS: anyone who can reach this address could read "
+            "and control the agent. Configure agent.tls (cert and key, and client_ca for mutual TLS), listen on "
+            "127.0.0.1, or pass --insecure to accept plaintext on purpose."
+        )
+    log.warning(
+        "listening on %s WITHOUT TLS (--insecure): traffic and tokens travel in plaintext; configure agent.tls", listen
+    )
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{what} {path}: cannot read: {e.strerror or e}") from None
+
+
+def server_credentials(tls: ServerTlsConfig) -> grpc.ServerCredentials:
+    key = _read(tls.key, "agent.tls.key")
+    cert = _read(tls.cert, "agent.tls.cert")
+    if tls.client_ca is None:
+        return grpc.ssl_server_credentials([(key, cert)])
+    ca = _read(tls.client_ca, "agent.tls.client_ca")
+    return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=True)
+
+
+@dataclass
+class Server:
+    """A started gRPC server with its bound port and health servicer."""
+
+    grpc_server: grpc.Server
+    port: int
+    host: str
+    health: health.HealthServicer
+    services: list[str] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def stop(self, grace_s: float) -> None:
+        """Stop accepting calls, let in-flight ones finish within ``grace_s``, then close."""
+        self.health.enter_graceful_shutdown()
+        self.grpc_server.stop(grace_s).wait()
+
+
+def serve(
+    registrations: Sequence[ServiceRegistration],
+    listen: str,
+    *,
+    tls: ServerTlsConfig | None,
+    tokens: TokenSet,
+    insecure: bool = False,
+    label: str = "agent.listen",
+    max_workers: int = 16,
+) -> Server:
+    """Start a server on ``listen`` (port 0 picks a free one). ConfigError if the policy or TLS files forbid it."""
+    check_listen_policy(listen, tls, insecure, label)
+    host, _ = split_host_port(listen)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+        interceptors=[AuthInterceptor(tokens)],
+        options=_MSG_OPTIONS,
+        maximum_concurrent_rpcs=max_workers * 8,
+    )
+    names = []
+    for reg in registrations:
+        reg.add_to_server(reg.servicer, server)
+        names.append(reg.full_name)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in [*names, ""]:
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    try:
+        if tls is not None:
+            port = server.add_secure_port(listen, server_credentials(tls))
+        else:
+            port = server.add_insecure_port(listen)
+    except RuntimeError as e:
+        raise ConfigError(f"{label}: cannot listen on {listen}: {e}") from None
+    if port == 0:
+        raise ConfigError(f"{label}: cannot listen on {listen} (address in use or not available here)")
+    server.start()
+    log.info("listening on %s:%d (%s)", host, port, "TLS" if tls else "plaintext")
+    return Server(grpc_server=server, port=port, host=host, health=health_servicer, services=names)
+
+
+class _ClientInterceptor(
+    grpc.UnaryUnaryClientInterceptor,  # type: ignore[type-arg]
+    grpc.UnaryStreamClientInterceptor,  # type: ignore[type-arg]
+):
+    """Adds the bearer token and a default deadline to every call that has none."""
+
+    def __init__(self, token: str | None, timeout_s: float) -> None:
+        self._token = token
+        self._timeout = timeout_s
+
+    def _details(self, d: Any) -> Any:
+        metadata = list(d.metadata or [])
+        if self._token:
+            metadata.append(("authorization", f"Bearer {self._token}"))
+        timeout = d.timeout if d.timeout is not None else self._timeout
+        return _CallDetails(d.method, timeout, metadata, d.credentials, d.wait_for_ready, d.compression)
+
+    def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        return continuation(self._details(client_call_details), request)
+
+    def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        return continuation(self._details(client_call_details), request)
+
+
+@dataclass(frozen=True)
+class _CallDetails(grpc.ClientCallDetails):
+    method: str
+    timeout: float | None
+    metadata: Any
+    credentials: Any
+    wait_for_ready: Any
+    compression: Any
+
+
+def dial(
+    address: str,
+    *,
+    token: str | None = None,
+    tls: ClientTlsConfig | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> grpc.Channel:
+    """A channel to ``address`` whose calls carry ``token`` and a deadline of ``timeout_s`` unless given one."""
+    split_host_port(address)
+    if tls is not None:
+        ca = _read(tls.ca, "tls ca")
+        cert = _read(tls.cert, "tls cert") if tls.cert else None
+        key = _read(tls.key, "tls key") if tls.key else None
+        creds = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
+        options = list(_MSG_OPTIONS)
+        if tls.server_name:
+            options.append(("grpc.ssl_target_name_override", tls.server_name))
+        channel = grpc.secure_channel(address, creds, options=options)
+    else:
+        channel = grpc.insecure_channel(address, options=_MSG_OPTIONS)
+    return grpc.intercept_channel(channel, _ClientInterceptor(token, timeout_s))
