@@ -69,22 +69,18 @@ def run_agent(spec: AgentSpec, argv: Sequence[str] | None = None) -> int:
     @click.option("--port-file", type=click.Path(path_type=Path), default=None, help="Write the bound port here.")
     @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
     @click.version_option(__version__, prog_name=spec.prog)
-    def command(
-        config_path: Path, listen: str | None, insecure: bool, port_file: Path | None, log_level: str
-    ) -> int:
+    def command(config_path: Path, listen: str | None, insecure: bool, port_file: Path | None, log_level: str) -> int:
         _setup_logging(log_level)
         try:
             cfg = load_config(config_path, spec.config_model)
             section: AgentSection = cfg.agent  # type: ignore[attr-defined]
             addr = listen or section.listen
             label = "--listen" if listen else f"{config_path}: agent.listen"
-            check_listen_policy(addr, section.tls, insecure, label)
+            check_listen_policy(addr, section.tls, insecure, label, warn=False)
             tokens = resolve_tokens(section.tokens, f"{config_path}: agent.tokens")
             agent = spec.build(cfg, config_path)
             # the policy was checked (and warned about) above, before building the agent
-            server = serve(
-                agent.registrations(), addr, tls=section.tls, tokens=tokens, insecure=True, label=label
-            )
+            server = serve(agent.registrations(), addr, tls=section.tls, tokens=tokens, insecure=True, label=label)
         except ConfigError as e:
             click.echo(f"{spec.prog}: {e}", err=True)
             return 2

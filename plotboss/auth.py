@@ -141,9 +141,7 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             return
         presented = bearer_from_metadata(context.invocation_metadata())
         if not self._tokens.enabled:
-            if needed == Role.CONTROL and not (
-                _is_loopback_peer(context.peer()) or _has_verified_client_cert(context)
-            ):
+            if needed == Role.CONTROL and not (_is_loopback_peer(context.peer()) or _has_verified_client_cert(context)):
                 context.abort(
                     grpc.StatusCode.PERMISSION_DENIED,
                     f"{method} is a control RPC; this agent has no tokens configured, so it accepts control only "
@@ -182,9 +180,7 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                 check(method, context)
                 return inner_uu(request, context)
 
-            return grpc.unary_unary_rpc_method_handler(
-                uu, handler.request_deserializer, handler.response_serializer
-            )
+            return grpc.unary_unary_rpc_method_handler(uu, handler.request_deserializer, handler.response_serializer)
         if handler.unary_stream is not None:
             inner_us = handler.unary_stream
 
@@ -192,9 +188,7 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                 check(method, context)
                 yield from inner_us(request, context)
 
-            return grpc.unary_stream_rpc_method_handler(
-                us, handler.request_deserializer, handler.response_serializer
-            )
+            return grpc.unary_stream_rpc_method_handler(us, handler.request_deserializer, handler.response_serializer)
         if handler.stream_stream is not None:
             inner_ss = handler.stream_stream
 
@@ -202,9 +196,7 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                 check(method, context)
                 yield from inner_ss(request_iterator, context)
 
-            return grpc.stream_stream_rpc_method_handler(
-                ss, handler.request_deserializer, handler.response_serializer
-            )
+            return grpc.stream_stream_rpc_method_handler(ss, handler.request_deserializer, handler.response_serializer)
         if handler.stream_unary is not None:
             inner_su = handler.stream_unary
 
@@ -212,7 +204,5 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                 check(method, context)
                 return inner_su(request_iterator, context)
 
-            return grpc.stream_unary_rpc_method_handler(
-                su, handler.request_deserializer, handler.response_serializer
-            )
+            return grpc.stream_unary_rpc_method_handler(su, handler.request_deserializer, handler.response_serializer)
         return handler

@@ -61,7 +61,9 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def check_listen_policy(listen: str, tls: ServerTlsConfig | None, insecure: bool, label: str) -> None:
+def check_listen_policy(
+    listen: str, tls: ServerTlsConfig | None, insecure: bool, label: str, *, warn: bool = True
+) -> None:
     """Refuse a non-loopback address without TLS unless --insecure; warn when --insecure is what allows it."""
     host, _ = split_host_port(listen)
     if is_loopback_host(host) or tls is not None:
@@ -72,9 +74,11 @@ def check_listen_policy(listen: str, tls: ServerTlsConfig | None, insecure: bool
             "and control the agent. Configure agent.tls (cert and key, and client_ca for mutual TLS), listen on "
             "127.0.0.1, or pass --insecure to accept plaintext on purpose."
         )
-    log.warning(
-        "listening on %s WITHOUT TLS (--insecure): traffic and tokens travel in plaintext; configure agent.tls", listen
-    )
+    if warn:
+        log.warning(
+            "listening on %s WITHOUT TLS (--insecure): traffic and tokens travel in plaintext; configure agent.tls",
+            listen,
+        )
 
 
 def _read(path: Path, what: str) -> bytes:

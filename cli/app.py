@@ -1,0 +1,59 @@
+"""The plotboss-cli click group: global options shared by every command.
+
+Commands live in modules by subject (cli/jobs_cmds.py, cli/farmer_cmds.py, cli/config_cmds.py, ...) and register on
+``cli`` here. Exit status: 0 ok, 1 an agent refused or could not be reached, 2 bad arguments or config.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cli.targets import ClientOptions
+from plotboss import __version__
+from plotboss.transport import DEFAULT_TIMEOUT_S
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--fleet", type=click.Path(path_type=Path), default=None, help="Fleet file (fleet.yaml).")
+@click.option("--plotter", "plotters", multiple=True, metavar="HOST:PORT", help="A plotter agent (repeatable).")
+@click.option("--farmer", "farmers", multiple=True, metavar="HOST:PORT", help="A farmer agent (repeatable).")
+@click.option("--token-file", type=click.Path(path_type=Path), default=None, help="Bearer token for ad-hoc agents.")
+@click.option("--tls-ca", type=click.Path(path_type=Path), default=None, help="CA to trust (enables TLS).")
+@click.option("--tls-cert", type=click.Path(path_type=Path), default=None, help="Client certificate (mutual TLS).")
+@click.option("--tls-key", type=click.Path(path_type=Path), default=None, help="Client key (mutual TLS).")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0.1),
+    default=DEFAULT_TIMEOUT_S,
+    show_default=True,
+    help="Deadline of each call, in seconds.",
+)
+@click.version_option(__version__, prog_name="plotboss-cli")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    fleet: Path | None,
+    plotters: tuple[str, ...],
+    farmers: tuple[str, ...],
+    token_file: Path | None,
+    tls_ca: Path | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    timeout_s: float,
+) -> None:
+    """Query and control plotboss plotter and farmer agents, one or a whole fleet."""
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    ctx.obj = ClientOptions(
+        fleet=fleet,
+        plotters=plotters,
+        farmers=farmers,
+        token_file=token_file,
+        tls_ca=tls_ca,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        timeout_s=timeout_s,
+    )

@@ -1,0 +1,134 @@
+"""Which agents a CLI call talks to (fleet file or ad-hoc addresses), and fan-out over them in parallel."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generic, Literal, TypeVar
+
+import grpc
+
+from cli.fleet import FleetConfig, Member
+from plotboss.config import ClientTlsConfig, SecretSource, load_config
+from plotboss.errors import ConfigError
+from plotboss.transport import DEFAULT_TIMEOUT_S, dial, split_host_port
+
+T = TypeVar("T")
+Kind = Literal["plotter", "farmer"]
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: Kind
+    name: str
+    address: str
+    token: str | None
+    tls: ClientTlsConfig | None
+
+    def channel(self, timeout_s: float) -> grpc.Channel:
+        return dial(self.address, token=self.token, tls=self.tls, timeout_s=timeout_s)
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[T]):
+    target: Target
+    value: T | None
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    fleet: Path | None
+    plotters: tuple[str, ...]
+    farmers: tuple[str, ...]
+    token_file: Path | None
+    tls_ca: Path | None
+    tls_cert: Path | None
+    tls_key: Path | None
+    timeout_s: float = DEFAULT_TIMEOUT_S
+
+
+def _member_target(kind: Kind, m: Member, label: str) -> Target:
+    token: str | None = None
+    try:
+        if m.token is not None:
+            token = m.token.resolve()
+        elif m.token_file is not None:
+            token = SecretSource(file=m.token_file).resolve()
+    except ConfigError as e:
+        raise ConfigError(f"{label}: {e}") from None
+    tls = None
+    if m.tls_ca is not None:
+        tls = ClientTlsConfig(ca=m.tls_ca, cert=m.tls_cert, key=m.tls_key, server_name=m.tls_server_name)
+    return Target(kind=kind, name=m.name, address=m.address, token=token, tls=tls)
+
+
+def resolve_targets(opts: ClientOptions, kind: Kind) -> list[Target]:
+    """The agents of ``kind`` named by --plotter/--farmer, else by the fleet file. ConfigError if none."""
+    adhoc = opts.plotters if kind == "plotter" else opts.farmers
+    if adhoc:
+        token = None
+        if opts.token_file is not None:
+            try:
+                token = SecretSource(file=opts.token_file).resolve()
+            except ConfigError as e:
+                raise ConfigError(f"--token-file: {e}") from None
+        tls = None
+        if opts.tls_ca is not None:
+            tls = ClientTlsConfig(ca=opts.tls_ca, cert=opts.tls_cert, key=opts.tls_key)
+        out = []
+        for addr in adhoc:
+            try:
+                split_host_port(addr)
+            except ConfigError as e:
+                raise ConfigError(f"--{kind} {e}") from None
+            out.append(Target(kind=kind, name=addr, address=addr, token=token, tls=tls))
+        return out
+    if opts.fleet is None:
+        raise ConfigError(f"no {kind}s to talk to: pass --{kind} HOST:PORT or --fleet FILE")
+    fleet = load_config(opts.fleet, FleetConfig)
+    members = fleet.plotters if kind == "plotter" else fleet.farmers
+    if not members:
+        raise ConfigError(f"{opts.fleet}: {kind}s: the fleet file lists no {kind}s")
+    section = "plotters" if kind == "plotter" else "farmers"
+    return [_member_target(kind, m, f"{opts.fleet}: {section}[{i}]") for i, m in enumerate(members)]
+
+
+def describe_rpc_error(err: grpc.RpcError) -> str:
+    """A one-line, user-facing description of a failed call."""
+    code = err.code() if hasattr(err, "code") else None
+    details = err.details() if hasattr(err, "details") else str(err)
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return f"unreachable: {details}"
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return "no answer before the deadline (--timeout)"
+    name = code.name if code is not None else "ERROR"
+    return f"{name}: {details}"
+
+
+def call(target: Target, timeout_s: float, fn: Callable[[grpc.Channel], T]) -> Outcome[T]:
+    """Run ``fn`` against one agent; RPC failures become an Outcome with an error, never an exception."""
+    try:
+        channel = target.channel(timeout_s)
+    except ConfigError as e:
+        return Outcome(target, None, str(e))
+    try:
+        return Outcome(target, fn(channel), None)
+    except grpc.RpcError as e:
+        return Outcome(target, None, describe_rpc_error(e))
+    finally:
+        channel.close()
+
+
+def fan_out(targets: list[Target], timeout_s: float, fn: Callable[[grpc.Channel], T]) -> list[Outcome[T]]:
+    """Call every target in parallel; results in the targets' order."""
+    if len(targets) == 1:
+        return [call(targets[0], timeout_s, fn)]
+    with ThreadPoolExecutor(max_workers=min(32, len(targets))) as pool:
+        return list(pool.map(lambda t: call(t, timeout_s, fn), targets))
