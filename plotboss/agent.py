@@ -79,8 +79,8 @@ def run_agent(spec: AgentSpec, argv: Sequence[str] | None = None) -> int:
             check_listen_policy(addr, section.tls, insecure, label, warn=False)
             tokens = resolve_tokens(section.tokens, f"{config_path}: agent.tokens")
             agent = spec.build(cfg, config_path)
-            # the policy was checked (and warned about) above, before building the agent
-            server = serve(agent.registrations(), addr, tls=section.tls, tokens=tokens, insecure=True, label=label)
+            # the policy was checked above, before building the agent; serve checks again and warns
+            server = serve(agent.registrations(), addr, tls=section.tls, tokens=tokens, insecure=insecure, label=label)
         except ConfigError as e:
             click.echo(f"{spec.prog}: {e}", err=True)
             return 2

@@ -15,7 +15,7 @@ class PlotterAgent:
     def __init__(self, config: PlotterConfig, config_path: Path) -> None:
         self.config = config
         self.config_path = config_path
-        self.servicer = PlotterServicer()
+        self.servicer = PlotterServicer()  # type: ignore[abstract]
 
     def registrations(self) -> list[ServiceRegistration]:
         return [
