@@ -1,0 +1,1 @@
+"""Farmer commands: drives, reservations (farmer agents)."""

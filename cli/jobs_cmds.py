@@ -1,0 +1,1 @@
+"""Plot-job commands: status, details, dirs, kill, suspend, resume, logs (plotter agents)."""
