@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check plotboss plotter_agent farmer_agent cli tests bench
-	$(BIN)/ruff format --check plotboss plotter_agent farmer_agent cli tests bench
+	$(BIN)/ruff check plotboss plotter_agent farmer_agent cli tests bench scripts
+	$(BIN)/ruff format --check plotboss plotter_agent farmer_agent cli tests bench scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -31,7 +31,7 @@ proto: $(STAMP)
 	$(BIN)/python scripts/protogen.py .
 
 demo: $(STAMP)
-	$(BIN)/python -m demo
+	$(BIN)/python scripts/demo.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

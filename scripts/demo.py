@@ -1,0 +1,131 @@
+"""`make demo`: a whole small fleet on loopback, with real plot jobs, driven through plotboss-cli.
+
+What it does, in ./demo-run (made anew each time):
+1. writes plotter.yaml, farmer.yaml and fleet.yaml; starts a real rsync daemon whose module covers the farm drives;
+2. starts one chia stand-in plot job (tests/testbed/chia, a test tool that makes real plots with chiapos) *before*
+   the plotter agent, then the farmer and plotter agents, then two more jobs by hand;
+3. shows `plotboss-cli status` while the jobs run (the one started before the agent is seen too), then `dirs`,
+   `drives`, `analyze`;
+4. archives one finished plot by hand through the farmer's reservation protocol (Reserve -> rsync push -> Complete ->
+   delete the source), shows `drives` again; then stops everything.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.fixtures.procs import start_agent, start_chia_job, stop_process  # noqa: E402
+from tests.fixtures.rsyncd import start_rsyncd  # noqa: E402
+
+RUN = REPO / "demo-run"
+CLI = str(Path(sys.executable).parent / "plotboss-cli")
+
+
+def banner(text: str) -> None:
+    print(f"\n\033[1m== {text}\033[0m" if sys.stdout.isatty() else f"\n== {text}", flush=True)
+
+
+def cli(fleet: Path, *args: str) -> int:
+    cmd = [CLI, "--fleet", str(fleet), *args]
+    print("$ plotboss-cli --fleet demo-run/fleet.yaml " + " ".join(args), flush=True)
+    return subprocess.run(cmd, check=False).returncode
+
+
+def main() -> int:
+    if RUN.exists():
+        shutil.rmtree(RUN)
+    dirs = {n: RUN / n for n in ("tmp/00", "tmp/01", "tmp2", "dst/00", "logs/plots", "logs/transfers", "farm")}
+    for d in dirs.values():
+        d.mkdir(parents=True)
+    for drive in ("d00", "d01"):
+        (dirs["farm"] / drive).mkdir()
+    children: list[subprocess.Popen[bytes]] = []
+    rsyncd = start_rsyncd(RUN / "rsyncd", dirs["farm"], module="plots")
+    try:
+        (RUN / "farmer.yaml").write_text(
+            "version: 1\n"
+            "agent: {name: farmer-01, listen: '127.0.0.1:0', poll_s: 1}\n"
+            f"drives: {{paths: ['{dirs['farm']}/*'], allow_non_mount: true, max_writers_per_drive: 1}}\n"
+            f"rsyncd: {{host: 127.0.0.1, port: {rsyncd.port}, module: plots, path: '{dirs['farm']}'}}\n"
+            f"reservations: {{lease_s: 60, state_file: '{RUN / 'farmer-state.json'}'}}\n"
+        )
+        (RUN / "plotter.yaml").write_text(
+            "version: 1\n"
+            "agent: {name: plotter-01, listen: '127.0.0.1:0', poll_s: 1}\n"
+            f"logging: {{plots: '{dirs['logs/plots']}', transfers: '{dirs['logs/transfers']}'}}\n"
+            f"directories: {{tmp: ['{dirs['tmp/00']}', '{dirs['tmp/01']}'], tmp2: '{dirs['tmp2']}', "
+            f"dst: ['{dirs['dst/00']}']}}\n"
+        )
+        banner("a plot job started before the plotter agent")
+        children.append(start_chia_job(21, dirs["tmp/00"], dirs["dst/00"], dirs["logs/plots"] / "job-1.log"))
+        farmer, farmer_port = start_agent("plotboss-farmer", RUN / "farmer.yaml")
+        children.append(farmer)
+        plotter, plotter_port = start_agent("plotboss-plotter", RUN / "plotter.yaml")
+        children.append(plotter)
+        fleet = RUN / "fleet.yaml"
+        fleet.write_text(
+            "version: 1\n"
+            f"plotters: [{{name: plotter-01, address: '127.0.0.1:{plotter_port}'}}]\n"
+            f"farmers: [{{name: farmer-01, address: '127.0.0.1:{farmer_port}'}}]\n"
+        )
+        print(f"plotter agent on 127.0.0.1:{plotter_port}, farmer agent on 127.0.0.1:{farmer_port}")
+        banner("two more jobs started by hand")
+        children.append(
+            start_chia_job(20, dirs["tmp/01"], dirs["dst/00"], dirs["logs/plots"] / "job-2.log", tmp2=dirs["tmp2"])
+        )
+        children.append(start_chia_job(20, dirs["tmp/00"], dirs["dst/00"], dirs["logs/plots"] / "job-3.log"))
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            time.sleep(2.5)
+            banner("status")
+            cli(fleet, "status")
+            if all(p.poll() is not None for p in children[3:] + children[:1]):
+                break
+        banner("dirs")
+        cli(fleet, "dirs")
+        banner("drives before archiving")
+        cli(fleet, "drives")
+        banner("analyze (phase times learned from the completed logs)")
+        cli(fleet, "analyze")
+        banner("archive one plot by hand: Reserve -> rsync push -> Complete -> delete source")
+        archive_one(dirs["dst/00"], f"127.0.0.1:{farmer_port}")
+        banner("drives after archiving")
+        cli(fleet, "drives")
+        return 0
+    finally:
+        for p in reversed(children):
+            stop_process(p)
+        rsyncd.stop()
+
+
+def archive_one(dst: Path, farmer: str) -> None:
+    from plotboss.transport import dial
+    from plotboss.v1 import farmer_pb2, farmer_pb2_grpc
+
+    plots = sorted(dst.glob("plot-k*.plot"), key=lambda p: p.stat().st_mtime)
+    if not plots:
+        print("no finished plot to archive")
+        return
+    plot = plots[0]
+    stub = farmer_pb2_grpc.FarmerServiceStub(dial(farmer))
+    size = plot.stat().st_size
+    res = stub.Reserve(farmer_pb2.ReserveRequest(plot_name=plot.name, size_bytes=size, requester="plotter-01"))
+    r = res.reservation
+    print(f"reserved {r.id[:8]} on {r.drive_path} -> {r.rsync_url}")
+    rc = subprocess.run(["rsync", "--times", str(plot), r.rsync_url], check=False).returncode
+    print(f"rsync exit status {rc}")
+    done = stub.Complete(farmer_pb2.CompleteRequest(reservation_id=r.id))
+    print(f"farmer confirmed {done.plot_path} ({done.size_bytes} bytes); deleting the source {plot}")
+    os.unlink(plot)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
