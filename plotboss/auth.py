@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import enum
 import hmac
+import ipaddress
 import logging
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -106,9 +108,25 @@ def resolve_tokens(cfg: TokensConfig, label: str) -> TokenSet:
     return TokenSet(read=tuple(out["read"]), control=tuple(out["control"]))
 
 
-def _is_loopback_peer(peer: str) -> bool:
-    # grpc peer strings: "ipv4:127.0.0.1:5555", "ipv6:[::1]:5555", "unix:/path"
-    return peer.startswith(("ipv4:127.", "ipv6:[::1]", "unix:"))
+def is_loopback_peer(peer: str) -> bool:
+    """Whether a grpc peer string names a loopback client.
+
+    grpc writes ``ipv4:127.0.0.1:5555``, ``ipv6:%5B::1%5D:5555`` (percent-encoded brackets), ``unix:/path``; an IPv4
+    client of a dual-stack listener may show as ``ipv6:%5B::ffff:127.0.0.1%5D:5555``.
+    """
+    scheme, _, rest = peer.partition(":")
+    if scheme in ("unix", "unix-abstract"):
+        return True
+    if scheme not in ("ipv4", "ipv6"):
+        return False
+    host = urllib.parse.unquote(rest).rpartition(":")[0].strip("[]").partition("%")[0]
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped.is_loopback
+    return ip.is_loopback
 
 
 def _has_verified_client_cert(context: grpc.ServicerContext) -> bool:
@@ -141,7 +159,7 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             return
         presented = bearer_from_metadata(context.invocation_metadata())
         if not self._tokens.enabled:
-            if needed == Role.CONTROL and not (_is_loopback_peer(context.peer()) or _has_verified_client_cert(context)):
+            if needed == Role.CONTROL and not (is_loopback_peer(context.peer()) or _has_verified_client_cert(context)):
                 context.abort(
                     grpc.StatusCode.PERMISSION_DENIED,
                     f"{method} is a control RPC; this agent has no tokens configured, so it accepts control only "
