@@ -26,6 +26,7 @@ _TYPE_WORDS = {
     "bool_type": "expected true or false",
     "bool_parsing": "expected true or false",
     "string_type": "expected a string",
+    "path_type": "expected a path (a string)",
     "list_type": "expected a list",
     "dict_type": "expected a mapping",
     "model_type": "expected a mapping",
@@ -159,8 +160,9 @@ def parse_config(data: Any, model: type[M], label: str) -> M:
         raise ConfigError(f"{label}: expected a YAML mapping at the top level, got {type(data).__name__}")
     if "version" not in data:
         raise ConfigError(f"{label}: version: required (this plotboss reads version: 1)")
-    if data.get("version") != 1:
-        raise ConfigError(f"{label}: version: unsupported version {data.get('version')!r} (this plotboss reads 1)")
+    version = data.get("version")
+    if type(version) is not int or version != 1:  # not `!= 1` alone: YAML `true` and `1.0` equal 1 in Python
+        raise ConfigError(f"{label}: version: unsupported version {version!r} (this plotboss reads 1)")
     try:
         return model.model_validate(data)
     except ValidationError as e:
