@@ -1,0 +1,128 @@
+"""Both agents as real subprocesses: health, reflection, the listen policy, graceful shutdown."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+from plotboss.transport import dial
+from tests.fixtures.agents import farmer_config, plotter_config, write_yaml
+from tests.fixtures.procs import start_agent, stop_process
+
+SERVICES = {"plotter": "plotboss.v1.PlotterService", "farmer": "plotboss.v1.FarmerService"}
+SCRIPTS = {"plotter": "plotboss-plotter", "farmer": "plotboss-farmer"}
+
+
+def _config(kind: str, root: Path, **agent: object) -> Path:
+    data = plotter_config(root, **agent) if kind == "plotter" else farmer_config(root, **agent)
+    return write_yaml(root / f"{kind}.yaml", data)
+
+
+@pytest.fixture(scope="module")
+def agents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, int]]:
+    """A plotter and a farmer without TLS or tokens, on 127.0.0.1; kind -> port."""
+    started: list[subprocess.Popen[bytes]] = []
+    ports: dict[str, int] = {}
+    try:
+        for kind in ("plotter", "farmer"):
+            root = tmp_path_factory.mktemp(kind)
+            proc, port = start_agent(SCRIPTS[kind], _config(kind, root), output=root / "agent.out")
+            started.append(proc)
+            ports[kind] = port
+        yield ports
+    finally:
+        for p in started:
+            stop_process(p)
+
+
+@pytest.mark.parametrize("kind", ["plotter", "farmer"])
+def test_health_serving_overall_and_per_service(agents: dict[str, int], kind: str) -> None:
+    with grpc.insecure_channel(f"127.0.0.1:{agents[kind]}") as ch:
+        stub = health_pb2_grpc.HealthStub(ch)
+        for service in ("", SERVICES[kind]):
+            resp = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert resp.status == health_pb2.HealthCheckResponse.SERVING, service
+        with pytest.raises(grpc.RpcError) as exc:
+            stub.Check(health_pb2.HealthCheckRequest(service="plotboss.v1.NoSuchService"), timeout=5)
+        assert exc.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize("kind", ["plotter", "farmer"])
+def test_reflection_lists_the_service(agents: dict[str, int], kind: str) -> None:
+    with dial(f"127.0.0.1:{agents[kind]}", timeout_s=5) as ch:
+        db = ProtoReflectionDescriptorDatabase(ch)
+        services = set(db.get_services())
+        assert SERVICES[kind] in services
+        assert "grpc.health.v1.Health" in services
+        other = SERVICES["farmer" if kind == "plotter" else "plotter"]
+        assert other not in services
+        # reflection serves the full descriptor, so grpcurl can call the RPCs
+        fd = db.FindFileContainingSymbol(SERVICES[kind])
+        assert fd.package == "plotboss.v1"
+        assert SERVICES[kind].rsplit(".", 1)[1] in [s.name for s in fd.service]
+
+
+@pytest.mark.parametrize("kind", ["plotter", "farmer"])
+def test_non_loopback_listen_without_tls_is_refused(tmp_path: Path, kind: str) -> None:
+    config = _config(kind, tmp_path)
+    exe = Path(sys.executable).parent / SCRIPTS[kind]
+    run = subprocess.run(
+        [str(exe), "--config", str(config), "--listen", "0.0.0.0:0", "--port-file", str(tmp_path / "port")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert run.returncode == 2, run.stderr
+    assert "refusing to listen on 0.0.0.0:0 without TLS" in run.stderr
+    assert "agent.tls" in run.stderr and "--insecure" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "port").exists()  # nothing started
+
+
+def test_non_loopback_listen_in_config_is_refused_naming_the_file(tmp_path: Path) -> None:
+    config = _config("farmer", tmp_path, listen="0.0.0.0:0")
+    exe = Path(sys.executable).parent / SCRIPTS["farmer"]
+    run = subprocess.run([str(exe), "--config", str(config)], capture_output=True, text=True, timeout=30)
+    assert run.returncode == 2
+    assert f"{config}: agent.listen: refusing to listen on 0.0.0.0:0 without TLS" in run.stderr
+
+
+@pytest.mark.parametrize("kind", ["plotter", "farmer"])
+def test_insecure_starts_warns_and_stops_on_sigterm(tmp_path: Path, kind: str) -> None:
+    out = tmp_path / "agent.out"
+    proc, port = start_agent(SCRIPTS[kind], _config(kind, tmp_path), "--listen", "0.0.0.0:0", "--insecure", output=out)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            resp = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=5)
+            assert resp.status == health_pb2.HealthCheckResponse.SERVING
+        text = out.read_text()
+        assert "WARNING" in text and "WITHOUT TLS (--insecure)" in text
+        assert text.count("WITHOUT TLS") == 1  # warned once, not once per check
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=8) == 0
+        assert time.monotonic() - t0 < 5
+        assert "Traceback" not in out.read_text()
+    finally:
+        stop_process(proc)
+
+
+def test_sigint_also_exits_cleanly(tmp_path: Path) -> None:
+    proc, port = start_agent(SCRIPTS["plotter"], _config("plotter", tmp_path), output=tmp_path / "agent.out")
+    try:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=8) == 0
+    finally:
+        stop_process(proc)
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as ch, pytest.raises(grpc.RpcError) as exc:
+        health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=1)
+    assert exc.value.code() == grpc.StatusCode.UNAVAILABLE
