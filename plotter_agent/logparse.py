@@ -1,0 +1,203 @@
+"""Incremental parsing of plotter logs (chia/chiapos, madMAx, bladebit).
+
+:class:`LogParser` is fed bytes in any chunking and keeps a partial last line until its newline comes, so feeding a
+log one byte at a time or whole ends in the same :class:`LogInfo`. The plotter is recognised from the log itself
+(the first line that only one format prints); after that only that format's handlers run. A log describes its first
+plot: once that plot is complete, later lines (``chia plots create -n 2``) are ignored, so the phase never goes back.
+
+:class:`LogFollower` reads one file incrementally: each poll reads only the bytes added since the last one.
+
+Nothing here raises on bad input: undecodable bytes are replaced, NUL bytes and ANSI codes dropped, over-long lines
+skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+from plotter_agent.plotters import bladebit, chia, madmax
+from plotter_agent.plotters.base import PHASE_DONE, HandlerSet, LogInfo, Plotter, clean_line
+
+__all__ = ["PHASE_DONE", "LogFollower", "LogInfo", "LogParser", "Plotter", "parse_file"]
+
+log = logging.getLogger(__name__)
+
+#: A line longer than this is skipped whole (no real plotter line comes near it); bounds the memory a bad log can take.
+MAX_LINE_BYTES = 64 * 1024
+#: At most this many bytes are read from a log per poll; the rest comes in later polls.
+MAX_READ_BYTES = 16 * 1024 * 1024
+
+_FORMATS: tuple[tuple[Plotter, HandlerSet], ...] = (
+    (Plotter.MADMAX, madmax.handlers),
+    (Plotter.BLADEBIT, bladebit.handlers),
+    (Plotter.CHIA, chia.handlers),
+)
+_IDENTIFY = (
+    (madmax.identify, madmax.handlers),
+    (bladebit.identify, bladebit.handlers),
+    (chia.identify, chia.handlers),
+)
+
+
+class LogParser:
+    """Feed it a log's bytes as they come; :attr:`info` holds what the log says so far."""
+
+    def __init__(self) -> None:
+        self._info = LogInfo()
+        self._handlers: HandlerSet | None = None
+        self._partial = bytearray()
+        self._skipping = False  # inside an over-long line: drop bytes until its newline
+        self._header_start: float | None = None
+        #: Bytes fed so far (including a partial last line).
+        self.bytes_fed = 0
+
+    @property
+    def info(self) -> LogInfo:
+        return self._info
+
+    def feed(self, data: bytes) -> None:
+        """Take more bytes of the log; complete lines are parsed now, a partial last line when its newline comes."""
+        if not data:
+            return
+        self.bytes_fed += len(data)
+        last_nl = data.rfind(b"\n")
+        if last_nl < 0:
+            self._keep(data)
+            return
+        first_nl = data.find(b"\n")
+        # The pending partial line ends at the first newline.
+        self._keep(data[:first_nl])
+        if not self._skipping:
+            self._line_bytes(bytes(self._partial))
+        self._partial.clear()
+        self._skipping = False
+        if last_nl > first_nl:
+            for raw in data[first_nl + 1 : last_nl].split(b"\n"):
+                if len(raw) <= MAX_LINE_BYTES:
+                    self._line_bytes(raw)
+        self._keep(data[last_nl + 1 :])
+
+    def flush(self) -> None:
+        """The log ended: parse a last line that has no newline."""
+        if self._partial and not self._skipping:
+            self._line_bytes(bytes(self._partial))
+        self._partial.clear()
+        self._skipping = False
+
+    def _keep(self, piece: bytes) -> None:
+        if self._skipping or not piece:
+            return
+        if len(self._partial) + len(piece) > MAX_LINE_BYTES:
+            self._partial.clear()
+            self._skipping = True
+            return
+        self._partial += piece
+
+    def _line_bytes(self, raw: bytes) -> None:
+        if not raw:
+            return
+        text = raw.decode("utf-8", errors="replace")
+        for part in text.split("\r") if "\r" in text else (text,):
+            line = clean_line(part)
+            if line:
+                try:
+                    self._line(line)
+                except Exception:  # a handler bug must not take the agent down; the line is skipped
+                    log.exception("skipping a log line the parser choked on: %.200r", line)
+
+    def _line(self, line: str) -> None:
+        info = self._info
+        if info.completed:
+            return
+        handlers = self._handlers
+        if handlers is None:
+            if info.start_time is None:
+                info.start_time = chia.header_start_time(line)
+            for identify, candidate in _IDENTIFY:
+                if identify(line):
+                    handlers = self._handlers = candidate
+                    info.plotter = candidate.plotter
+                    if candidate is not chia.handlers:
+                        info.start_time = None  # a chia header time belongs to a chia-launched chiapos job only
+                    break
+            else:
+                return
+        handlers.apply(line, info)
+
+
+def _file_id(st: os.stat_result) -> tuple[int, int]:
+    return (st.st_dev, st.st_ino)
+
+
+class LogFollower:
+    """Incremental reader of one log file: each :meth:`poll` parses only the bytes added since the last one."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.parser = LogParser()
+        self.offset = 0
+        self.last_growth = 0.0
+        self._file: tuple[int, int] | None = None
+        #: How many times parsing started over (file truncated or replaced).
+        self.restarts = 0
+
+    @property
+    def info(self) -> LogInfo:
+        return self.parser.info
+
+    def poll(self) -> bool:
+        """Read what was added since the last poll; True if the info changed. A missing file is not an error."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return False
+        fid = _file_id(st)
+        if self._file is not None and (fid != self._file or st.st_size < self.offset):
+            self._restart()
+        if st.st_size == self.offset and self._file is not None:
+            return False
+        before = self.parser.info.copy()
+        first = self._file is None
+        try:
+            with open(self.path, "rb") as f:
+                fst = os.fstat(f.fileno())
+                if _file_id(fst) != fid:  # replaced between stat and open: start over next poll
+                    return False
+                f.seek(self.offset)
+                data = f.read(MAX_READ_BYTES)
+        except OSError as e:
+            log.debug("cannot read %s: %s", self.path, e)
+            return False
+        self._file = fid
+        if data:
+            self.offset += len(data)
+            self.parser.feed(data)
+            self.last_growth = st.st_mtime if first else time.time()
+        elif first:
+            self.last_growth = st.st_mtime
+        return self.parser.info != before
+
+    def _restart(self) -> None:
+        log.info("log %s was truncated or replaced; parsing it again from the start", self.path)
+        self.parser = LogParser()
+        self.offset = 0
+        self._file = None
+        self.restarts += 1
+
+
+def parse_file(path: Path) -> LogInfo:
+    """Parse a whole log (e.g. of a finished job). An unreadable file gives an empty LogInfo, never an error."""
+    parser = LogParser()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                parser.feed(chunk)
+                if parser.bytes_fed >= MAX_READ_BYTES * 4:
+                    break
+    except OSError as e:
+        log.warning("cannot read log %s: %s", path, e)
+    parser.flush()
+    return parser.info

@@ -1,0 +1,162 @@
+"""What a plotter log says, and the small machinery the per-plotter line handlers share.
+
+Each plotter module (chia, madmax, bladebit) holds a :class:`HandlerSet`: line handlers registered with a literal
+prefix (a cheap ``str.startswith`` prefilter, so the thousands of ``Bucket N uniform sort`` lines cost next to nothing)
+and a regex. A handler mutates the :class:`LogInfo` in place. Lines reach handlers cleaned: ANSI colour codes and NUL
+bytes removed, surrounding whitespace stripped.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+#: The state a finished plot ends in; reached when the plotter reports its total time (copy/rename may follow).
+PHASE_DONE = (5, 0)
+
+ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+PLOT_ID_RE = re.compile(r"[0-9a-f]{64}")
+PLOT_FILE_RE = re.compile(r"plot-k(?P<k>\d{2})-(?P<date>\d{4}-\d{2}-\d{2}-\d{2}-\d{2})-(?P<plot_id>[0-9a-f]{64})\.plot")
+
+
+class Plotter(enum.StrEnum):
+    CHIA = "chia"
+    MADMAX = "madmax"
+    BLADEBIT = "bladebit"
+
+
+@dataclass
+class LogInfo:
+    """What a log says so far; updated in place as bytes arrive."""
+
+    plotter: Plotter | None = None
+    plot_id: str | None = None  # 64 lower-case hex
+    k: int | None = None
+    tmp_dir: str | None = None
+    tmp2_dir: str | None = None
+    dst_dir: str | None = None
+    phase: tuple[int, int] = (0, 0)  # (major, minor); (0, 0) = no phase seen yet. Never goes backwards.
+    phase_times: dict[int, float] = field(default_factory=dict)  # major -> seconds
+    start_time: float | None = None  # epoch seconds of the job's start per the log
+    total_time: float | None = None
+    plot_name: str | None = None  # final file name plot-k..-<id>.plot when known
+    completed: bool = False  # the plot was finished (final rename/copy done)
+    threads: int | None = None
+    buckets: int | None = None
+    buffer_mib: int | None = None
+
+    def copy(self) -> LogInfo:
+        """An independent copy (the phase_times dict is not shared)."""
+        c = LogInfo(**self.__dict__)
+        c.phase_times = dict(self.phase_times)
+        return c
+
+
+def advance(info: LogInfo, major: int, minor: int = 0) -> None:
+    """Move the phase forward to (major, minor); never backwards."""
+    new = (major, minor)
+    if new > info.phase:
+        info.phase = new
+
+
+def set_plot_name(info: LogInfo, name: str) -> None:
+    """Record the final file name (directories and temp suffixes dropped) and what it tells: k, id, start date."""
+    base = name.rstrip().rsplit("/", 1)[-1]
+    for suffix in (".2.tmp", ".tmp"):
+        if base.endswith(".plot" + suffix):
+            base = base[: -len(suffix)]
+    if not base:
+        return
+    info.plot_name = base
+    m = PLOT_FILE_RE.fullmatch(base)
+    if m is None:
+        return
+    if info.k is None:
+        info.k = int(m["k"])
+    if info.plot_id is None:
+        info.plot_id = m["plot_id"]
+    if info.start_time is None:
+        info.start_time = parse_time(m["date"], "%Y-%m-%d-%H-%M")
+
+
+def parse_time(text: str, fmt: str) -> float | None:
+    """Local time text -> epoch seconds (the log was written on this machine, in its time zone); None if malformed."""
+    frac = 0.0
+    if "." in text and fmt.endswith("%S"):
+        text, _, ms = text.partition(".")
+        frac = float("0." + ms) if ms.isdigit() else 0.0
+    try:
+        return time.mktime(time.strptime(text.strip(), fmt)) + frac
+    except (ValueError, OverflowError):
+        return None
+
+
+def parse_ctime(text: str) -> float | None:
+    """``Wed Nov 25 17:07:00 2026`` (chiapos's ctime stamps) -> epoch seconds."""
+    return parse_time(" ".join(text.split()), "%a %b %d %H:%M:%S %Y")
+
+
+def to_float(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if value == value and value >= 0 and value != float("inf") else None
+
+
+def clean_line(line: str) -> str:
+    """Drop NUL bytes and ANSI escapes, strip surrounding whitespace."""
+    if "\x00" in line:
+        line = line.replace("\x00", "")
+    if "\x1b" in line:
+        line = ANSI_RE.sub("", line)
+    return line.strip()
+
+
+Apply = Callable[[re.Match[str], LogInfo], None]
+
+
+@dataclass(frozen=True)
+class Handler:
+    prefix: str
+    pattern: re.Pattern[str]
+    apply: Apply
+
+
+class HandlerSet:
+    """The line handlers of one plotter format. The first handler whose prefix and regex match a line applies."""
+
+    def __init__(self, plotter: Plotter) -> None:
+        self.plotter = plotter
+        self.handlers: list[Handler] = []
+        self.prefixes: tuple[str, ...] = ()
+
+    def on(self, prefix: str, regex: str) -> Callable[[Apply], Apply]:
+        """Register a handler for lines that start with ``prefix`` and match ``regex`` (anchored at the start)."""
+        if not prefix:
+            raise ValueError("a handler needs a literal prefix")
+
+        def register(fn: Apply) -> Apply:
+            self.handlers.append(Handler(prefix, re.compile(regex), fn))
+            self.prefixes = tuple(dict.fromkeys(h.prefix for h in self.handlers))
+            return fn
+
+        return register
+
+    def apply(self, line: str, info: LogInfo) -> bool:
+        """Apply the first matching handler to a cleaned line; True if one matched."""
+        if not line.startswith(self.prefixes):
+            return False
+        for h in self.handlers:
+            if line.startswith(h.prefix):
+                m = h.pattern.match(line)
+                if m is not None:
+                    h.apply(m, info)
+                    return True
+        return False

@@ -1,0 +1,142 @@
+"""Log handlers for madMAx ``chia_plot`` / ``chia_plot_k34``.
+
+madMAx reports a step when it ends, so the minor is the step now running (plotman's convention):
+
+- 1:1  ``Plot Name: ...`` (table 1 starts); 1:N+1 after ``[P1] Table N took`` (capped at 7)
+- 2:1  ``[P2] max_table_size``; 2:9-N after ``[P2] Table N rewrite took`` (table N-1 next; capped at 6)
+- n:0  ``Phase n-1 took ...``
+- 3:1  ``Wrote plot header``; 3:N after ``[P3-2] Table N took`` (tables N and N+1 next; capped at 6)
+- 4:1  ``[P4] Starting to write C1 and C3 tables``
+- 5:0  ``Phase 4 took ...``; ``completed`` when ``Renamed final plot to ...``
+"""
+
+from __future__ import annotations
+
+import re
+
+from plotter_agent.plotters.base import HandlerSet, LogInfo, Plotter, advance, set_plot_name, to_float
+
+handlers = HandlerSet(Plotter.MADMAX)
+
+
+def identify(line: str) -> bool:
+    # Multi-threaded pipelined Chia k33 plotter - 974d6e5
+    return line.startswith("Multi-threaded pipelined Chia")
+
+
+@handlers.on("Multi-threaded pipelined Chia", r"Multi-threaded pipelined Chia k(\d{2}) plotter")
+def _banner(m: re.Match[str], info: LogInfo) -> None:
+    # Multi-threaded pipelined Chia k33 plotter - 974d6e5
+    if info.k is None:
+        info.k = int(m[1])
+
+
+@handlers.on("Final Directory:", r"Final Directory:\s*(.+)$")
+def _dst(m: re.Match[str], info: LogInfo) -> None:
+    # Final Directory: /farm/yards/902/fake_dst/
+    if info.dst_dir is None:
+        info.dst_dir = m[1]
+
+
+@handlers.on("Working Directory:", r"Working Directory:\s*(.+)$")
+def _tmp(m: re.Match[str], info: LogInfo) -> None:
+    # Working Directory:   /farm/yards/902/
+    if info.tmp_dir is None:
+        info.tmp_dir = m[1]
+
+
+@handlers.on("Working Directory 2:", r"Working Directory 2:\s*(.+)$")
+def _tmp2(m: re.Match[str], info: LogInfo) -> None:
+    # Working Directory 2: /farm/yards/902/fake_tmp2/
+    if info.tmp2_dir is None:
+        info.tmp2_dir = m[1]
+
+
+@handlers.on("Number of Threads:", r"Number of Threads:\s*(\d{1,6})")
+def _threads(m: re.Match[str], info: LogInfo) -> None:
+    # Number of Threads: 8
+    info.threads = int(m[1])
+
+
+@handlers.on("Number of Buckets P1:", r"Number of Buckets P1:.*\((\d{1,7})\)")
+def _buckets(m: re.Match[str], info: LogInfo) -> None:
+    # Number of Buckets P1:    2^8 (256)
+    info.buckets = int(m[1])
+
+
+@handlers.on("Plot Name: ", r"Plot Name: (plot-\S+)$")
+def _plot_name(m: re.Match[str], info: LogInfo) -> None:
+    # Plot Name: plot-k33-2021-07-14-21-56-522acbd6308af7e229281352f746449134126482cfabd51d38e0f89745d21698
+    if info.plot_name is None:
+        name = m[1] if m[1].endswith(".plot") else m[1] + ".plot"
+        set_plot_name(info, name)
+    advance(info, 1, 1)
+
+
+@handlers.on("[P1] Table ", r"\[P1\] Table ([1-7]) took")
+def _p1(m: re.Match[str], info: LogInfo) -> None:
+    # [P1] Table 2 took 300.748 sec, found 4295036171 matches
+    advance(info, 1, min(int(m[1]) + 1, 7))
+
+
+@handlers.on("[P2] max_table_size", r"\[P2\] max_table_size")
+def _p2_start(m: re.Match[str], info: LogInfo) -> None:
+    # [P2] max_table_size = 4295077044
+    advance(info, 2, 1)
+
+
+@handlers.on("[P2] Table ", r"\[P2\] Table ([2-7]) rewrite took")
+def _p2(m: re.Match[str], info: LogInfo) -> None:
+    # [P2] Table 7 rewrite took 95.6021 sec, dropped 0 entries (0 %)
+    advance(info, 2, min(9 - int(m[1]), 6))
+
+
+@handlers.on("Wrote plot header", r"Wrote plot header")
+def _p3_start(m: re.Match[str], info: LogInfo) -> None:
+    # Wrote plot header with 252 bytes
+    advance(info, 3, 1)
+
+
+@handlers.on("[P3-2] Table ", r"\[P3-2\] Table ([2-7]) took")
+def _p3(m: re.Match[str], info: LogInfo) -> None:
+    # [P3-2] Table 2 took 101.677 sec, wrote 3429447361 left entries, 3429447361 final
+    advance(info, 3, min(int(m[1]), 6))
+
+
+@handlers.on("[P4] Starting", r"\[P4\] Starting")
+def _p4(m: re.Match[str], info: LogInfo) -> None:
+    # [P4] Starting to write C1 and C3 tables
+    advance(info, 4, 1)
+
+
+@handlers.on("Phase ", r"Phase ([1-4]) took ([\d.]+) sec")
+def _phase_took(m: re.Match[str], info: LogInfo) -> None:
+    # Phase 1 took 2197.52 sec
+    # Phase 4 took 86.9555 sec, final plot size is 108836238815 bytes
+    major = int(m[1])
+    seconds = to_float(m[2])
+    if seconds is not None and major not in info.phase_times:
+        info.phase_times[major] = seconds
+    advance(info, major + 1, 0)
+
+
+@handlers.on("Total plot creation time was ", r"Total plot creation time was ([\d.]+) sec")
+def _total(m: re.Match[str], info: LogInfo) -> None:
+    # Total plot creation time was 4968.41 sec (82.8069 min)
+    if info.total_time is None:
+        info.total_time = to_float(m[1])
+    advance(info, 5, 0)
+
+
+@handlers.on("Started copy to ", r"Started copy to (.+)$")
+def _copy(m: re.Match[str], info: LogInfo) -> None:
+    # Started copy to /farm/yards/902/fake_dst/plot-k33-2021-07-14-21-56-522acbd6...d21698.plot
+    set_plot_name(info, m[1])
+
+
+@handlers.on("Renamed final plot to ", r"Renamed final plot to (.+)$")
+def _renamed(m: re.Match[str], info: LogInfo) -> None:
+    # Renamed final plot to /farm/yards/902/fake_dst/plot-k33-2021-07-14-21-56-522acbd6...d21698.plot
+    set_plot_name(info, m[1])
+    advance(info, 5, 0)
+    info.completed = True
