@@ -56,6 +56,7 @@ RPC_ROLES: dict[str, Role] = {
     _P + "PauseArchiver": Role.CONTROL,
     _P + "ResumeArchiver": Role.CONTROL,
     _P + "AnalyzeLogs": Role.READ,
+    _P + "TailLog": Role.READ,
     _F + "ListDrives": Role.READ,
     _F + "Reserve": Role.CONTROL,
     _F + "Renew": Role.CONTROL,

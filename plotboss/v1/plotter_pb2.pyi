@@ -163,14 +163,16 @@ class ListJobsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ListJobsResponse(_message.Message):
-    __slots__ = ("agent", "jobs", "snapshot_time")
+    __slots__ = ("agent", "jobs", "snapshot_time", "poll_cpu")
     AGENT_FIELD_NUMBER: _ClassVar[int]
     JOBS_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_TIME_FIELD_NUMBER: _ClassVar[int]
+    POLL_CPU_FIELD_NUMBER: _ClassVar[int]
     agent: _common_pb2.AgentInfo
     jobs: _containers.RepeatedCompositeFieldContainer[Job]
     snapshot_time: _timestamp_pb2.Timestamp
-    def __init__(self, agent: _Optional[_Union[_common_pb2.AgentInfo, _Mapping]] = ..., jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., snapshot_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    poll_cpu: _duration_pb2.Duration
+    def __init__(self, agent: _Optional[_Union[_common_pb2.AgentInfo, _Mapping]] = ..., jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., snapshot_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., poll_cpu: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class GetJobRequest(_message.Message):
     __slots__ = ("job",)
@@ -463,3 +465,21 @@ class AnalyzeLogsResponse(_message.Message):
     groups: _containers.RepeatedCompositeFieldContainer[LogGroupStats]
     incomplete_logs: int
     def __init__(self, groups: _Optional[_Iterable[_Union[LogGroupStats, _Mapping]]] = ..., incomplete_logs: _Optional[int] = ...) -> None: ...
+
+class TailLogRequest(_message.Message):
+    __slots__ = ("job", "lines", "follow")
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_FIELD_NUMBER: _ClassVar[int]
+    job: str
+    lines: int
+    follow: bool
+    def __init__(self, job: _Optional[str] = ..., lines: _Optional[int] = ..., follow: _Optional[bool] = ...) -> None: ...
+
+class TailLogResponse(_message.Message):
+    __slots__ = ("data", "logfile")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    LOGFILE_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    logfile: str
+    def __init__(self, data: _Optional[bytes] = ..., logfile: _Optional[str] = ...) -> None: ...

@@ -115,6 +115,11 @@ class PlotterServiceStub:
                 request_serializer=plotboss_dot_v1_dot_plotter__pb2.AnalyzeLogsRequest.SerializeToString,
                 response_deserializer=plotboss_dot_v1_dot_plotter__pb2.AnalyzeLogsResponse.FromString,
                 _registered_method=True)
+        self.TailLog = channel.unary_stream(
+                '/plotboss.v1.PlotterService/TailLog',
+                request_serializer=plotboss_dot_v1_dot_plotter__pb2.TailLogRequest.SerializeToString,
+                response_deserializer=plotboss_dot_v1_dot_plotter__pb2.TailLogResponse.FromString,
+                _registered_method=True)
 
 
 class PlotterServiceServicer:
@@ -241,6 +246,16 @@ class PlotterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TailLog(self, request, context):
+        """A job's log: first its last `lines` lines, then (with follow) the bytes appended to it as they come, until the
+        job leaves the job list or the client cancels. Read.
+        INVALID_ARGUMENT / NOT_FOUND / FAILED_PRECONDITION as GetJob; FAILED_PRECONDITION also when the job's output does
+        not go to a file in the log dir.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PlotterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -323,6 +338,11 @@ def add_PlotterServiceServicer_to_server(servicer, server):
                     servicer.AnalyzeLogs,
                     request_deserializer=plotboss_dot_v1_dot_plotter__pb2.AnalyzeLogsRequest.FromString,
                     response_serializer=plotboss_dot_v1_dot_plotter__pb2.AnalyzeLogsResponse.SerializeToString,
+            ),
+            'TailLog': grpc.unary_stream_rpc_method_handler(
+                    servicer.TailLog,
+                    request_deserializer=plotboss_dot_v1_dot_plotter__pb2.TailLogRequest.FromString,
+                    response_serializer=plotboss_dot_v1_dot_plotter__pb2.TailLogResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -758,6 +778,33 @@ class PlotterService:
             '/plotboss.v1.PlotterService/AnalyzeLogs',
             plotboss_dot_v1_dot_plotter__pb2.AnalyzeLogsRequest.SerializeToString,
             plotboss_dot_v1_dot_plotter__pb2.AnalyzeLogsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TailLog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/plotboss.v1.PlotterService/TailLog',
+            plotboss_dot_v1_dot_plotter__pb2.TailLogRequest.SerializeToString,
+            plotboss_dot_v1_dot_plotter__pb2.TailLogResponse.FromString,
             options,
             channel_credentials,
             insecure,

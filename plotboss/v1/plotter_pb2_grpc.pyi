@@ -85,6 +85,12 @@ class PlotterServiceStub:
     """Phase-time statistics over the completed logs in the agent's log dir. Read.
     INVALID_ARGUMENT: a filter out of range (k not in 18..50).
     """
+    TailLog: _grpc.UnaryStreamMultiCallable[_plotter_pb2.TailLogRequest, _plotter_pb2.TailLogResponse]
+    """A job's log: first its last `lines` lines, then (with follow) the bytes appended to it as they come, until the
+    job leaves the job list or the client cancels. Read.
+    INVALID_ARGUMENT / NOT_FOUND / FAILED_PRECONDITION as GetJob; FAILED_PRECONDITION also when the job's output does
+    not go to a file in the log dir.
+    """
 
 @_typing.type_check_only
 class PlotterServiceAsyncStub(PlotterServiceStub):
@@ -135,6 +141,12 @@ class PlotterServiceAsyncStub(PlotterServiceStub):
     AnalyzeLogs: _aio.UnaryUnaryMultiCallable[_plotter_pb2.AnalyzeLogsRequest, _plotter_pb2.AnalyzeLogsResponse]  # type: ignore[assignment]
     """Phase-time statistics over the completed logs in the agent's log dir. Read.
     INVALID_ARGUMENT: a filter out of range (k not in 18..50).
+    """
+    TailLog: _aio.UnaryStreamMultiCallable[_plotter_pb2.TailLogRequest, _plotter_pb2.TailLogResponse]  # type: ignore[assignment]
+    """A job's log: first its last `lines` lines, then (with follow) the bytes appended to it as they come, until the
+    job leaves the job list or the client cancels. Read.
+    INVALID_ARGUMENT / NOT_FOUND / FAILED_PRECONDITION as GetJob; FAILED_PRECONDITION also when the job's output does
+    not go to a file in the log dir.
     """
 
 class PlotterServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -279,6 +291,18 @@ class PlotterServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_plotter_pb2.AnalyzeLogsResponse, _abc.Awaitable[_plotter_pb2.AnalyzeLogsResponse]]:
         """Phase-time statistics over the completed logs in the agent's log dir. Read.
         INVALID_ARGUMENT: a filter out of range (k not in 18..50).
+        """
+
+    @_abc_1.abstractmethod
+    def TailLog(
+        self,
+        request: _plotter_pb2.TailLogRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_plotter_pb2.TailLogResponse], _abc.AsyncIterator[_plotter_pb2.TailLogResponse]]:
+        """A job's log: first its last `lines` lines, then (with follow) the bytes appended to it as they come, until the
+        job leaves the job list or the client cancels. Read.
+        INVALID_ARGUMENT / NOT_FOUND / FAILED_PRECONDITION as GetJob; FAILED_PRECONDITION also when the job's output does
+        not go to a file in the log dir.
         """
 
 def add_PlotterServiceServicer_to_server(servicer: PlotterServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
