@@ -1,0 +1,349 @@
+"""Archive drives: which ones (paths and globs), what each holds, and a time-boxed background prober.
+
+A drive must be a mount point unless ``drives.allow_non_mount``: an unmounted drive is an empty dir on the root file
+system, and filling it fills ``/``. Such a drive (and a path that does not exist) is reported ``missing`` and the
+ledger never reserves on it.
+
+Each probe (list the dir, then statvfs) runs in its own thread and is given ``probe_timeout_s``; a drive whose probe
+has not answered is reported ``error`` and never stalls ListDrives, which answers from the last snapshot. While a
+probe of a drive is still hanging, no second one is started for it (threads never pile up on a hung drive).
+
+The listing is taken *before* statvfs, so the bytes a transfer has written (seen in the listing) are never more than
+what the free space already accounts for; the ledger relies on that to count reserved space down as a temp file grows.
+"""
+
+from __future__ import annotations
+
+import enum
+import glob
+import logging
+import os
+import re
+import stat
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
+
+from plotboss.errors import FailedPrecondition
+from plotboss.plots import is_plot_name, parse_plot_name
+
+log = logging.getLogger(__name__)
+
+#: rsync's temp file for NAME while it receives it: ``.NAME.XXXXXX`` (six random letters/digits) in the same dir.
+RSYNC_TEMP_RE = re.compile(r"^\.(?P<name>plot-k\d{2}-.+\.plot)\.[A-Za-z0-9]{6}$")
+
+
+class DriveState(enum.Enum):
+    OK = "ok"
+    FULL = "full"
+    MISSING = "missing"
+    READ_ONLY = "read-only"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class DriveInfo:
+    """One drive as the last probe saw it. ``written`` maps a plot name to the bytes already on this drive for it
+    (its rsync temp file(s) or its final file): a transfer in progress."""
+
+    path: str
+    state: DriveState
+    error: str = ""
+    total_bytes: int = 0
+    free_bytes: int = 0
+    plot_count: int = 0
+    plot_bytes: int = 0
+    largest_plot_bytes: int = 0
+    plots: frozenset[str] = frozenset()
+    written: Mapping[str, int] = field(default_factory=dict)
+    temp_files: tuple[str, ...] = ()
+    #: Clock time the probe started (before listing and statvfs); 0 when never probed.
+    probe_time: float = 0.0
+
+    @property
+    def usable(self) -> bool:
+        """True when reservations may be placed here (space permitting)."""
+        return self.state in (DriveState.OK, DriveState.FULL)
+
+
+@dataclass(frozen=True)
+class DiskSpace:
+    total_bytes: int
+    free_bytes: int
+    read_only: bool
+
+
+def statvfs_space(path: str) -> DiskSpace:
+    """Production disk-space seam: bytes available to unprivileged users (f_bavail), so the root reserve is spared."""
+    st = os.statvfs(path)
+    return DiskSpace(
+        total_bytes=st.f_blocks * st.f_frsize,
+        free_bytes=st.f_bavail * st.f_frsize,
+        read_only=bool(st.f_flag & os.ST_RDONLY),
+    )
+
+
+SpaceFn = Callable[[str], DiskSpace]
+ProbeFn = Callable[[str, float], DriveInfo]
+
+
+def is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
+def expand_paths(patterns: Sequence[str]) -> list[str]:
+    """Explicit paths as given (even when missing: they are reported so) plus the dirs each glob matches; absolute,
+    normalised, de-duplicated, sorted."""
+    out: set[str] = set()
+    for pat in patterns:
+        pat = os.path.abspath(os.path.expanduser(pat))
+        if is_glob(pat):
+            # a trailing separator makes glob keep directories only (from d_type: no stat of each mount)
+            out.update(os.path.normpath(m) for m in glob.glob(os.path.join(pat, "")))
+        else:
+            out.add(os.path.normpath(pat))
+    return sorted(out)
+
+
+def probe_drive(
+    path: str, now: float, *, allow_non_mount: bool, space: SpaceFn = statvfs_space, ismount: Callable[[str], bool]
+) -> DriveInfo:
+    """Look at one drive: mount check, listing (plots, rsync temp files), then free space. Never raises."""
+    try:
+        if not os.path.isdir(path):
+            return DriveInfo(path, DriveState.MISSING, "no such directory", probe_time=now)
+        if not allow_non_mount and not ismount(path):
+            return DriveInfo(
+                path, DriveState.MISSING, "not a mount point (drives.allow_non_mount is false)", probe_time=now
+            )
+        plots: set[str] = set()
+        plot_bytes = largest = 0
+        written: dict[str, int] = {}
+        temps: list[str] = []
+        with os.scandir(path) as it:
+            for entry in it:
+                name = entry.name
+                m = RSYNC_TEMP_RE.match(name)
+                if m is None and not is_plot_name(name):
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if not stat.S_ISREG(st.st_mode):
+                    continue
+                if m is not None:
+                    temps.append(name)
+                    key = m["name"]
+                else:
+                    key = name
+                    plots.add(name)
+                    plot_bytes += st.st_size
+                    largest = max(largest, st.st_size)
+                written[key] = max(written.get(key, 0), st.st_size)
+        sp = space(path)
+    except OSError as e:
+        return DriveInfo(path, DriveState.ERROR, f"probe failed: {e.strerror or e}", probe_time=now)
+    state = DriveState.READ_ONLY if sp.read_only else DriveState.OK
+    return DriveInfo(
+        path=path,
+        state=state,
+        error="read-only file system" if sp.read_only else "",
+        total_bytes=sp.total_bytes,
+        free_bytes=sp.free_bytes,
+        plot_count=len(plots),
+        plot_bytes=plot_bytes,
+        largest_plot_bytes=largest,
+        plots=frozenset(plots),
+        written=written,
+        temp_files=tuple(sorted(temps)),
+        probe_time=now,
+    )
+
+
+def make_probe(allow_non_mount: bool, space: SpaceFn = statvfs_space) -> ProbeFn:
+    def probe(path: str, now: float) -> DriveInfo:
+        return probe_drive(path, now, allow_non_mount=allow_non_mount, space=space, ismount=os.path.ismount)
+
+    return probe
+
+
+class _Pending:
+    """One probe running in its own thread."""
+
+    def __init__(self, probe: ProbeFn, path: str, now: float, started: float) -> None:
+        self.path = path
+        self.started = started
+        self.result: DriveInfo | None = None
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(probe, now), name=f"probe {path}", daemon=True)
+        self.thread.start()
+
+    def _run(self, probe: ProbeFn, now: float) -> None:
+        try:
+            self.result = probe(self.path, now)
+        except Exception as e:  # a probe seam must not kill the prober
+            log.exception("probe of %s failed", self.path)
+            self.result = DriveInfo(self.path, DriveState.ERROR, f"probe failed: {e}", probe_time=now)
+        finally:
+            self.done.set()
+
+
+class DriveProber:
+    """Keeps a snapshot of every drive, refreshed every ``poll_s`` by a background thread (or by ``refresh()``)."""
+
+    def __init__(
+        self,
+        patterns: Sequence[str],
+        *,
+        probe: ProbeFn,
+        poll_s: float,
+        timeout_s: float,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._patterns = list(patterns)
+        self._probe = probe
+        self._poll_s = poll_s
+        self._timeout_s = timeout_s
+        self._clock = clock
+        self._monotonic = monotonic
+        self._pending: dict[str, _Pending] = {}
+        self._snapshot: tuple[DriveInfo, ...] = ()
+        self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def snapshot(self) -> tuple[DriveInfo, ...]:
+        with self._lock:
+            return self._snapshot
+
+    def refresh(self) -> tuple[DriveInfo, ...]:
+        """Probe every drive (in parallel, each time-boxed) and publish the new snapshot."""
+        with self._refresh_lock:
+            paths = expand_paths(self._patterns)
+            now = self._clock()
+            start = self._monotonic()
+            hung: dict[str, DriveInfo] = {}
+            round_: list[_Pending] = []
+            for p in paths:
+                old = self._pending.get(p)
+                if old is not None and not old.done.is_set():
+                    waited = start - old.started
+                    hung[p] = DriveInfo(
+                        p, DriveState.ERROR, f"probe hung for {waited:.0f} s (drive not answering)", probe_time=now
+                    )
+                    continue
+                pend = _Pending(self._probe, p, now, start)
+                self._pending[p] = pend
+                round_.append(pend)
+            deadline = start + self._timeout_s
+            for pend in round_:
+                pend.done.wait(max(0.0, deadline - self._monotonic()))
+            out: list[DriveInfo] = []
+            for p in paths:
+                if p in hung:
+                    out.append(hung[p])
+                    continue
+                pend = self._pending[p]
+                if pend.done.is_set() and pend.result is not None:
+                    out.append(pend.result)
+                    del self._pending[p]
+                else:
+                    out.append(
+                        DriveInfo(p, DriveState.ERROR, f"probe timed out after {self._timeout_s:g} s", probe_time=now)
+                    )
+            # forget finished probes of drives that went away
+            for p in [p for p, pend in self._pending.items() if p not in paths and pend.done.is_set()]:
+                del self._pending[p]
+            snap = tuple(out)
+            with self._lock:
+                self._snapshot = snap
+            return snap
+
+    def start(self, initial: bool = True) -> None:
+        """Start the background refresh (after a first, synchronous one unless ``initial`` is false)."""
+        if initial:
+            self.refresh()
+        self._thread = threading.Thread(target=self._loop, name="drive-prober", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._poll_s):
+            try:
+                self.refresh()
+            except Exception:
+                log.exception("drive refresh failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(self._timeout_s + 1)
+
+
+def with_state(info: DriveInfo, state: DriveState, error: str) -> DriveInfo:
+    return replace(info, state=state, error=error)
+
+
+# --- the files of one plot on one drive ---------------------------------------------------------------------------
+
+
+def final_size(drive: str, plot_name: str) -> int | None:
+    """Size of the regular file ``drive/plot_name`` (never following a symlink), or None when there is none."""
+    parse_plot_name(plot_name)  # never join anything but a bare plot name
+    try:
+        st = os.lstat(os.path.join(drive, plot_name))
+    except FileNotFoundError:
+        return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
+def remove_partials(drive: str, plot_name: str) -> list[str]:
+    """Remove this plot's rsync temp files (``.NAME.XXXXXX``) and its file under the final name from ``drive`` only.
+
+    Never descends into sub-dirs, never removes a directory, never touches another plot's files. Returns the
+    removed paths.
+    """
+    parse_plot_name(plot_name)
+    removed: list[str] = []
+    with os.scandir(drive) as it:
+        for entry in it:
+            m = RSYNC_TEMP_RE.match(entry.name)
+            if entry.name != plot_name and (m is None or m["name"] != plot_name):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                continue
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                continue
+            removed.append(entry.path)
+    return sorted(removed)
+
+
+T = TypeVar("T")
+
+
+def time_boxed(fn: Callable[[], T], timeout_s: float, what: str) -> T:
+    """Run ``fn`` in a daemon thread; FailedPrecondition when it has not answered within ``timeout_s``."""
+    box: list[T] = []
+    err: list[BaseException] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            box.append(fn())
+        except BaseException as e:
+            err.append(e)
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name=f"io {what}", daemon=True).start()
+    if not done.wait(timeout_s):
+        raise FailedPrecondition(f"{what}: the drive did not answer within {timeout_s:g} s")
+    if err:
+        raise err[0]
+    return box[0]

@@ -1,0 +1,296 @@
+"""The reservation ledger: pure decisions over a drives snapshot, with an injected clock. No I/O.
+
+Space accounting, per drive (all from one probe, see drives.py):
+
+    reserved = sum over the reservations on the drive of (size - bytes of that plot already written there)
+    available = free - reserved - min_free_bytes
+
+``free`` already went down by what a transfer has written into its rsync temp file, so a reservation counts only
+what is still to come: free + reserved is never double counted, and the figure shown as *reserved* shrinks as the
+transfer proceeds. When a reservation completes, the plot's remaining bytes keep counting (as a *landed* record)
+until a probe that started after the completion has seen them in ``free``. Released or expired reservations stop
+counting at once: their partial files are removed, which only ever makes a stale ``free`` too low, never too high.
+
+One re-entrant lock guards every decision; the gRPC threads call in concurrently.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from farmer_agent.drives import RSYNC_TEMP_RE, DriveInfo
+from plotboss.errors import AlreadyExists, Conflict, FailedPrecondition, InsufficientSpace, InvalidArgument, NotFound
+from plotboss.plots import expected_plot_size, max_plot_size, parse_plot_name
+
+ID_RE = re.compile(r"^[0-9a-f]{32}$")
+MAX_REQUESTER = 128
+RECOVERED = "recovered"
+
+Policy = Literal["most_free", "fill_first"]
+
+
+@dataclass(frozen=True)
+class Reservation:
+    id: str
+    plot_name: str
+    size_bytes: int
+    requester: str
+    drive: str
+    create_time: float
+    expire_time: float
+
+
+@dataclass(frozen=True)
+class Rules:
+    min_free_bytes: int = 0
+    max_writers_per_drive: int = 1
+    policy: Policy = "most_free"
+    lease_s: float = 120.0
+
+
+@dataclass(frozen=True)
+class _Landed:
+    drive: str
+    plot_name: str
+    size_bytes: int
+    at: float
+
+
+def check_id(reservation_id: str) -> str:
+    if not ID_RE.match(reservation_id):
+        raise InvalidArgument(f"reservation id {reservation_id[:80]!r}: expected 32 lower-case hex digits")
+    return reservation_id
+
+
+def check_request(plot_name: str, size_bytes: int, requester: str) -> None:
+    """InvalidArgument unless the name is a final plot name, the size plausible for its k, the requester named."""
+    k = parse_plot_name(plot_name).k
+    if size_bytes <= 0:
+        raise InvalidArgument(f"size_bytes {size_bytes}: must be greater than 0")
+    if size_bytes > max_plot_size(k):
+        raise InvalidArgument(f"size_bytes {size_bytes}: absurd for k={k} (at most {max_plot_size(k)})")
+    if not requester or not requester.strip():
+        raise InvalidArgument("requester: must not be empty (the plotter's agent name)")
+    if len(requester) > MAX_REQUESTER or not requester.isprintable():
+        raise InvalidArgument(f"requester: at most {MAX_REQUESTER} printable characters")
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB"
+
+
+class Ledger:
+    def __init__(
+        self,
+        rules: Rules,
+        clock: Callable[[], float],
+        new_id: Callable[[], str] = lambda: secrets.token_hex(16),
+        reservations: Iterable[Reservation] = (),
+    ) -> None:
+        self.rules = rules
+        self._clock = clock
+        self._new_id = new_id
+        self._lock = threading.RLock()
+        self._by_id: dict[str, Reservation] = {r.id: r for r in reservations}
+        self._landed: list[_Landed] = []
+        #: plot names whose files are being removed after a release or expiry; not reservable until done
+        self._cleaning: set[str] = set()
+        self._version = 0
+
+    # --- views -------------------------------------------------------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        """Bumped by every change; the state file records which version it holds."""
+        with self._lock:
+            return self._version
+
+    def reservations(self) -> list[Reservation]:
+        with self._lock:
+            return sorted(self._by_id.values(), key=lambda r: (r.create_time, r.id))
+
+    def export(self) -> tuple[int, list[Reservation]]:
+        with self._lock:
+            return self._version, self.reservations()
+
+    def writers(self, drive: str) -> int:
+        with self._lock:
+            return sum(1 for r in self._by_id.values() if r.drive == drive)
+
+    def reserved_bytes(self, info: DriveInfo) -> int:
+        """Bytes promised on this drive and not yet in its free figure (see the module doc)."""
+        with self._lock:
+            total = 0
+            for r in self._by_id.values():
+                if r.drive == info.path:
+                    total += max(0, r.size_bytes - info.written.get(r.plot_name, 0))
+            for ld in self._landed:
+                if ld.drive == info.path and ld.at >= info.probe_time:
+                    total += max(0, ld.size_bytes - info.written.get(ld.plot_name, 0))
+            return total
+
+    def available_bytes(self, info: DriveInfo) -> int:
+        return info.free_bytes - self.reserved_bytes(info) - self.rules.min_free_bytes
+
+    def get(self, reservation_id: str) -> Reservation:
+        """The reservation in force; NotFound when unknown or its lease ran out."""
+        check_id(reservation_id)
+        with self._lock:
+            r = self._by_id.get(reservation_id)
+            if r is None:
+                raise NotFound(f"reservation {reservation_id}: unknown (completed, released or expired)")
+            if r.expire_time <= self._clock():
+                raise NotFound(f"reservation {reservation_id}: expired (not renewed within {self.rules.lease_s:g} s)")
+            return r
+
+    # --- decisions ---------------------------------------------------------------------------------------------
+
+    def _refusal(self, info: DriveInfo, size: int) -> str | None:
+        """Why this drive cannot take ``size`` more bytes now, or None when it can."""
+        if not info.usable:
+            return f"{info.state.value}" + (f" ({info.error})" if info.error else "")
+        w = self.writers(info.path)
+        if w >= self.rules.max_writers_per_drive:
+            return f"{w}/{self.rules.max_writers_per_drive} writers busy"
+        avail = self.available_bytes(info)
+        if avail < size:
+            return f"{_mib(max(0, avail))} free above the floor and reservations, needs {_mib(size)}"
+        return None
+
+    def _prune_landed(self, drives: Sequence[DriveInfo]) -> None:
+        seen = {d.path: d.probe_time for d in drives}
+        self._landed = [ld for ld in self._landed if seen.get(ld.drive, ld.at) <= ld.at]
+
+    def reserve(self, plot_name: str, size_bytes: int, requester: str, drives: Sequence[DriveInfo]) -> Reservation:
+        """Pick a drive by policy and reserve ``size_bytes`` on it for one lease."""
+        check_request(plot_name, size_bytes, requester)
+        with self._lock:
+            self._prune_landed(drives)
+            for r in self._by_id.values():
+                if r.plot_name == plot_name:
+                    raise AlreadyExists(f"plot {plot_name}: already reserved on {r.drive} (reservation {r.id})")
+            if plot_name in self._cleaning:
+                raise Conflict(f"plot {plot_name}: its partial files are being removed; try again")
+            for ld in self._landed:
+                if ld.plot_name == plot_name:
+                    raise AlreadyExists(f"plot {plot_name}: already archived on {ld.drive}")
+            for d in drives:
+                if plot_name in d.plots:
+                    raise AlreadyExists(f"plot {plot_name}: already on {d.path}")
+            fits: list[DriveInfo] = []
+            reasons: list[str] = []
+            for d in drives:
+                why = self._refusal(d, size_bytes)
+                if why is None:
+                    fits.append(d)
+                else:
+                    reasons.append(f"{d.path}: {why}")
+            if not fits:
+                detail = "; ".join(reasons) if reasons else "no drives (drives.paths matched nothing)"
+                raise InsufficientSpace(f"no drive can take {plot_name} ({_mib(size_bytes)}): {detail}")
+            if self.rules.policy == "fill_first":
+                chosen = fits[0]
+            else:
+                chosen = max(fits, key=lambda d: (self.available_bytes(d), -fits.index(d)))
+            now = self._clock()
+            rid = self._new_id()
+            while rid in self._by_id:
+                rid = self._new_id()
+            res = Reservation(rid, plot_name, size_bytes, requester, chosen.path, now, now + self.rules.lease_s)
+            self._by_id[rid] = res
+            self._version += 1
+            return res
+
+    def renew(self, reservation_id: str) -> Reservation:
+        with self._lock:
+            r = self.get(reservation_id)
+            r = replace(r, expire_time=max(r.expire_time, self._clock() + self.rules.lease_s))
+            self._by_id[r.id] = r
+            self._version += 1
+            return r
+
+    def complete(self, reservation_id: str, observed_size: int | None) -> Reservation:
+        """End the reservation when the plot is on its drive with exactly its size (``observed_size``, None when
+        the final file is missing); FailedPrecondition otherwise, and the reservation stays."""
+        with self._lock:
+            r = self.get(reservation_id)
+            if observed_size is None:
+                raise FailedPrecondition(f"plot {r.plot_name}: not on {r.drive} under its final name (yet)")
+            if observed_size != r.size_bytes:
+                raise FailedPrecondition(
+                    f"plot {r.plot_name} on {r.drive}: {observed_size} bytes, reserved for {r.size_bytes}"
+                )
+            del self._by_id[r.id]
+            self._landed.append(_Landed(r.drive, r.plot_name, r.size_bytes, self._clock()))
+            self._version += 1
+            return r
+
+    def release(self, reservation_id: str) -> Reservation:
+        """Abandon a reservation (also one whose lease ran out but was not swept yet); the caller cleans its files."""
+        check_id(reservation_id)
+        with self._lock:
+            r = self._by_id.pop(reservation_id, None)
+            if r is None:
+                raise NotFound(f"reservation {reservation_id}: unknown (completed, released or expired)")
+            self._cleaning.add(r.plot_name)
+            self._version += 1
+            return r
+
+    def expire(self) -> list[Reservation]:
+        """Remove and return every reservation whose lease ran out; the caller cleans their files."""
+        with self._lock:
+            now = self._clock()
+            gone = [r for r in self._by_id.values() if r.expire_time <= now]
+            for r in gone:
+                del self._by_id[r.id]
+                self._cleaning.add(r.plot_name)
+            if gone:
+                self._version += 1
+            return gone
+
+    def cleaned(self, plot_name: str) -> None:
+        """The files of a released or expired reservation are gone: its plot name may be reserved again."""
+        with self._lock:
+            self._cleaning.discard(plot_name)
+
+    def extend_all(self) -> None:
+        """After a restart: give every restored reservation at least one lease from now (plotters could not renew
+        while the agent was down)."""
+        with self._lock:
+            floor = self._clock() + self.rules.lease_s
+            for rid, r in list(self._by_id.items()):
+                self._by_id[rid] = replace(r, expire_time=max(r.expire_time, floor))
+            self._version += 1
+
+    def recover(self, drives: Sequence[DriveInfo]) -> list[Reservation]:
+        """Hold space for rsync temp files that no reservation covers (a transfer in flight the ledger forgot).
+
+        Each becomes a reservation by ``recovered`` sized at the expected size for its k (never less than what is
+        written), lasting one lease: if nobody completes it, it expires and its partials are removed.
+        """
+        with self._lock:
+            known = {r.plot_name for r in self._by_id.values()}
+            now = self._clock()
+            out: list[Reservation] = []
+            for d in drives:
+                for temp in d.temp_files:
+                    m = RSYNC_TEMP_RE.match(temp)
+                    if m is None or m["name"] in known:
+                        continue
+                    try:
+                        k = parse_plot_name(m["name"]).k
+                    except InvalidArgument:
+                        continue
+                    size = min(max(expected_plot_size(k), d.written.get(m["name"], 0)), max_plot_size(k))
+                    r = Reservation(self._new_id(), m["name"], size, RECOVERED, d.path, now, now + self.rules.lease_s)
+                    self._by_id[r.id] = r
+                    known.add(r.plot_name)
+                    out.append(r)
+            if out:
+                self._version += 1
+            return out
