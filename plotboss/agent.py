@@ -80,7 +80,15 @@ def run_agent(spec: AgentSpec, argv: Sequence[str] | None = None) -> int:
             tokens = resolve_tokens(section.tokens, f"{config_path}: agent.tokens")
             agent = spec.build(cfg, config_path)
             # the policy was checked above, before building the agent; serve checks again and warns
-            server = serve(agent.registrations(), addr, tls=section.tls, tokens=tokens, insecure=insecure, label=label)
+            server = serve(
+                agent.registrations(),
+                addr,
+                tls=section.tls,
+                tokens=tokens,
+                insecure=insecure,
+                label=label,
+                tls_label=f"{config_path}: agent.tls",
+            )
         except ConfigError as e:
             click.echo(f"{spec.prog}: {e}", err=True)
             return 2

@@ -85,15 +85,24 @@ def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError as e:
-        raise ConfigError(f"{what} {path}: cannot read: {e.strerror or e}") from None
+        raise ConfigError(f"{what}: cannot read {path}: {e.strerror or e}") from None
 
 
-def server_credentials(tls: ServerTlsConfig) -> grpc.ServerCredentials:
-    key = _read(tls.key, "agent.tls.key")
-    cert = _read(tls.cert, "agent.tls.cert")
+def _read_pem(path: Path, what: str, kind: bytes) -> bytes:
+    """Read a PEM file and check it holds a ``kind`` block (grpc itself only says "failed to bind" otherwise)."""
+    data = _read(path, what)
+    if b"-----BEGIN " not in data or kind not in data:
+        raise ConfigError(f"{what}: {path} is not a PEM file with a {kind.decode()}")
+    return data
+
+
+def server_credentials(tls: ServerTlsConfig, label: str = "agent.tls") -> grpc.ServerCredentials:
+    """Credentials for server TLS (mutual TLS with ``client_ca``); ConfigError naming ``label`` on a bad file."""
+    key = _read_pem(tls.key, f"{label}.key", b"PRIVATE KEY")
+    cert = _read_pem(tls.cert, f"{label}.cert", b"CERTIFICATE")
     if tls.client_ca is None:
         return grpc.ssl_server_credentials([(key, cert)])
-    ca = _read(tls.client_ca, "agent.tls.client_ca")
+    ca = _read_pem(tls.client_ca, f"{label}.client_ca", b"CERTIFICATE")
     return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=True)
 
 
@@ -125,6 +134,7 @@ def serve(
     tokens: TokenSet,
     insecure: bool = False,
     label: str = "agent.listen",
+    tls_label: str = "agent.tls",
     max_workers: int = 16,
 ) -> Server:
     """Start a server on ``listen`` (port 0 picks a free one). ConfigError if the policy or TLS files forbid it."""
@@ -145,15 +155,16 @@ def serve(
     for name in [*names, ""]:
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    hint = f" (or {tls_label}.cert and {tls_label}.key do not belong together)" if tls is not None else ""
     try:
         if tls is not None:
-            port = server.add_secure_port(listen, server_credentials(tls))
+            port = server.add_secure_port(listen, server_credentials(tls, tls_label))
         else:
             port = server.add_insecure_port(listen)
     except RuntimeError as e:
-        raise ConfigError(f"{label}: cannot listen on {listen}: {e}") from None
+        raise ConfigError(f"{label}: cannot listen on {listen}: {e}{hint}") from None
     if port == 0:
-        raise ConfigError(f"{label}: cannot listen on {listen} (address in use or not available here)")
+        raise ConfigError(f"{label}: cannot listen on {listen} (address in use or not available here){hint}")
     server.start()
     log.info("listening on %s:%d (%s)", host, port, "TLS" if tls else "plaintext")
     return Server(grpc_server=server, port=port, host=host, health=health_servicer, services=names)
