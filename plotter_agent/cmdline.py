@@ -1,0 +1,367 @@
+"""Recognise plot jobs by their command line and parse it: plotter, k, tmp/tmp2/dst, threads, buckets, buffer.
+
+Pure functions over ``argv`` (and the process's cwd, against which relative paths resolve). Recognised:
+
+- chia: ``[python, .../chia, plots, create, ...]`` or ``[.../chia, plots, create, ...]`` (chia 1.x/2.x);
+  chia 2.x ``chia plotters chiapos|madmax|bladebit ...``;
+- madMAx: ``chia_plot`` / ``chia_plot_k34``;
+- bladebit: RAM (``bladebit [opts] <dst>``, v2+ ``bladebit [opts] ramplot <dst>``), ``diskplot`` and ``cudaplot``.
+
+Parsing is tolerant: an unknown option is skipped (its value too when written ``--opt=value``), because a job that
+runs is a job whatever options a newer plotter version grew. ``--help``/``--version`` invocations are not jobs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from plotter_agent.logparse import Plotter
+
+#: argv[0] basenames of interpreters that may run the ``chia`` entry script.
+_INTERPRETERS = ("python", "python3", "pypy", "pypy3")
+
+
+@dataclass(frozen=True)
+class JobCommand:
+    """What a plot job's command line says. Paths are absolute when the cwd was known (or they were absolute)."""
+
+    plotter: Plotter
+    k: int | None
+    tmp_dir: str | None
+    tmp2_dir: str | None
+    dst_dir: str | None
+    threads: int | None = None
+    buckets: int | None = None
+    buffer_mib: int | None = None
+    count: int = 1
+    #: chia 2.x ``chia plotters <name>`` wrappers spawn the real plotter as a child; the child is the same job.
+    wrapper: bool = False
+
+
+@dataclass(frozen=True)
+class _Opt:
+    field: str
+    takes_value: bool = True
+
+
+def _table(spec: dict[str, tuple[str, ...]], flags: Sequence[str] = ()) -> dict[str, _Opt]:
+    out: dict[str, _Opt] = {}
+    for field, names in spec.items():
+        for n in names:
+            out[n] = _Opt(field)
+    for n in flags:
+        out[n] = _Opt("", takes_value=False)
+    return out
+
+
+# chia plots create (and chia 2.x `chia plotters chiapos`, which takes the same spellings plus a few long aliases)
+_CHIA = _table(
+    {
+        "k": ("-k", "--size"),
+        "count": ("-n", "--num", "--count"),
+        "buffer": ("-b", "--buffer"),
+        "threads": ("-r", "--num_threads", "--threads"),
+        "buckets": ("-u", "--buckets"),
+        "tmp": ("-t", "--tmp_dir"),
+        "tmp2": ("-2", "--tmp2_dir", "--tmp_dir2"),
+        "dst": ("-d", "--final_dir"),
+        "": (
+            "-a",
+            "--alt_fingerprint",
+            "-c",
+            "--pool_contract_address",
+            "--contract",
+            "-f",
+            "--farmer_public_key",
+            "--farmerkey",
+            "-p",
+            "--pool_public_key",
+            "--pool-key",
+            "-i",
+            "--plotid",
+            "--id",
+            "-m",
+            "--memo",
+            "--stripe",
+        ),
+    },
+    flags=("--override-k", "-e", "--nobitfield", "-x", "--exclude_final_dir", "--override_k"),
+)
+
+# madMAx chia_plot / chia_plot_k34, and chia 2.x `chia plotters madmax`
+_MADMAX = _table(
+    {
+        "k": ("-k", "--size"),
+        "count": ("-n", "--count"),
+        "threads": ("-r", "--threads"),
+        "buckets": ("-u", "--buckets"),
+        "tmp": ("-t", "--tmpdir", "--tmp_dir"),
+        "tmp2": ("-2", "--tmpdir2", "--tmp_dir2"),
+        "dst": ("-d", "--finaldir", "--final_dir"),
+        "": (
+            "-v",
+            "--buckets3",
+            "-x",
+            "--port",
+            "-s",
+            "--stagedir",
+            "-p",
+            "--poolkey",
+            "--pool-key",
+            "-c",
+            "--contract",
+            "-f",
+            "--farmerkey",
+            "-K",
+            "--rmulti2",
+        ),
+    },
+    flags=("-w", "--waitforcopy", "-G", "--tmptoggle", "-D", "--directout", "-Z", "--unique", "--override-k"),
+)
+
+# bladebit (v1 RAM, v2/v3 ramplot/diskplot/cudaplot), global and subcommand options together
+_BLADEBIT = _table(
+    {
+        "k": ("-k", "--size"),
+        "count": ("-n", "--count"),
+        "threads": ("-t", "--threads"),
+        "buckets": ("-b", "--buckets"),
+        "tmp": ("-t1", "--temp1"),
+        "tmp2": ("-t2", "--temp2"),
+        "": (
+            "-f",
+            "--farmer-key",
+            "-p",
+            "--pool-key",
+            "-c",
+            "--pool-contract",
+            "-i",
+            "--plot-id",
+            "--memo",
+            "--cache",
+            "--f1-threads",
+            "--fp-threads",
+            "--c-threads",
+            "--p2-threads",
+            "--p3-threads",
+            "-d",
+            "--device",
+            "--compress",
+            "-z",
+            "--check",
+            "--check-threshold",
+        ),
+    },
+    flags=(
+        "-w",
+        "--warm-start",
+        "--show-memo",
+        "-v",
+        "--verbose",
+        "-m",
+        "--no-numa",
+        "--no-cpu-affinity",
+        "--no-t1-direct",
+        "--no-t2-direct",
+        "-s",
+        "--sizes",
+        "-a",
+        "--alternate",
+        "--unbounded",
+        "--disk-128",
+        "--disk-16",
+        "--no-direct-io",
+        "--benchmark",
+    ),
+)
+
+# chia 2.x `chia plotters bladebit ramplot|diskplot|cudaplot` (chia's own spellings)
+_CHIA_BLADEBIT = _table(
+    {
+        "k": ("-k", "--size"),
+        "count": ("-n", "--count"),
+        "threads": ("-r", "--threads"),
+        "buckets": ("-u", "--buckets"),
+        "tmp": ("-t", "--tmp_dir"),
+        "tmp2": ("-2", "--tmp_dir2"),
+        "dst": ("-d", "--final_dir"),
+        "": (
+            "-f",
+            "--farmerkey",
+            "-p",
+            "--pool-key",
+            "-c",
+            "--contract",
+            "-i",
+            "--id",
+            "--memo",
+            "--cache",
+            "--f1_threads",
+            "--fp_threads",
+            "--c_threads",
+            "--p2_threads",
+            "--p3_threads",
+            "--device",
+            "--compress",
+            "--check",
+            "--check-threshold",
+            "--plot_dir",
+        ),
+    },
+    flags=(
+        "-w",
+        "--warmstart",
+        "--nonuma",
+        "--no-numa",
+        "--no-cpu-affinity",
+        "-v",
+        "--verbose",
+        "--no-t1-direct",
+        "--no-t2-direct",
+        "--alternate",
+        "--disk_128",
+        "--disk_16",
+        "--disk-128",
+        "--disk-16",
+    ),
+)
+
+_BLADEBIT_SUBCOMMANDS = ("ramplot", "diskplot", "cudaplot")
+_HELP = frozenset({"-h", "--help", "--version", "-V"})
+_DEFAULTS: dict[Plotter, dict[str, str]] = {
+    Plotter.CHIA: {"k": "32", "tmp": ".", "dst": ".", "threads": "2", "buckets": "128", "buffer": "3389"},
+    Plotter.MADMAX: {"k": "32", "tmp": ".", "dst": ".", "threads": "4", "buckets": "256"},
+    Plotter.BLADEBIT: {"k": "32", "dst": "."},
+}
+
+
+def _base(arg: str) -> str:
+    return arg.rsplit("/", 1)[-1]
+
+
+def _is_interpreter(arg: str) -> bool:
+    b = _base(arg)
+    return b.startswith(_INTERPRETERS) and (b[len("python") :].replace(".", "").isdigit() or b in _INTERPRETERS)
+
+
+def _strip_interpreter(argv: Sequence[str]) -> list[str]:
+    """Drop a leading interpreter (and its options like ``-u``/``-X dev``) so argv[0] is the script."""
+    args = list(argv)
+    if args and _is_interpreter(args[0]):
+        i = 1
+        while i < len(args) and args[i].startswith("-"):
+            i += 2 if args[i] in ("-X", "-W") else 1
+        return args[i:]
+    return args
+
+
+def classify(argv: Sequence[str]) -> tuple[Plotter, list[str], dict[str, _Opt], bool] | None:
+    """Which plotter runs this command line, the option words, their table, and whether it is a chia wrapper.
+
+    None when ``argv`` is not a plot job.
+    """
+    args = _strip_interpreter(argv)
+    if not args:
+        return None
+    prog = _base(args[0])
+    if prog == "chia":
+        if args[1:3] == ["plots", "create"]:
+            return Plotter.CHIA, args[3:], _CHIA, False
+        if len(args) >= 3 and args[1] == "plotters":
+            sub = args[2]
+            if sub == "chiapos":
+                return Plotter.CHIA, args[3:], _CHIA, False
+            if sub == "madmax":
+                return Plotter.MADMAX, args[3:], _MADMAX, True
+            if sub == "bladebit" and len(args) >= 4 and args[3] in _BLADEBIT_SUBCOMMANDS:
+                return Plotter.BLADEBIT, args[4:], _CHIA_BLADEBIT, True
+        return None
+    if prog in ("chia_plot", "chia_plot_k34"):
+        return Plotter.MADMAX, args[1:], _MADMAX, False
+    if prog == "bladebit" or prog == "bladebit_cuda":
+        return Plotter.BLADEBIT, args[1:], _BLADEBIT, False
+    return None
+
+
+def is_candidate(argv: Sequence[str]) -> bool:
+    """A cheap test for the process-table scan: could this be a plot job? (parse_cmdline decides.)"""
+    return classify(argv) is not None
+
+
+def _int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def _resolve(path: str | None, cwd: str | None) -> str | None:
+    if path is None or path == "":
+        return None
+    path = os.path.expanduser(path) if path.startswith("~") else path
+    if os.path.isabs(path):
+        return os.path.normpath(path)
+    if cwd is None:
+        return path
+    return os.path.normpath(os.path.join(cwd, path))
+
+
+def parse_cmdline(argv: Sequence[str], cwd: str | None = None) -> JobCommand | None:
+    """Parse a plot job's command line; None when it is not one (or only asks for help/version)."""
+    found = classify(argv)
+    if found is None:
+        return None
+    plotter, words, table, wrapper = found
+    values: dict[str, str] = {}
+    positionals: list[str] = []
+    i = 0
+    while i < len(words):
+        w = words[i]
+        i += 1
+        if w in _HELP:
+            return None
+        if w == "--":
+            positionals.extend(words[i:])
+            break
+        name, eq, inline = w.partition("=") if w.startswith("--") else (w, "", "")
+        opt = table.get(name)
+        if opt is None:
+            # bladebit-style attached short values (-t4) are not used by any plotter we know; an unknown word
+            # is a flag or a positional.
+            if not w.startswith("-") or w == "-":
+                positionals.append(w)
+            continue
+        if not opt.takes_value:
+            continue
+        if eq:
+            value = inline
+        elif i < len(words):
+            value = words[i]
+            i += 1
+        else:
+            break
+        if opt.field:
+            values[opt.field] = value
+    if plotter is Plotter.BLADEBIT and not wrapper:
+        # bladebit: [global opts] [ramplot|diskplot|cudaplot] [sub opts] <out_dir>
+        rest = [p for p in positionals if p not in _BLADEBIT_SUBCOMMANDS]
+        if rest:
+            values["dst"] = rest[-1]
+    merged = {**_DEFAULTS[plotter], **values}
+    tmp = _resolve(merged.get("tmp"), cwd)
+    return JobCommand(
+        plotter=plotter,
+        k=_int(merged.get("k")),
+        tmp_dir=tmp,
+        tmp2_dir=_resolve(merged.get("tmp2"), cwd),
+        dst_dir=_resolve(merged.get("dst"), cwd),
+        threads=_int(merged.get("threads")),
+        buckets=_int(merged.get("buckets")),
+        buffer_mib=_int(merged.get("buffer")),
+        count=_int(merged.get("count")) or 1,
+        wrapper=wrapper,
+    )

@@ -1,0 +1,181 @@
+"""The process table seam: find plot-job processes and read the facts the agent needs about them.
+
+``ProcessTable`` is what the rest of the agent sees (tests inject fakes); ``SystemProcessTable`` is the production
+default. It stays lean per poll: command lines come from ``/proc/PID/cmdline`` and are cached by pid (a process's
+command line is re-read when the pid is new, and every ``recheck_every`` polls for all pids in case of pid reuse or
+exec); only the few candidates that look like plot jobs get the full psutil treatment and a read of their ``fd`` links.
+Processes that vanish or deny access mid-scan are skipped or reported with what could be read.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import psutil
+
+from plotter_agent.cmdline import is_candidate
+
+log = logging.getLogger(__name__)
+
+PROC = "/proc"
+
+
+@dataclass(frozen=True)
+class ProcFacts:
+    """One candidate process as read from the table."""
+
+    pid: int
+    ppid: int
+    cmdline: tuple[str, ...]
+    create_time: float
+    #: psutil status string: running, sleeping, disk-sleep, stopped, tracing-stop, zombie, dead, idle, ...
+    status: str
+    user_s: float
+    sys_s: float
+    iowait_s: float
+    rss_bytes: int
+    cwd: str | None
+    #: fd number -> link target (paths, or "pipe:[...]" / "socket:[...]" / "/dev/pts/N"); empty when unreadable.
+    fds: tuple[tuple[int, str], ...]
+    #: Why fds is empty when it could not be read ("access denied"), else "".
+    fds_error: str = ""
+
+
+class ProcessTable(Protocol):
+    """The seam: everything the agent asks of the operating system about processes."""
+
+    def scan(self) -> list[ProcFacts]:
+        """Facts about every process whose command line looks like a plot job."""
+        ...
+
+    def facts(self, pid: int) -> ProcFacts | None:
+        """Fresh facts about one pid (None when it is gone), whatever its command line."""
+        ...
+
+    def signal(self, pid: int, sig: signal.Signals) -> None:
+        """Send a signal; ProcessLookupError when the pid is gone."""
+        ...
+
+
+def _read_cmdline(pid: int) -> tuple[str, ...] | None:
+    try:
+        with open(f"{PROC}/{pid}/cmdline", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    if not raw:
+        return ()
+    return tuple(raw.rstrip(b"\0").decode("utf-8", errors="replace").split("\0"))
+
+
+def _read_fds(pid: int) -> tuple[tuple[tuple[int, str], ...], str]:
+    base = f"{PROC}/{pid}/fd"
+    try:
+        names = os.listdir(base)
+    except PermissionError:
+        return (), "access denied reading its open files"
+    except OSError:
+        return (), "its open files could not be read"
+    out: list[tuple[int, str]] = []
+    for n in names:
+        try:
+            out.append((int(n), os.readlink(f"{base}/{n}")))
+        except (OSError, ValueError):
+            continue
+    out.sort()
+    return tuple(out), ""
+
+
+def read_facts(pid: int, cmdline: Sequence[str] | None = None) -> ProcFacts | None:
+    """Everything about one process, or None when it vanished. AccessDenied on parts leaves those parts empty."""
+    try:
+        p = psutil.Process(pid)
+        with p.oneshot():
+            cmd = tuple(cmdline) if cmdline is not None else tuple(p.cmdline())
+            create_time = p.create_time()
+            status = p.status()
+            ppid = p.ppid()
+            try:
+                t = p.cpu_times()
+                user_s, sys_s = t.user, t.system
+                iowait_s = float(getattr(t, "iowait", 0.0))
+            except psutil.AccessDenied:
+                user_s = sys_s = iowait_s = 0.0
+            try:
+                rss = int(p.memory_info().rss)
+            except psutil.AccessDenied:
+                rss = 0
+            try:
+                cwd: str | None = p.cwd()
+            except psutil.AccessDenied:
+                cwd = None
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return None
+    except psutil.AccessDenied:
+        return None
+    fds, fds_error = _read_fds(pid)
+    return ProcFacts(
+        pid=pid,
+        ppid=ppid,
+        cmdline=cmd,
+        create_time=create_time,
+        status=status,
+        user_s=user_s,
+        sys_s=sys_s,
+        iowait_s=iowait_s,
+        rss_bytes=rss,
+        cwd=cwd,
+        fds=fds,
+        fds_error=fds_error,
+    )
+
+
+class SystemProcessTable:
+    """The production process table (Linux /proc + psutil)."""
+
+    def __init__(self, recheck_every: int = 12, candidate: Callable[[Sequence[str]], bool] = is_candidate) -> None:
+        self._cmdlines: dict[int, tuple[str, ...]] = {}
+        self._recheck_every = max(1, recheck_every)
+        self._polls = 0
+        self._candidate = candidate
+
+    def candidates(self) -> list[tuple[int, tuple[str, ...]]]:
+        """Pids whose (cached) command line looks like a plot job."""
+        self._polls += 1
+        recheck = self._polls % self._recheck_every == 0
+        try:
+            pids = [int(d) for d in os.listdir(PROC) if d.isdigit()]
+        except OSError:
+            pids = psutil.pids()
+        fresh: dict[int, tuple[str, ...]] = {}
+        out: list[tuple[int, tuple[str, ...]]] = []
+        for pid in pids:
+            cmd = None if recheck else self._cmdlines.get(pid)
+            if cmd is None:
+                cmd = _read_cmdline(pid)
+                if cmd is None:
+                    continue
+            fresh[pid] = cmd
+            if cmd and self._candidate(cmd):
+                out.append((pid, cmd))
+        self._cmdlines = fresh
+        return out
+
+    def scan(self) -> list[ProcFacts]:
+        out: list[ProcFacts] = []
+        for pid, cmd in self.candidates():
+            facts = read_facts(pid, cmd)
+            if facts is not None:
+                out.append(facts)
+        return out
+
+    def facts(self, pid: int) -> ProcFacts | None:
+        return read_facts(pid)
+
+    def signal(self, pid: int, sig: signal.Signals) -> None:
+        os.kill(pid, sig)
