@@ -1,0 +1,171 @@
+"""Drives (globs, mount check, probes, hung drives), the rsyncd mapping, partial clean-up and the state file."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from farmer_agent.config import RsyncdSection
+from farmer_agent.drives import (
+    DriveInfo,
+    DriveProber,
+    DriveState,
+    expand_paths,
+    final_size,
+    make_probe,
+    probe_drive,
+    remove_partials,
+)
+from farmer_agent.ledger import Reservation
+from farmer_agent.rsyncd import check_drive_patterns, rsync_url
+from farmer_agent.state import StateWriter, decode, default_state_path, encode, load, write_atomic
+from plotboss.errors import ConfigError, InvalidArgument
+
+
+def plot(i: int, k: int = 20) -> str:
+    return f"plot-k{k}-2021-05-05-12-34-{i:064x}.plot"
+
+
+def test_expand_paths_globs_and_explicit(tmp_path: Path) -> None:
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+    (tmp_path / "README").write_text("not a drive")
+    got = expand_paths([str(tmp_path / "*"), str(tmp_path / "gone"), str(tmp_path / "a")])
+    assert got == [str(tmp_path / "a"), str(tmp_path / "b"), str(tmp_path / "gone")]
+
+
+def test_unmounted_dir_is_missing(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    info = probe_drive(str(tmp_path / "d"), 1.0, allow_non_mount=False, ismount=os.path.ismount)
+    assert info.state == DriveState.MISSING and "not a mount point" in info.error
+    assert not info.usable
+    gone = probe_drive(str(tmp_path / "nope"), 1.0, allow_non_mount=True, ismount=os.path.ismount)
+    assert gone.state == DriveState.MISSING
+
+
+def test_probe_counts_plots_and_temp_files(tmp_path: Path) -> None:
+    (tmp_path / plot(1)).write_bytes(b"x" * 100)
+    (tmp_path / plot(2)).write_bytes(b"x" * 50)
+    (tmp_path / f".{plot(3)}.Ab12Cd").write_bytes(b"x" * 30)
+    (tmp_path / "other.txt").write_bytes(b"x" * 1000)
+    (tmp_path / plot(4)).mkdir()  # a dir with a plot's name is not a plot
+    info = make_probe(allow_non_mount=True)(str(tmp_path), 5.0)
+    assert info.state == DriveState.OK
+    assert (info.plot_count, info.plot_bytes, info.largest_plot_bytes) == (2, 150, 100)
+    assert info.written == {plot(1): 100, plot(2): 50, plot(3): 30}
+    assert info.temp_files == (f".{plot(3)}.Ab12Cd",)
+    assert info.total_bytes > 0 and info.free_bytes > 0 and info.probe_time == 5.0
+
+
+def test_hung_probe_reports_error_and_never_piles_up_threads(tmp_path: Path) -> None:
+    release = threading.Event()
+    calls: list[str] = []
+
+    def probe(path: str, now: float) -> DriveInfo:
+        calls.append(path)
+        if path.endswith("hung"):
+            release.wait(30)
+        return DriveInfo(path, DriveState.OK, probe_time=now)
+
+    prober = DriveProber([str(tmp_path / "ok"), str(tmp_path / "hung")], probe=probe, poll_s=60, timeout_s=0.2)
+    t0 = time.monotonic()
+    snap = {d.path: d for d in prober.refresh()}
+    assert time.monotonic() - t0 < 2
+    assert snap[str(tmp_path / "ok")].state == DriveState.OK
+    assert snap[str(tmp_path / "hung")].state == DriveState.ERROR
+    assert "timed out" in snap[str(tmp_path / "hung")].error
+    for _ in range(3):
+        snap = {d.path: d for d in prober.refresh()}
+        assert "hung" in snap[str(tmp_path / "hung")].error
+    assert calls.count(str(tmp_path / "hung")) == 1  # one thread stuck, no new ones
+    release.set()
+    time.sleep(0.1)
+    snap = {d.path: d for d in prober.refresh()}
+    assert snap[str(tmp_path / "hung")].state == DriveState.OK
+    assert prober.snapshot() == tuple(snap.values())
+
+
+def test_prober_background_refresh(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    prober = DriveProber([str(tmp_path / "*")], probe=make_probe(True), poll_s=0.05, timeout_s=1)
+    prober.start()
+    try:
+        (tmp_path / "e").mkdir()
+        deadline = time.monotonic() + 5
+        while len(prober.snapshot()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [d.path for d in prober.snapshot()] == [str(tmp_path / "d"), str(tmp_path / "e")]
+    finally:
+        prober.stop()
+
+
+def rsyncd(path: Path, host: str = "farmer-01") -> RsyncdSection:
+    return RsyncdSection(host=host, port=8873, module="plots", path=path)
+
+
+def test_rsync_url_and_outside_module(tmp_path: Path) -> None:
+    cfg = rsyncd(tmp_path / "farm")
+    assert rsync_url(str(tmp_path / "farm" / "d1"), cfg) == "rsync://farmer-01:8873/plots/d1/"
+    assert rsync_url(str(tmp_path / "farm"), cfg) == "rsync://farmer-01:8873/plots/"
+    assert rsync_url(str(tmp_path / "farm/a/b"), rsyncd(tmp_path / "farm", "::1")) == "rsync://[::1]:8873/plots/a/b/"
+    with pytest.raises(ConfigError, match="outside"):
+        rsync_url(str(tmp_path / "farmer"), cfg)
+    check_drive_patterns([str(tmp_path / "farm/*"), str(tmp_path / "farm/x")], cfg)
+    with pytest.raises(ConfigError, match=r"drives.paths\[1\]: .* is outside rsyncd.path"):
+        check_drive_patterns([str(tmp_path / "farm/*"), str(tmp_path / "other/*")], cfg)
+    with pytest.raises(ConfigError, match="outside"):
+        check_drive_patterns([str(tmp_path / "farm/../x")], cfg)
+
+
+def test_remove_partials_touches_only_that_plot(tmp_path: Path) -> None:
+    mine = [f".{plot(1)}.Ab12Cd", f".{plot(1)}.zzzzzz", plot(1)]
+    others = [f".{plot(2)}.Ab12Cd", plot(2), f"{plot(1)}.bak", f".{plot(1)}.toolong7"]
+    for n in mine + others:
+        (tmp_path / n).write_bytes(b"x")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / plot(1)).write_bytes(b"x")
+    removed = remove_partials(str(tmp_path), plot(1))
+    assert removed == sorted(str(tmp_path / n) for n in mine)
+    assert sorted(os.listdir(tmp_path)) == sorted([*others, "sub"])
+    assert (tmp_path / "sub" / plot(1)).exists()
+    with pytest.raises(InvalidArgument):
+        remove_partials(str(tmp_path), "../" + plot(2))
+
+
+def test_final_size_never_follows_symlinks(tmp_path: Path) -> None:
+    (tmp_path / "real").write_bytes(b"x" * 10)
+    os.symlink(tmp_path / "real", tmp_path / plot(1))
+    assert final_size(str(tmp_path), plot(1)) is None
+    (tmp_path / plot(2)).write_bytes(b"x" * 7)
+    assert final_size(str(tmp_path), plot(2)) == 7
+    assert final_size(str(tmp_path), plot(3)) is None
+
+
+def test_state_file_round_trip_and_corruption(tmp_path: Path) -> None:
+    rows = [Reservation("a" * 32, plot(1), 10, "p1", "/d", 1.5, 2.5)]
+    path = tmp_path / "state.json"
+    assert load(path) == []
+    write_atomic(path, encode(rows))
+    assert load(path) == rows
+    assert not (tmp_path / ".state.json.tmp").exists()
+    for bad in (b"{", b"[]", b'{"format": 1, "reservations": [{"id": "x"}]}', b"\xff\xfe"):
+        with pytest.raises(ConfigError, match="not a plotboss farmer state file"):
+            decode(bad, "state.json")
+    assert default_state_path(Path("/etc/plotboss/farmer.yaml")) == Path("/etc/plotboss/.farmer.state.json")
+
+
+def test_state_writer_group_commits(tmp_path: Path) -> None:
+    writes: list[bytes] = []
+    version = [3]
+    w = StateWriter(tmp_path / "s.json", lambda: (version[0], []), write=lambda p, b: writes.append(b))
+    w.save(3)
+    w.save(2)
+    w.save(3)
+    assert len(writes) == 1
+    version[0] = 4
+    w.save(4)
+    assert len(writes) == 2

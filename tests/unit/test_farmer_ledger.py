@@ -1,0 +1,294 @@
+"""The reservation ledger, pure, with a virtual clock: policies, floor, writers, leases, complete, release, recovery."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from farmer_agent.drives import DriveInfo, DriveState
+from farmer_agent.ledger import Ledger, Rules, check_id
+from plotboss.errors import AlreadyExists, Conflict, FailedPrecondition, InsufficientSpace, InvalidArgument, NotFound
+from plotboss.plots import expected_plot_size
+
+MiB = 2**20
+
+
+def plot(i: int, k: int = 20) -> str:
+    return f"plot-k{k}-2021-05-05-12-34-{i:064x}.plot"
+
+
+class Clock:
+    def __init__(self, t: float = 1000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def drive(
+    path: str,
+    free: int,
+    *,
+    state: DriveState = DriveState.OK,
+    written: Mapping[str, int] | None = None,
+    temps: tuple[str, ...] = (),
+    plots: frozenset[str] = frozenset(),
+    t: float = 0.0,
+) -> DriveInfo:
+    return DriveInfo(
+        path, state, "", 100 * MiB, free, plots=plots, written=dict(written or {}), temp_files=temps, probe_time=t
+    )
+
+
+def ids() -> itertools.count[int]:
+    return itertools.count(1)
+
+
+def ledger(clock: Clock, **rules: object) -> Ledger:
+    counter = itertools.count(1)
+    return Ledger(Rules(**rules), clock, new_id=lambda: f"{next(counter):032x}")  # type: ignore[arg-type]
+
+
+def test_most_free_picks_the_drive_with_most_room() -> None:
+    led = ledger(Clock())
+    r = led.reserve(plot(1), MiB, "p1", [drive("/a", 10 * MiB), drive("/b", 30 * MiB), drive("/c", 20 * MiB)])
+    assert r.drive == "/b"
+    assert len(r.id) == 32
+
+
+def test_most_free_counts_reservations() -> None:
+    led = ledger(Clock(), max_writers_per_drive=4)
+    drives = [drive("/a", 10 * MiB), drive("/b", 12 * MiB)]
+    assert led.reserve(plot(1), 4 * MiB, "p", drives).drive == "/b"  # b: 12 -> 8 left
+    assert led.reserve(plot(2), 4 * MiB, "p", drives).drive == "/a"  # a: 10 > 8
+
+
+def test_fill_first_takes_drives_in_order() -> None:
+    led = ledger(Clock(), policy="fill_first", max_writers_per_drive=4)
+    drives = [drive("/a", 10 * MiB), drive("/b", 50 * MiB)]
+    assert [led.reserve(plot(i), 3 * MiB, "p", drives).drive for i in range(4)] == ["/a", "/a", "/a", "/b"]
+
+
+def test_floor_is_never_crossed_and_refusal_gives_reason_per_drive() -> None:
+    led = ledger(Clock(), min_free_bytes=8 * MiB, max_writers_per_drive=8)
+    drives = [drive("/a", 10 * MiB), drive("/m", 0, state=DriveState.MISSING)]
+    led.reserve(plot(1), 2 * MiB, "p", drives)
+    with pytest.raises(InsufficientSpace) as e:
+        led.reserve(plot(2), 1, "p", drives)
+    assert "/a: 0.0 MiB free above the floor" in str(e.value)
+    assert "/m: missing" in str(e.value)
+
+
+def test_writer_limit() -> None:
+    led = ledger(Clock(), max_writers_per_drive=2)
+    drives = [drive("/a", 100 * MiB)]
+    a = led.reserve(plot(1), MiB, "p", drives)
+    led.reserve(plot(2), MiB, "p", drives)
+    with pytest.raises(InsufficientSpace, match="2/2 writers busy"):
+        led.reserve(plot(3), MiB, "p", drives)
+    led.release(a.id)
+    led.cleaned(a.plot_name)
+    assert led.reserve(plot(3), MiB, "p", drives).drive == "/a"
+
+
+def test_unusable_drives_are_never_chosen() -> None:
+    led = ledger(Clock())
+    drives = [
+        drive("/m", 90 * MiB, state=DriveState.MISSING),
+        drive("/r", 90 * MiB, state=DriveState.READ_ONLY),
+        drive("/e", 90 * MiB, state=DriveState.ERROR),
+        drive("/ok", 5 * MiB),
+    ]
+    assert led.reserve(plot(1), MiB, "p", drives).drive == "/ok"
+
+
+def test_lease_expiry_and_renew() -> None:
+    clock = Clock()
+    led = ledger(clock, lease_s=60)
+    drives = [drive("/a", 100 * MiB)]
+    r = led.reserve(plot(1), MiB, "p", drives)
+    assert r.expire_time == 1060
+    clock.t = 1050
+    assert led.renew(r.id).expire_time == 1110
+    clock.t = 1100
+    assert led.expire() == []
+    clock.t = 1110
+    with pytest.raises(NotFound, match="expired"):
+        led.renew(r.id)
+    gone = led.expire()
+    assert [g.id for g in gone] == [r.id]
+    with pytest.raises(NotFound):
+        led.renew(r.id)
+    # until its files are cleaned, the name is not reservable again
+    with pytest.raises(Conflict):
+        led.reserve(plot(1), MiB, "p", drives)
+    led.cleaned(plot(1))
+    assert led.reserve(plot(1), MiB, "p", drives).drive == "/a"
+
+
+def test_complete_checks_size_and_keeps_reservation_on_mismatch() -> None:
+    led = ledger(Clock())
+    r = led.reserve(plot(1), 5 * MiB, "p", [drive("/a", 100 * MiB)])
+    with pytest.raises(FailedPrecondition, match="not on /a"):
+        led.complete(r.id, None)
+    with pytest.raises(FailedPrecondition, match="reserved for"):
+        led.complete(r.id, 5 * MiB - 1)
+    assert led.get(r.id) == r
+    assert led.complete(r.id, 5 * MiB) == r
+    with pytest.raises(NotFound):
+        led.complete(r.id, 5 * MiB)
+
+
+def test_release_unknown_and_malformed_ids() -> None:
+    led = ledger(Clock())
+    with pytest.raises(NotFound):
+        led.release("0" * 32)
+    for bad in ("", "xyz", "../" + "0" * 29, "A" * 32, "0" * 33):
+        with pytest.raises(InvalidArgument):
+            led.release(bad)
+        with pytest.raises(InvalidArgument):
+            check_id(bad)
+
+
+@pytest.mark.parametrize(
+    ("name", "size", "requester"),
+    [
+        ("../x.plot", MiB, "p"),
+        (plot(1) + "/../../etc", MiB, "p"),
+        ("plot-k18-2021-05-05-12-34-" + "a" * 64 + ".plot/../../etc/passwd", MiB, "p"),
+        ("sub/" + plot(1), MiB, "p"),
+        (plot(1), 0, "p"),
+        (plot(1), -5, "p"),
+        (plot(1), expected_plot_size(20) * 2 + 1, "p"),
+        (plot(1), 2**63, "p"),
+        (plot(1), MiB, ""),
+        (plot(1), MiB, "   "),
+    ],
+)
+def test_bad_requests_are_invalid_and_change_nothing(name: str, size: int, requester: str) -> None:
+    led = ledger(Clock())
+    with pytest.raises(InvalidArgument):
+        led.reserve(name, size, requester, [drive("/a", 100 * MiB)])
+    assert led.reservations() == [] and led.version == 0
+
+
+def test_already_reserved_or_on_a_drive() -> None:
+    led = ledger(Clock())
+    drives = [drive("/a", 100 * MiB, plots=frozenset({plot(9)})), drive("/b", 100 * MiB)]
+    led.reserve(plot(1), MiB, "p", drives)
+    with pytest.raises(AlreadyExists):
+        led.reserve(plot(1), MiB, "p", drives)
+    with pytest.raises(AlreadyExists):
+        led.reserve(plot(9), MiB, "p", drives)
+
+
+def test_reserved_counts_down_as_the_temp_file_grows() -> None:
+    led = ledger(Clock(), min_free_bytes=0)
+    r = led.reserve(plot(1), 10 * MiB, "p", [drive("/a", 50 * MiB)])
+    # the probe sees 4 MiB written (free went down by as much): reserved is what is still to come
+    d = drive("/a", 46 * MiB, written={plot(1): 4 * MiB}, t=1001)
+    assert led.reserved_bytes(d) == 6 * MiB
+    assert led.available_bytes(d) == 40 * MiB  # same as before any byte was written
+    assert r.drive == "/a"
+
+
+def test_landed_plot_keeps_counting_until_a_newer_probe() -> None:
+    clock = Clock(1000)
+    led = ledger(clock, max_writers_per_drive=4)
+    r = led.reserve(plot(1), 10 * MiB, "p", [drive("/a", 30 * MiB, t=999)])
+    clock.t = 1005
+    led.complete(r.id, 10 * MiB)
+    stale = drive("/a", 30 * MiB, t=1004)  # probed before the plot landed
+    assert led.available_bytes(stale) == 20 * MiB
+    with pytest.raises(InsufficientSpace):
+        led.reserve(plot(2), 25 * MiB, "p", [stale])
+    fresh = drive("/a", 20 * MiB, plots=frozenset({plot(1)}), written={plot(1): 10 * MiB}, t=1006)
+    assert led.available_bytes(fresh) == 20 * MiB
+    with pytest.raises(AlreadyExists):
+        led.reserve(plot(1), 10 * MiB, "p", [fresh])
+
+
+def test_recover_holds_space_for_unknown_temp_files() -> None:
+    clock = Clock()
+    led = ledger(clock, lease_s=30)
+    known = led.reserve(plot(1), MiB, "p", [drive("/a", 100 * MiB)])
+    temps = (f".{plot(1)}.AbC123", f".{plot(2)}.x1Y2z3", ".notaplot.abcdef")
+    d = drive("/a", 100 * MiB, temps=temps, written={plot(1): 10, plot(2): 20})
+    found = led.recover([d])
+    assert [(r.plot_name, r.requester, r.size_bytes) for r in found] == [(plot(2), "recovered", expected_plot_size(20))]
+    assert {r.plot_name for r in led.reservations()} == {known.plot_name, plot(2)}
+    assert led.recover([d]) == []
+
+
+def test_extend_all_gives_restored_reservations_one_lease() -> None:
+    clock = Clock(1000)
+    led = ledger(clock, lease_s=60)
+    r = led.reserve(plot(1), MiB, "p", [drive("/a", 100 * MiB)])
+    clock.t = 1500  # the agent was down for longer than the lease
+    restored = Ledger(Rules(lease_s=60), clock, reservations=[r])
+    restored.extend_all()
+    assert restored.get(r.id).expire_time == 1560
+
+
+# --- property: whatever the sequence, no drive is promised past its floor and no drive has too many writers --------
+
+
+ops = st.lists(
+    st.tuples(
+        st.sampled_from(["reserve", "renew", "complete", "release", "tick", "expire"]),
+        st.integers(0, 15),
+        st.integers(1, 12),
+    ),
+    max_size=80,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    ops=ops,
+    frees=st.lists(st.integers(0, 40), min_size=1, max_size=4),
+    floor=st.integers(0, 8),
+    writers=st.integers(1, 3),
+    policy=st.sampled_from(["most_free", "fill_first"]),
+)
+def test_ledger_invariants(
+    ops: list[tuple[str, int, int]], frees: list[int], floor: int, writers: int, policy: str
+) -> None:
+    clock = Clock(1000)
+    led = ledger(clock, min_free_bytes=floor * MiB, max_writers_per_drive=writers, policy=policy, lease_s=10)
+    drives = [drive(f"/d{i}", f * MiB) for i, f in enumerate(frees)]
+    held: list[str] = []
+    for op, n, size in ops:
+        if op == "reserve":
+            try:
+                r = led.reserve(plot(n), size * MiB, "p", drives)
+                held.append(r.id)
+            except (InsufficientSpace, AlreadyExists, Conflict):
+                pass
+        elif op == "tick":
+            clock.t += n
+        elif op == "expire":
+            for r in led.expire():
+                led.cleaned(r.plot_name)
+        elif held:
+            rid = held[n % len(held)]
+            try:
+                if op == "renew":
+                    led.renew(rid)
+                elif op == "complete":
+                    led.complete(rid, led.get(rid).size_bytes)
+                else:
+                    led.cleaned(led.release(rid).plot_name)
+            except NotFound:
+                pass
+        for d in drives:
+            mine = [r for r in led.reservations() if r.drive == d.path]
+            assert len(mine) <= writers
+            # nothing is written in this model, so every promised byte is outstanding until a probe sees it
+            assert led.reserved_bytes(d) <= max(0, d.free_bytes - floor * MiB)
+        names = [r.plot_name for r in led.reservations()]
+        assert len(names) == len(set(names))
