@@ -1,9 +1,303 @@
-"""gRPC servicer of the plotter agent: converts messages to domain values, calls the domain, maps errors (plotboss.rpc)."""
+"""gRPC servicer of the plotter agent: converts messages to domain values, calls the domain, maps errors (plotboss.rpc).
+
+Read RPCs answer from the view's latest snapshot. The scheduler and archiver RPCs belong to later issues; until then
+they answer UNIMPLEMENTED through the generated base class.
+"""
 
 from __future__ import annotations
 
-from plotboss.v1 import plotter_pb2_grpc
+import logging
+import os
+import socket
+from collections.abc import Callable, Iterator
+from typing import NoReturn
+
+import grpc
+
+from plotboss import __version__
+from plotboss.errors import FailedPrecondition, InvalidArgument
+from plotboss.plots import MAX_K, MIN_K
+from plotboss.rpc import handle_errors, handle_stream_errors, to_duration, to_timestamp
+from plotboss.v1 import common_pb2, plotter_pb2, plotter_pb2_grpc
+from plotter_agent.analyze import analyze
+from plotter_agent.control import Controller
+from plotter_agent.dirs import DirView
+from plotter_agent.jobs import Job, ProcState, find_job
+from plotter_agent.logparse import Plotter
+from plotter_agent.view import Snapshot, View
+
+log = logging.getLogger(__name__)
+
+PLOTTER_KIND = {
+    Plotter.CHIA: plotter_pb2.PLOTTER_KIND_CHIA,
+    Plotter.MADMAX: plotter_pb2.PLOTTER_KIND_MADMAX,
+    Plotter.BLADEBIT: plotter_pb2.PLOTTER_KIND_BLADEBIT,
+}
+KIND_PLOTTER = {v: k for k, v in PLOTTER_KIND.items()}
+JOB_STATE = {
+    ProcState.RUNNING: plotter_pb2.JOB_STATE_RUNNING,
+    ProcState.SLEEPING: plotter_pb2.JOB_STATE_SLEEPING,
+    ProcState.DISK_WAIT: plotter_pb2.JOB_STATE_DISK_WAIT,
+    ProcState.STOPPED: plotter_pb2.JOB_STATE_STOPPED,
+    ProcState.ZOMBIE: plotter_pb2.JOB_STATE_ZOMBIE,
+    ProcState.UNKNOWN: plotter_pb2.JOB_STATE_UNSPECIFIED,
+}
+DIR_ROLE = {"tmp": plotter_pb2.DIR_ROLE_TMP, "tmp2": plotter_pb2.DIR_ROLE_TMP2, "dst": plotter_pb2.DIR_ROLE_DST}
+
+#: How often a WatchJobs/TailLog stream wakes up to notice a cancelled client.
+_WAKE_S = 1.0
+_TAIL_CHUNK = 256 * 1024
+
+
+def _phase(phase: tuple[int, int] | None) -> plotter_pb2.Phase:
+    if phase is None:
+        return plotter_pb2.Phase(known=False)
+    return plotter_pb2.Phase(major=phase[0], minor=phase[1], known=True)
+
+
+def job_message(j: Job) -> plotter_pb2.Job:
+    msg = plotter_pb2.Job(
+        plot_id=j.plot_id or "",
+        k=j.k or 0,
+        plotter=PLOTTER_KIND[j.plotter],
+        pid=j.pid,
+        tmp_dir=j.tmp_dir or "",
+        tmp2_dir=j.tmp2_dir or "",
+        dst_dir=j.dst_dir or "",
+        phase=_phase(j.phase),
+        progress=j.progress,
+        state=JOB_STATE[j.state],
+        stalled=j.stalled,
+        wall=to_duration(j.wall_s),
+        user_cpu=to_duration(j.user_s),
+        sys_cpu=to_duration(j.sys_s),
+        iowait=to_duration(j.iowait_s),
+        rss_bytes=j.rss_bytes,
+        tmp_bytes=j.tmp_bytes,
+        logfile=j.logfile or "",
+        phase_unknown_reason=j.phase_unknown_reason,
+        start_time=to_timestamp(j.start_time),
+        phase_times=[plotter_pb2.PhaseTime(major=m, duration=to_duration(s)) for m, s in j.phase_times],
+        threads=j.threads or 0,
+        buckets=j.buckets or 0,
+        buffer_mib=j.buffer_mib or 0,
+        plot_name=j.plot_name or "",
+        cmdline=list(j.cmdline),
+    )
+    eta = to_duration(j.eta_s)
+    if eta is not None:
+        msg.eta.CopyFrom(eta)
+    return msg
+
+
+def dir_message(d: DirView) -> plotter_pb2.Dir:
+    return plotter_pb2.Dir(
+        path=d.path,
+        role=DIR_ROLE[d.role],
+        total_bytes=d.total_bytes,
+        free_bytes=d.free_bytes,
+        jobs=[plotter_pb2.DirJob(plot_id=j.plot_id or "", pid=j.pid, phase=_phase(j.phase)) for j in d.jobs],
+        plot_count=d.plot_count,
+        plot_bytes=d.plot_bytes,
+        orphan_bytes=d.orphan_bytes,
+        orphan_files=len(d.orphans),
+        error=d.error,
+    )
+
+
+def tail_bytes(path: str, lines: int) -> tuple[bytes, int]:
+    """The last ``lines`` lines of a file and the offset where the file ended."""
+    with open(path, "rb") as f:
+        end = f.seek(0, os.SEEK_END)
+        pos = end
+        data = b""
+        while pos > 0 and data.count(b"\n") <= lines:
+            step = min(64 * 1024, pos)
+            pos -= step
+            f.seek(pos)
+            data = f.read(step) + data
+        if data.count(b"\n") > lines:
+            data = b"\n".join(data.split(b"\n")[-(lines + 1) :])
+        return data, end
 
 
 class PlotterServicer(plotter_pb2_grpc.PlotterServiceServicer):
-    """RPCs not overridden here answer UNIMPLEMENTED."""
+    def __init__(self, agent_name: str, view: View, controller: Controller) -> None:
+        self.info = common_pb2.AgentInfo(name=agent_name, version=__version__, hostname=socket.gethostname())
+        self.view = view
+        self.controller = controller
+
+    def _jobs_response(self, snap: Snapshot) -> plotter_pb2.ListJobsResponse:
+        return plotter_pb2.ListJobsResponse(
+            agent=self.info,
+            jobs=[job_message(j) for j in snap.jobs],
+            snapshot_time=to_timestamp(snap.time),
+            poll_cpu=to_duration(snap.poll_cpu_s),
+        )
+
+    @handle_errors
+    def ListJobs(
+        self, request: plotter_pb2.ListJobsRequest, context: grpc.ServicerContext
+    ) -> plotter_pb2.ListJobsResponse:
+        return self._jobs_response(self.view.snapshot)
+
+    @handle_errors
+    def GetJob(self, request: plotter_pb2.GetJobRequest, context: grpc.ServicerContext) -> plotter_pb2.GetJobResponse:
+        return plotter_pb2.GetJobResponse(job=job_message(find_job(self.view.snapshot.jobs, request.job)))
+
+    @handle_stream_errors
+    def WatchJobs(
+        self, request: plotter_pb2.WatchJobsRequest, context: grpc.ServicerContext
+    ) -> Iterator[plotter_pb2.WatchJobsResponse]:
+        snap = self.view.snapshot
+        while True:
+            yield plotter_pb2.WatchJobsResponse(
+                jobs=[job_message(j) for j in snap.jobs], snapshot_time=to_timestamp(snap.time)
+            )
+            while True:
+                if not context.is_active() or self.view.closed:
+                    return
+                nxt = self.view.wait_newer(snap.version, _WAKE_S)
+                if nxt is not None:
+                    snap = nxt
+                    break
+
+    @handle_errors
+    def KillJob(
+        self, request: plotter_pb2.KillJobRequest, context: grpc.ServicerContext
+    ) -> plotter_pb2.KillJobResponse:
+        res = self.controller.kill(request.job, float(request.grace_s) or None)
+        return plotter_pb2.KillJobResponse(
+            job=job_message(res.job), removed_files=list(res.removed_files), removed_bytes=res.removed_bytes
+        )
+
+    @handle_errors
+    def SuspendJob(
+        self, request: plotter_pb2.SuspendJobRequest, context: grpc.ServicerContext
+    ) -> plotter_pb2.SuspendJobResponse:
+        return plotter_pb2.SuspendJobResponse(job=job_message(self.controller.suspend(request.job)))
+
+    @handle_errors
+    def ResumeJob(
+        self, request: plotter_pb2.ResumeJobRequest, context: grpc.ServicerContext
+    ) -> plotter_pb2.ResumeJobResponse:
+        return plotter_pb2.ResumeJobResponse(job=job_message(self.controller.resume(request.job)))
+
+    @handle_errors
+    def ListDirs(
+        self, request: plotter_pb2.ListDirsRequest, context: grpc.ServicerContext
+    ) -> plotter_pb2.ListDirsResponse:
+        return plotter_pb2.ListDirsResponse(agent=self.info, dirs=[dir_message(d) for d in self.view.snapshot.dirs])
+
+    @handle_errors
+    def CleanOrphans(
+        self, request: plotter_pb2.CleanOrphansRequest, context: grpc.ServicerContext
+    ) -> plotter_pb2.CleanOrphansResponse:
+        removed, total = self.controller.clean_orphans(request.expected_bytes or None)
+        return plotter_pb2.CleanOrphansResponse(removed_files=removed, removed_bytes=total)
+
+    @handle_errors
+    def AnalyzeLogs(
+        self, request: plotter_pb2.AnalyzeLogsRequest, context: grpc.ServicerContext
+    ) -> plotter_pb2.AnalyzeLogsResponse:
+        if request.k and not MIN_K <= request.k <= MAX_K:
+            raise InvalidArgument(f"k={request.k} is outside {MIN_K}..{MAX_K}")
+        plotter = KIND_PLOTTER.get(request.plotter)
+        if request.plotter and plotter is None:
+            raise InvalidArgument(f"unknown plotter kind {request.plotter}")
+        with self.view.library_lock:
+            infos = list(self.view.library.completed())
+        groups, incomplete = analyze(infos, k=request.k or None, plotter=plotter)
+        return plotter_pb2.AnalyzeLogsResponse(
+            groups=[
+                plotter_pb2.LogGroupStats(
+                    plotter=PLOTTER_KIND.get(g.plotter, plotter_pb2.PLOTTER_KIND_UNSPECIFIED),
+                    k=g.k or 0,
+                    count=g.count,
+                    phases=[
+                        plotter_pb2.PhaseStats(
+                            major=p.major,
+                            mean=to_duration(p.mean_s),
+                            min=to_duration(p.min_s),
+                            max=to_duration(p.max_s),
+                        )
+                        for p in g.phases
+                    ],
+                    total_mean=to_duration(g.total_mean_s),
+                )
+                for g in groups
+            ],
+            incomplete_logs=incomplete,
+        )
+
+    @handle_stream_errors
+    def TailLog(
+        self, request: plotter_pb2.TailLogRequest, context: grpc.ServicerContext
+    ) -> Iterator[plotter_pb2.TailLogResponse]:
+        job = find_job(self.view.snapshot.jobs, request.job)
+        if not job.logfile:
+            raise FailedPrecondition(f"job {job.name}: no log in the log dir ({job.phase_unknown_reason})")
+        try:
+            data, offset = tail_bytes(job.logfile, request.lines or 20)
+        except OSError as e:
+            raise FailedPrecondition(f"cannot read {job.logfile}: {e.strerror or e}") from None
+        yield plotter_pb2.TailLogResponse(data=data, logfile=job.logfile)
+        if not request.follow:
+            return
+        version = self.view.snapshot.version
+        while context.is_active() and not self.view.closed:
+            try:
+                with open(job.logfile, "rb") as f:
+                    f.seek(offset)
+                    while chunk := f.read(_TAIL_CHUNK):
+                        offset += len(chunk)
+                        yield plotter_pb2.TailLogResponse(data=chunk)
+            except OSError:
+                return
+            if not any(j.pid == job.pid and j.create_time == job.create_time for j in self.view.snapshot.jobs):
+                return
+            nxt = self.view.wait_newer(version, _WAKE_S)
+            if nxt is not None:
+                version = nxt.version
+
+    # The scheduler and archiver come with later issues: UNIMPLEMENTED until then (the generated base's behaviour).
+    def GetSchedulerStatus(
+        self, request: plotter_pb2.GetSchedulerStatusRequest, context: grpc.ServicerContext
+    ) -> plotter_pb2.GetSchedulerStatusResponse:
+        return _unimplemented(super().GetSchedulerStatus, request, context)
+
+    def PauseScheduler(
+        self, request: plotter_pb2.PauseSchedulerRequest, context: grpc.ServicerContext
+    ) -> plotter_pb2.PauseSchedulerResponse:
+        return _unimplemented(super().PauseScheduler, request, context)
+
+    def ResumeScheduler(
+        self, request: plotter_pb2.ResumeSchedulerRequest, context: grpc.ServicerContext
+    ) -> plotter_pb2.ResumeSchedulerResponse:
+        return _unimplemented(super().ResumeScheduler, request, context)
+
+    def DrainScheduler(
+        self, request: plotter_pb2.DrainSchedulerRequest, context: grpc.ServicerContext
+    ) -> plotter_pb2.DrainSchedulerResponse:
+        return _unimplemented(super().DrainScheduler, request, context)
+
+    def GetArchiveStatus(
+        self, request: plotter_pb2.GetArchiveStatusRequest, context: grpc.ServicerContext
+    ) -> plotter_pb2.GetArchiveStatusResponse:
+        return _unimplemented(super().GetArchiveStatus, request, context)
+
+    def PauseArchiver(
+        self, request: plotter_pb2.PauseArchiverRequest, context: grpc.ServicerContext
+    ) -> plotter_pb2.PauseArchiverResponse:
+        return _unimplemented(super().PauseArchiver, request, context)
+
+    def ResumeArchiver(
+        self, request: plotter_pb2.ResumeArchiverRequest, context: grpc.ServicerContext
+    ) -> plotter_pb2.ResumeArchiverResponse:
+        return _unimplemented(super().ResumeArchiver, request, context)
+
+
+def _unimplemented(base: Callable[..., object], request: object, context: grpc.ServicerContext) -> NoReturn:
+    """Call the generated base method: it sets UNIMPLEMENTED and raises NotImplementedError (grpc reports the code)."""
+    base(request, context)
+    raise NotImplementedError

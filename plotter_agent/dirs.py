@@ -1,0 +1,212 @@
+"""The tmp, tmp2 and dst dirs: space, jobs using them, complete plots, temp files and orphans.
+
+A temp file is any file whose name carries a 64-hex plot id but is not a finished plot name. That covers chiapos
+(``<plot>.plot.table1.tmp`` .. ``table7``, ``.sort.tmp``, ``.p1.t3.sort_bucket_012.tmp``, ``<plot>.plot.2.tmp``),
+madMAx (``<plot>.p1.t1.sort_bucket_000.tmp``, ``<plot>.plot.tmp``) and bladebit's final ``<plot>.plot.tmp``.
+Files without a plot id in the name (bladebit diskplot's ``t1_*.tmp`` buckets) cannot be attributed and are never
+touched. An orphan is a temp file whose plot id no running job has; ``clean`` removes only those.
+
+Scanning and classifying are split: ``scan_dir`` does the I/O (one ``scandir`` per dir), the rest is pure.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from plotboss.plots import PLOT_NAME_RE
+from plotter_agent.jobs import PLOT_ID_IN_NAME_RE, Job
+
+log = logging.getLogger(__name__)
+
+ROLES = ("tmp", "tmp2", "dst")
+
+
+@dataclass(frozen=True)
+class TempFile:
+    path: str
+    plot_id: str
+    size_bytes: int
+    mtime: float
+
+
+@dataclass(frozen=True)
+class DirScan:
+    path: str
+    total_bytes: int = 0
+    free_bytes: int = 0
+    plot_count: int = 0
+    plot_bytes: int = 0
+    temp_files: tuple[TempFile, ...] = ()
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class DirJob:
+    plot_id: str | None
+    pid: int
+    phase: tuple[int, int] | None
+
+
+@dataclass(frozen=True)
+class DirView:
+    path: str
+    role: str
+    total_bytes: int
+    free_bytes: int
+    jobs: tuple[DirJob, ...]
+    plot_count: int
+    plot_bytes: int
+    orphans: tuple[TempFile, ...]
+    error: str = ""
+
+    @property
+    def orphan_bytes(self) -> int:
+        return sum(f.size_bytes for f in self.orphans)
+
+
+def temp_plot_id(name: str) -> str | None:
+    """The plot id a temp file is named for, or None (not a temp file, or a finished plot)."""
+    if PLOT_NAME_RE.match(name):
+        return None
+    hit = PLOT_ID_IN_NAME_RE.search(name)
+    return hit.group(1) if hit is not None else None
+
+
+def scan_dir(path: str) -> DirScan:
+    """Space, finished plots and temp files of one dir (not recursive). Errors are reported, never raised."""
+    try:
+        st = os.statvfs(path)
+        total, free = st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
+    except OSError as e:
+        return DirScan(path=path, error=e.strerror or str(e))
+    plots = plot_bytes = 0
+    temps: list[TempFile] = []
+    try:
+        with os.scandir(path) as it:
+            for entry in it:
+                name = entry.name
+                is_plot = PLOT_NAME_RE.match(name) is not None
+                pid = None if is_plot else temp_plot_id(name)
+                if not is_plot and pid is None:
+                    continue
+                try:
+                    if not entry.is_file(follow_symlinks=False):
+                        continue
+                    st2 = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if is_plot:
+                    plots += 1
+                    plot_bytes += st2.st_size
+                elif pid is not None:
+                    temps.append(TempFile(entry.path, pid, st2.st_size, st2.st_mtime))
+    except OSError as e:
+        return DirScan(path=path, total_bytes=total, free_bytes=free, error=e.strerror or str(e))
+    temps.sort(key=lambda t: t.path)
+    return DirScan(path, total, free, plots, plot_bytes, tuple(temps))
+
+
+def configured_dirs(tmp: Sequence[str], tmp2: str | None, dst: Sequence[str]) -> list[tuple[str, str]]:
+    """(path, role) for every configured dir, in config order, without duplicates of the same pair."""
+    out: list[tuple[str, str]] = []
+    for role, paths in (("tmp", list(tmp)), ("tmp2", [tmp2] if tmp2 else []), ("dst", list(dst))):
+        for p in paths:
+            if (p, role) not in out:
+                out.append((p, role))
+    return out
+
+
+def job_dirs(job: Job) -> list[tuple[str, str]]:
+    out = []
+    for role, d in (("tmp", job.tmp_dir), ("tmp2", job.tmp2_dir), ("dst", job.dst_dir)):
+        if d:
+            out.append((d, role))
+    return out
+
+
+def find_orphans(scan: DirScan, jobs: Sequence[Job]) -> tuple[TempFile, ...]:
+    """Temp files in ``scan`` named for a plot id no running job has.
+
+    Conservative while a job using this dir has no known plot id yet: files modified since that job started might be
+    its own, so they are not orphans.
+    """
+    live = {j.plot_id for j in jobs if j.plot_id}
+    unknown_since = [j.create_time for j in jobs if not j.plot_id and scan.path in j.dirs]
+    guard = min(unknown_since) if unknown_since else None
+    return tuple(f for f in scan.temp_files if f.plot_id not in live and (guard is None or f.mtime < guard))
+
+
+def job_temp_bytes(job: Job, scans: dict[str, DirScan]) -> int:
+    """Bytes of the temp files named for ``job``'s plot id in its tmp/tmp2/dst dirs."""
+    if not job.plot_id:
+        return 0
+    total = 0
+    for d in job.dirs:
+        scan = scans.get(d)
+        if scan is not None:
+            total += sum(f.size_bytes for f in scan.temp_files if f.plot_id == job.plot_id)
+    return total
+
+
+def build_dirs(pairs: Iterable[tuple[str, str]], scans: dict[str, DirScan], jobs: Sequence[Job]) -> tuple[DirView, ...]:
+    out: list[DirView] = []
+    for path, role in pairs:
+        scan = scans.get(path) or DirScan(path=path, error="not scanned")
+        using = tuple(
+            DirJob(j.plot_id, j.pid, j.phase)
+            for j in jobs
+            if (role == "tmp" and j.tmp_dir == path)
+            or (role == "tmp2" and j.tmp2_dir == path)
+            or (role == "dst" and j.dst_dir == path)
+        )
+        out.append(
+            DirView(
+                path=path,
+                role=role,
+                total_bytes=scan.total_bytes,
+                free_bytes=scan.free_bytes,
+                jobs=using,
+                plot_count=scan.plot_count,
+                plot_bytes=scan.plot_bytes,
+                orphans=find_orphans(scan, jobs),
+                error=scan.error,
+            )
+        )
+    return tuple(out)
+
+
+def remove_files(paths: Iterable[TempFile]) -> tuple[list[str], int]:
+    """Delete temp files (never a finished plot: re-checked by name here). Returns (removed paths, bytes)."""
+    removed: list[str] = []
+    total = 0
+    for f in paths:
+        name = os.path.basename(f.path)
+        if temp_plot_id(name) != f.plot_id:
+            log.warning("not removing %s: not a temp file of plot %s", f.path, f.plot_id)
+            continue
+        try:
+            size = os.stat(f.path, follow_symlinks=False).st_size
+            os.unlink(f.path)
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            log.warning("could not remove %s: %s", f.path, e.strerror or e)
+            continue
+        removed.append(f.path)
+        total += size
+    return removed, total
+
+
+def temp_files_of(plot_id: str, dirs: Iterable[str]) -> list[TempFile]:
+    """Fresh listing of the temp files named for ``plot_id`` in ``dirs`` (for kill cleanup)."""
+    out: list[TempFile] = []
+    seen: set[str] = set()
+    for d in dirs:
+        if d in seen:
+            continue
+        seen.add(d)
+        out.extend(f for f in scan_dir(d).temp_files if f.plot_id == plot_id)
+    return out
