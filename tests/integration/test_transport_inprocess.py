@@ -1,0 +1,157 @@
+"""dial() and serve() in process: default deadlines, tokens on every kind of call, graceful stop."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from concurrent import futures
+from typing import Any
+
+import grpc
+import pytest
+
+from plotboss.auth import TokenSet
+from plotboss.transport import MAX_MESSAGE_BYTES, Server, ServiceRegistration, dial, serve
+from plotboss.v1 import plotter_pb2, plotter_pb2_grpc
+from tests.fixtures.rsyncd import free_port
+
+
+def _echo_auth(_request: bytes, context: grpc.ServicerContext) -> bytes:
+    return dict(context.invocation_metadata()).get("authorization", "").encode()
+
+
+def _sleep(request: bytes, _context: grpc.ServicerContext) -> bytes:
+    time.sleep(float(request.decode() or "3"))
+    return b"late"
+
+
+def _sleep_stream(request_iterator: Iterator[bytes], _context: grpc.ServicerContext) -> Iterator[bytes]:
+    for _ in request_iterator:
+        time.sleep(3)
+        yield b"late"
+
+
+@pytest.fixture(scope="module")
+def raw_server() -> Iterator[int]:
+    """A plain grpc server (no plotboss policy) with a sleeping and an echoing method; its port."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    handlers = {
+        "Sleep": grpc.unary_unary_rpc_method_handler(_sleep),
+        "Echo": grpc.unary_unary_rpc_method_handler(_echo_auth),
+        "SleepStream": grpc.stream_stream_rpc_method_handler(_sleep_stream),
+    }
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.Slow", handlers)])
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield port
+    finally:
+        server.stop(0).wait()
+
+
+def test_dial_applies_a_default_deadline(raw_server: int) -> None:
+    with dial(f"127.0.0.1:{raw_server}", timeout_s=0.3) as ch:
+        t0 = time.monotonic()
+        with pytest.raises(grpc.RpcError) as exc:
+            ch.unary_unary("/test.Slow/Sleep")(b"3")
+        elapsed = time.monotonic() - t0
+    assert exc.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert 0.25 <= elapsed < 2
+
+
+def test_dial_deadline_covers_streaming_calls(raw_server: int) -> None:
+    with dial(f"127.0.0.1:{raw_server}", timeout_s=0.3) as ch:
+        call = ch.stream_stream("/test.Slow/SleepStream")(iter([b"x"]))
+        with pytest.raises(grpc.RpcError) as exc:
+            list(call)
+    assert exc.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def test_an_explicit_timeout_wins_over_the_default(raw_server: int) -> None:
+    with dial(f"127.0.0.1:{raw_server}", timeout_s=0.2) as ch:
+        assert ch.unary_unary("/test.Slow/Sleep")(b"0.5", timeout=5) == b"late"
+
+
+def test_dial_sends_the_bearer_token(raw_server: int) -> None:
+    with dial(f"127.0.0.1:{raw_server}", token="t" * 20, timeout_s=5) as ch:
+        assert ch.unary_unary("/test.Slow/Echo")(b"") == b"Bearer " + b"t" * 20
+    with dial(f"127.0.0.1:{raw_server}", timeout_s=5) as ch:
+        assert ch.unary_unary("/test.Slow/Echo")(b"") == b""
+
+
+def test_dial_to_nothing_is_unavailable_quickly() -> None:
+    with dial(f"127.0.0.1:{free_port()}", timeout_s=3) as ch, pytest.raises(grpc.RpcError) as exc:
+        ch.unary_unary("/test.Slow/Echo")(b"")
+    assert exc.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+class _SlowPlotter(plotter_pb2_grpc.PlotterServiceServicer):
+    """GetSchedulerStatus takes ``delay`` seconds; everything else is the generated UNIMPLEMENTED."""
+
+    def __init__(self) -> None:
+        self.delay = 1.0
+        self.started = threading.Event()
+
+    def GetSchedulerStatus(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self.started.set()
+        time.sleep(self.delay)
+        return plotter_pb2.GetSchedulerStatusResponse()
+
+
+def _serve(servicer: _SlowPlotter) -> Server:
+    reg = ServiceRegistration(
+        plotter_pb2_grpc.add_PlotterServiceServicer_to_server, servicer, "plotboss.v1.PlotterService"
+    )
+    return serve([reg], "127.0.0.1:0", tls=None, tokens=TokenSet())
+
+
+def _call_in_thread(port: int, result: dict[str, Any]) -> threading.Thread:
+    def run() -> None:
+        with dial(f"127.0.0.1:{port}", timeout_s=10) as ch:
+            try:
+                plotter_pb2_grpc.PlotterServiceStub(ch).GetSchedulerStatus(plotter_pb2.GetSchedulerStatusRequest())
+                result["code"] = grpc.StatusCode.OK
+            except grpc.RpcError as e:
+                result["code"] = e.code()
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t
+
+
+def test_graceful_stop_lets_in_flight_calls_finish() -> None:
+    servicer = _SlowPlotter()
+    server = _serve(servicer)
+    result: dict[str, Any] = {}
+    t = _call_in_thread(server.port, result)
+    assert servicer.started.wait(5)
+    t0 = time.monotonic()
+    server.stop(grace_s=5)
+    t.join(5)
+    assert result["code"] == grpc.StatusCode.OK
+    assert time.monotonic() - t0 < 4  # returned when the call finished, not at the end of the grace period
+    with dial(f"127.0.0.1:{server.port}", timeout_s=1) as ch, pytest.raises(grpc.RpcError) as exc:
+        plotter_pb2_grpc.PlotterServiceStub(ch).GetSchedulerStatus(plotter_pb2.GetSchedulerStatusRequest())
+    assert exc.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_stop_cancels_calls_that_outlive_the_grace_period() -> None:
+    servicer = _SlowPlotter()
+    servicer.delay = 3
+    server = _serve(servicer)
+    result: dict[str, Any] = {}
+    t = _call_in_thread(server.port, result)
+    assert servicer.started.wait(5)
+    t0 = time.monotonic()
+    server.stop(grace_s=0.2)
+    assert time.monotonic() - t0 < 2
+    t.join(5)
+    assert result["code"] in (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE)
+
+
+def test_message_size_limit_is_applied(raw_server: int) -> None:
+    big = b"x" * (MAX_MESSAGE_BYTES + 1)
+    with dial(f"127.0.0.1:{raw_server}", timeout_s=5) as ch, pytest.raises(grpc.RpcError) as exc:
+        ch.unary_unary("/test.Slow/Echo")(big)
+    assert exc.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
