@@ -1,0 +1,110 @@
+"""Property tests: no input makes the parser raise, chunking never matters, the phase never goes backwards."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from plotter_agent.logparse import LogInfo, LogParser
+from tests.unit.logsamples import ALL_LOGS
+
+JUNK = [b"\x00", b"\x1b[32m", b"\x1b[0m", b"\x1b[", b"\xff\xfe", b"\xc3", b"\xe2\x82", b"\r", b"\n", b"\t", b"\x1b"]
+
+
+@cache
+def sample_bytes(i: int) -> bytes:
+    return ALL_LOGS[i].read_bytes()
+
+
+def feed_checked(data: bytes, cuts: list[int]) -> LogInfo:
+    """Feed ``data`` split at ``cuts``; assert the phase never goes backwards between chunks."""
+    parser = LogParser()
+    last = parser.info.phase
+    start = 0
+    for cut in [*sorted(c % (len(data) + 1) for c in cuts), len(data)]:
+        parser.feed(data[start:cut] if cut > start else b"")
+        start = max(start, cut)
+        assert parser.info.phase >= last
+        last = parser.info.phase
+    parser.flush()
+    assert parser.info.phase >= last
+    return parser.info
+
+
+def whole(data: bytes) -> LogInfo:
+    parser = LogParser()
+    parser.feed(data)
+    parser.flush()
+    return parser.info
+
+
+@st.composite
+def mutated_sample(draw: st.DrawFn) -> bytes:
+    data = bytearray(sample_bytes(draw(st.integers(0, len(ALL_LOGS) - 1))))
+    for _ in range(draw(st.integers(0, 12))):
+        kind = draw(st.sampled_from(["flip", "insert", "delete", "truncate"]))
+        pos = draw(st.integers(0, max(len(data) - 1, 0)))
+        if kind == "flip" and data:
+            data[pos] ^= 1 << draw(st.integers(0, 7))
+        elif kind == "insert":
+            data[pos:pos] = draw(st.sampled_from(JUNK)) * draw(st.integers(1, 3))
+        elif kind == "delete":
+            del data[pos : pos + draw(st.integers(1, 200))]
+        elif kind == "truncate":
+            del data[pos:]
+    return bytes(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=4096), cuts=st.lists(st.integers(0, 4096), max_size=20))
+def test_random_bytes_never_raise(data: bytes, cuts: list[int]) -> None:
+    assert feed_checked(data, cuts) == whole(data)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=mutated_sample(), cuts=st.lists(st.integers(0, 300_000), max_size=30))
+def test_mutated_samples_never_raise_and_chunking_does_not_matter(data: bytes, cuts: list[int]) -> None:
+    info = feed_checked(data, cuts)
+    assert info == whole(data)
+    if info.plot_id is not None:
+        assert len(info.plot_id) == 64
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lines=st.lists(
+        st.one_of(
+            st.sampled_from(
+                [
+                    "Computing table 3",
+                    "Backpropagating on table 4",
+                    "Compressing tables 2 and 3",
+                    "Starting phase 2/4: Backpropagation into tmp files... Wed Nov 25 17:07:00 2026",
+                    "Time for phase 1 = 1e999 seconds.",
+                    "Time for phase 2 = 1.2.3 seconds.",
+                    "Total time = nan seconds.",
+                    "ID: " + "a" * 64,
+                    "Plot size is: 999",
+                    'Renamed final file from "" to ""',
+                    "Multi-threaded pipelined Chia k99 plotter",
+                    "Plot Name: plot-k32-9999-99-99-99-99-" + "b" * 64,
+                    "Phase 9 took 3 sec",
+                    "Creating 1 plots:",
+                    "Finished Phase 1 in 1e400 seconds",
+                    "Finished writing plot .",
+                    "Starting phase 1/4: x... Xyz Abc 99 99:99:99 9999",
+                    "2021-13-45T99:99:99.999  chia.plotting.create_plots : INFO Starting plot 1/1",
+                ]
+            ),
+            st.text(max_size=80),
+        ),
+        max_size=60,
+    )
+)
+def test_odd_lines_in_every_format_never_raise(lines: list[str]) -> None:
+    data = "\n".join(lines).encode("utf-8", errors="surrogatepass")
+    info = feed_checked(data, [len(data) // 3, len(data) // 2])
+    for seconds in info.phase_times.values():
+        assert seconds >= 0 and seconds != float("inf")
