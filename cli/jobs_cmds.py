@@ -1,1 +1,565 @@
-"""Plot-job commands: status, details, dirs, kill, suspend, resume, logs (plotter agents)."""
+"""Plot-job commands: status, details, dirs, kill, suspend, resume, logs, analyze (plotter agents).
+
+Read commands take ``--json`` (keys as DESIGN.md gives them). A job is named by a plot-id prefix or ``pid:N``; with
+several plotters the CLI finds the one agent that has it. Exit status: 0 ok, 1 an agent failed or refused, 2 bad args.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+import grpc
+from rich.console import Console
+from rich.table import Table
+
+from cli.app import cli
+from cli.render import bar, human_bytes, human_duration, print_json
+from cli.render import console as _console
+from cli.targets import ClientOptions, Outcome, Target, call, describe_rpc_error, fan_out, resolve_targets
+from plotboss.rpc import from_duration, from_timestamp
+from plotboss.v1 import plotter_pb2, plotter_pb2_grpc
+
+T = TypeVar("T")
+
+JOB_NAME_RE = re.compile(r"^([0-9a-fA-F]{1,64}|pid:\d{1,10})$")
+PLOTTER_NAMES = {
+    plotter_pb2.PLOTTER_KIND_CHIA: "chia",
+    plotter_pb2.PLOTTER_KIND_MADMAX: "madmax",
+    plotter_pb2.PLOTTER_KIND_BLADEBIT: "bladebit",
+}
+PLOTTER_KINDS = {v: k for k, v in PLOTTER_NAMES.items()}
+STATE_NAMES = {
+    plotter_pb2.JOB_STATE_RUNNING: "running",
+    plotter_pb2.JOB_STATE_SLEEPING: "sleeping",
+    plotter_pb2.JOB_STATE_DISK_WAIT: "disk-wait",
+    plotter_pb2.JOB_STATE_STOPPED: "stopped",
+    plotter_pb2.JOB_STATE_ZOMBIE: "zombie",
+}
+ROLE_NAMES = {plotter_pb2.DIR_ROLE_TMP: "tmp", plotter_pb2.DIR_ROLE_TMP2: "tmp2", plotter_pb2.DIR_ROLE_DST: "dst"}
+FOLLOW_TIMEOUT_S = 7 * 24 * 3600.0
+
+#: Width of tables when stdout is not a terminal (pipes and files get whole paths, not ellipses).
+PLAIN_WIDTH = 250
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+def console() -> Console:
+    con = _console()
+    if not sys.stdout.isatty():
+        con.width = PLAIN_WIDTH
+    return con
+
+
+def _stub(channel: grpc.Channel) -> plotter_pb2_grpc.PlotterServiceStub:
+    return plotter_pb2_grpc.PlotterServiceStub(channel)
+
+
+def _opts(ctx: click.Context) -> ClientOptions:
+    opts = ctx.obj
+    assert isinstance(opts, ClientOptions)
+    return opts
+
+
+def _targets(ctx: click.Context) -> list[Target]:
+    return resolve_targets(_opts(ctx), "plotter")
+
+
+def _job_name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    if not JOB_NAME_RE.match(value.strip()):
+        raise click.BadParameter(f"{value!r}: give a plot-id prefix (hex digits) or pid:N")
+    return value.strip().lower()
+
+
+def _err(msg: str) -> None:
+    click.echo(f"plotboss-cli: {msg}", err=True)
+
+
+def _report_failures(outcomes: Sequence[Outcome[Any]]) -> int:
+    failed = [o for o in outcomes if not o.ok]
+    for o in failed:
+        _err(f"{o.target.name} ({o.target.address}): {o.error}")
+    return 1 if failed else 0
+
+
+# -- conversions ---------------------------------------------------------------------------------------------------
+
+
+def phase_text(p: plotter_pb2.Phase) -> str | None:
+    return f"{p.major}:{p.minor}" if p.known else None
+
+
+def job_json(j: plotter_pb2.Job) -> dict[str, Any]:
+    """One job as --json shows it (snake_case, sizes in bytes, durations in seconds)."""
+    return {
+        "plot_id": j.plot_id or None,
+        "k": j.k or None,
+        "plotter": PLOTTER_NAMES.get(j.plotter),
+        "pid": j.pid,
+        "tmp_dir": j.tmp_dir or None,
+        "tmp2_dir": j.tmp2_dir or None,
+        "dst_dir": j.dst_dir or None,
+        "phase": phase_text(j.phase),
+        "progress": round(j.progress, 4),
+        "eta_s": round(from_duration(j.eta), 1) if j.HasField("eta") else None,
+        "state": STATE_NAMES.get(j.state, "unknown"),
+        "wall_s": round(from_duration(j.wall), 1),
+        "tmp_bytes": j.tmp_bytes,
+        "logfile": j.logfile or None,
+        "phase_unknown_reason": j.phase_unknown_reason or None,
+        "stalled": j.stalled,
+        "plot_name": j.plot_name or None,
+        "user_s": round(from_duration(j.user_cpu), 2),
+        "sys_s": round(from_duration(j.sys_cpu), 2),
+        "iowait_s": round(from_duration(j.iowait), 2),
+        "rss_bytes": j.rss_bytes,
+        "threads": j.threads or None,
+        "buckets": j.buckets or None,
+        "buffer_mib": j.buffer_mib or None,
+        "start_time": from_timestamp(j.start_time) if j.HasField("start_time") else None,
+        "phase_times": {str(p.major): round(from_duration(p.duration), 3) for p in j.phase_times},
+        "cmdline": list(j.cmdline),
+    }
+
+
+def dir_json(d: plotter_pb2.Dir) -> dict[str, Any]:
+    return {
+        "path": d.path,
+        "role": ROLE_NAMES.get(d.role),
+        "total_bytes": d.total_bytes,
+        "free_bytes": d.free_bytes,
+        "jobs": [{"plot_id": j.plot_id or None, "pid": j.pid, "phase": phase_text(j.phase)} for j in d.jobs],
+        "plot_count": d.plot_count,
+        "plot_bytes": d.plot_bytes,
+        "orphan_files": d.orphan_files,
+        "orphan_bytes": d.orphan_bytes,
+        "error": d.error or None,
+    }
+
+
+def short_ids(ids: Sequence[str], min_len: int = 8) -> dict[str, str]:
+    """The shortest prefix (at least ``min_len``) that tells each id apart from the others."""
+    out: dict[str, str] = {}
+    for i in ids:
+        n = min_len
+        while n < len(i) and sum(1 for o in ids if o.startswith(i[:n])) > 1:
+            n += 1
+        out[i] = i[:n]
+    return out
+
+
+def job_label(j: plotter_pb2.Job, shorts: dict[str, str]) -> str:
+    return shorts.get(j.plot_id, j.plot_id[:8]) if j.plot_id else f"pid:{j.pid}"
+
+
+def _outcome_head(o: Outcome[Any]) -> dict[str, Any]:
+    return {"name": o.target.name, "address": o.target.address, "ok": o.ok, "error": o.error}
+
+
+# -- locating one job across the fleet -------------------------------------------------------------------------------
+
+
+def _locate(ctx: click.Context, name: str) -> tuple[Target, plotter_pb2.Job]:
+    """The one plotter that has job ``name``; click errors (exit 1) when none or several have it."""
+    opts = _opts(ctx)
+    targets = _targets(ctx)
+    outcomes = fan_out(targets, opts.timeout_s, lambda ch: _stub(ch).GetJob(plotter_pb2.GetJobRequest(job=name)).job)
+    found = [(o.target, o.value) for o in outcomes if o.ok and o.value is not None]
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        where = ", ".join(f"{t.name}: {j.plot_id or j.pid}" for t, j in found)
+        raise click.ClickException(f"job {name!r} matches jobs on several plotters ({where}); give a longer prefix")
+    errors = [o for o in outcomes if not o.ok]
+    not_found = all(o.error and o.error.startswith("NOT_FOUND") for o in errors)
+    if len(targets) == 1 or not not_found:
+        msgs = "; ".join(f"{o.target.name}: {o.error}" for o in errors if not o.error or "NOT_FOUND" not in o.error)
+        raise click.ClickException(msgs or (errors[0].error or "not found"))
+    raise click.ClickException(f"no plotter has a job {name!r}")
+
+
+def _control(
+    ctx: click.Context, target: Target, fn: Callable[[plotter_pb2_grpc.PlotterServiceStub], T], timeout_s: float
+) -> T:
+    out = call(target, timeout_s, lambda ch: fn(_stub(ch)))
+    if not out.ok or out.value is None:
+        raise click.ClickException(f"{target.name}: {out.error}")
+    return out.value
+
+
+# -- status --------------------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@json_option
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Every plot job on the plotters: phase, progress, ETA, dirs, resources."""
+    opts = _opts(ctx)
+    outcomes = fan_out(_targets(ctx), opts.timeout_s, lambda ch: _stub(ch).ListJobs(plotter_pb2.ListJobsRequest()))
+    if as_json:
+        print_json(
+            {
+                "plotters": [
+                    {**_outcome_head(o), "jobs": [job_json(j) for j in o.value.jobs] if o.value is not None else []}
+                    for o in outcomes
+                ]
+            }
+        )
+    else:
+        con = console()
+        for o in outcomes:
+            if o.value is None:
+                continue
+            jobs = list(o.value.jobs)
+            con.print(f"[bold]{o.target.name}[/bold] ({o.target.address}): {len(jobs)} jobs")
+            if jobs:
+                con.print(_status_table(jobs))
+                con.print(_tmp_summary(jobs))
+    ctx.exit(_report_failures(outcomes))
+
+
+def _status_table(jobs: Sequence[plotter_pb2.Job]) -> Table:
+    shorts = short_ids([j.plot_id for j in jobs if j.plot_id])
+    t = Table(box=None, pad_edge=False)
+    for col in (
+        "id",
+        "plotter",
+        "k",
+        "tmp",
+        "dst",
+        "wall",
+        "phase",
+        "progress",
+        "eta",
+        "tmp bytes",
+        "pid",
+        "state",
+        "mem",
+        "user",
+        "sys",
+    ):
+        t.add_column(
+            col, justify="right" if col in ("k", "wall", "eta", "tmp bytes", "pid", "mem", "user", "sys") else "left"
+        )
+    for j in jobs:
+        state = STATE_NAMES.get(j.state, "?") + (" STALLED" if j.stalled else "")
+        t.add_row(
+            job_label(j, shorts),
+            PLOTTER_NAMES.get(j.plotter, "?"),
+            str(j.k or "?"),
+            j.tmp_dir or "-",
+            j.dst_dir or "-",
+            human_duration(from_duration(j.wall)),
+            phase_text(j.phase) or "?",
+            f"{bar(j.progress)} {j.progress * 100:3.0f}%",
+            human_duration(from_duration(j.eta)) if j.HasField("eta") else "-",
+            human_bytes(j.tmp_bytes),
+            str(j.pid),
+            state,
+            human_bytes(j.rss_bytes),
+            human_duration(from_duration(j.user_cpu)),
+            human_duration(from_duration(j.sys_cpu)),
+        )
+    return t
+
+
+def _tmp_summary(jobs: Sequence[plotter_pb2.Job]) -> Table:
+    by_tmp: dict[str, list[plotter_pb2.Job]] = {}
+    for j in jobs:
+        by_tmp.setdefault(j.tmp_dir or "-", []).append(j)
+    t = Table(box=None, pad_edge=False, title="tmp dirs", title_justify="left")
+    for col in ("tmp", "jobs", "phases", "tmp bytes"):
+        t.add_column(col)
+    for d, js in sorted(by_tmp.items()):
+        phases = ", ".join(sorted(phase_text(j.phase) or "?" for j in js))
+        t.add_row(d, str(len(js)), phases, human_bytes(sum(j.tmp_bytes for j in js)))
+    return t
+
+
+# -- details -------------------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("job", callback=_job_name)
+@json_option
+@click.pass_context
+def details(ctx: click.Context, job: str, as_json: bool) -> None:
+    """Everything the agent knows about one JOB (plot-id prefix or pid:N)."""
+    target, j = _locate(ctx, job)
+    data = job_json(j)
+    if as_json:
+        print_json({"plotter": {"name": target.name, "address": target.address}, "job": data})
+        return
+    con = console()
+    con.print(f"[bold]{j.plot_id or f'pid:{j.pid}'}[/bold] on {target.name}")
+    for key, value in data.items():
+        if key == "cmdline":
+            value = " ".join(value)
+        elif key.endswith("_bytes") and isinstance(value, int):
+            value = f"{value} ({human_bytes(value)})"
+        elif key in ("wall_s", "eta_s", "user_s", "sys_s", "iowait_s") and value is not None:
+            value = f"{value} ({human_duration(value)})"
+        con.print(f"  {key:22} {value if value is not None else '-'}")
+
+
+# -- dirs ----------------------------------------------------------------------------------------------------------
+
+
+def _orphan_total(dirs: Sequence[plotter_pb2.Dir]) -> tuple[int, int]:
+    """(files, bytes) of orphans, counting a dir listed under two roles once."""
+    seen: dict[str, tuple[int, int]] = {}
+    for d in dirs:
+        seen.setdefault(d.path, (d.orphan_files, d.orphan_bytes))
+    return sum(f for f, _b in seen.values()), sum(b for _f, b in seen.values())
+
+
+@cli.command()
+@click.option("--clean-orphans", is_flag=True, help="Remove orphan temp files (after confirmation).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@click.pass_context
+def dirs(ctx: click.Context, clean_orphans: bool, yes: bool, as_json: bool) -> None:
+    """The tmp, tmp2 and dst dirs: space, jobs, complete plots, orphan temp files."""
+    if yes and not clean_orphans:
+        raise click.UsageError("--yes goes with --clean-orphans")
+    opts = _opts(ctx)
+    outcomes = fan_out(_targets(ctx), opts.timeout_s, lambda ch: _stub(ch).ListDirs(plotter_pb2.ListDirsRequest()))
+    if as_json and not clean_orphans:
+        print_json(
+            {
+                "plotters": [
+                    {**_outcome_head(o), "dirs": [dir_json(d) for d in o.value.dirs] if o.value is not None else []}
+                    for o in outcomes
+                ]
+            }
+        )
+        ctx.exit(_report_failures(outcomes))
+    con = console()
+    if not as_json:
+        for o in outcomes:
+            if o.value is not None:
+                con.print(f"[bold]{o.target.name}[/bold] ({o.target.address})")
+                con.print(_dirs_table(o.value.dirs))
+    rc = _report_failures(outcomes)
+    if not clean_orphans:
+        ctx.exit(rc)
+    results: list[dict[str, Any]] = []
+    for o in outcomes:
+        if o.value is None:
+            continue
+        files, total = _orphan_total(o.value.dirs)
+        if files == 0:
+            results.append({"name": o.target.name, "removed_files": [], "removed_bytes": 0})
+            continue
+        if not yes and not click.confirm(
+            f"Remove {files} orphan temp files ({human_bytes(total)}) on {o.target.name}?", err=True
+        ):
+            raise click.Abort()
+        out = call(
+            o.target,
+            opts.timeout_s,
+            lambda ch, total=total: _stub(ch).CleanOrphans(plotter_pb2.CleanOrphansRequest(expected_bytes=total)),  # type: ignore[misc]
+        )
+        if out.value is None:
+            _err(f"{o.target.name}: {out.error}")
+            rc = 1
+            continue
+        results.append(
+            {
+                "name": o.target.name,
+                "removed_files": list(out.value.removed_files),
+                "removed_bytes": out.value.removed_bytes,
+            }
+        )
+        if not as_json:
+            con.print(
+                f"{o.target.name}: removed {len(out.value.removed_files)} files "
+                f"({human_bytes(out.value.removed_bytes)})"
+            )
+    if as_json:
+        print_json({"cleaned": results})
+    ctx.exit(rc)
+
+
+def _dirs_table(dirs: Sequence[plotter_pb2.Dir]) -> Table:
+    t = Table(box=None, pad_edge=False)
+    for col in ("dir", "role", "size", "free", "jobs", "plots", "plot bytes", "orphans", "error"):
+        t.add_column(col)
+    for d in dirs:
+        shorts = short_ids([j.plot_id for j in d.jobs if j.plot_id])
+        jobs = " ".join(
+            f"{shorts.get(j.plot_id, '') if j.plot_id else f'pid:{j.pid}'}@{phase_text(j.phase) or '?'}" for j in d.jobs
+        )
+        t.add_row(
+            d.path,
+            ROLE_NAMES.get(d.role, "?"),
+            human_bytes(d.total_bytes),
+            human_bytes(d.free_bytes),
+            jobs or "-",
+            str(d.plot_count),
+            human_bytes(d.plot_bytes),
+            f"{d.orphan_files} ({human_bytes(d.orphan_bytes)})" if d.orphan_files else "-",
+            d.error or "",
+        )
+    return t
+
+
+# -- control -------------------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("job", callback=_job_name)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--grace",
+    "grace_s",
+    type=click.IntRange(min=1, max=600),
+    default=None,
+    help="Seconds between SIGTERM and SIGKILL (default: the agent's kill_grace_s).",
+)
+@click.pass_context
+def kill(ctx: click.Context, job: str, yes: bool, grace_s: int | None) -> None:
+    """Kill JOB (SIGTERM, then SIGKILL) and delete its temp files (never a finished plot)."""
+    target, j = _locate(ctx, job)
+    label = j.plot_id or f"pid:{j.pid}"
+    if not yes and not click.confirm(
+        f"Kill job {label} (pid {j.pid}, phase {phase_text(j.phase) or '?'}) on {target.name} "
+        "and delete its temp files?",
+        err=True,
+    ):
+        raise click.Abort()
+    name = j.plot_id or f"pid:{j.pid}"
+    timeout = _opts(ctx).timeout_s + (grace_s or 60) + 15
+    res = _control(
+        ctx, target, lambda s: s.KillJob(plotter_pb2.KillJobRequest(job=name, grace_s=grace_s or 0)), timeout
+    )
+    click.echo(
+        f"killed {label} (pid {j.pid}); removed {len(res.removed_files)} temp files ({human_bytes(res.removed_bytes)})"
+    )
+
+
+@cli.command()
+@click.argument("job", callback=_job_name)
+@click.pass_context
+def suspend(ctx: click.Context, job: str) -> None:
+    """Suspend JOB (SIGSTOP)."""
+    target, j = _locate(ctx, job)
+    name = j.plot_id or f"pid:{j.pid}"
+    res = _control(ctx, target, lambda s: s.SuspendJob(plotter_pb2.SuspendJobRequest(job=name)), _opts(ctx).timeout_s)
+    click.echo(f"{name}: {STATE_NAMES.get(res.job.state, 'unknown')}")
+
+
+@cli.command()
+@click.argument("job", callback=_job_name)
+@click.pass_context
+def resume(ctx: click.Context, job: str) -> None:
+    """Resume a suspended JOB (SIGCONT)."""
+    target, j = _locate(ctx, job)
+    name = j.plot_id or f"pid:{j.pid}"
+    res = _control(ctx, target, lambda s: s.ResumeJob(plotter_pb2.ResumeJobRequest(job=name)), _opts(ctx).timeout_s)
+    click.echo(f"{name}: {STATE_NAMES.get(res.job.state, 'unknown')}")
+
+
+# -- logs ----------------------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("job", callback=_job_name)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing what the job appends, until it ends.")
+@click.option("-n", "--lines", type=click.IntRange(min=1, max=100000), default=20, show_default=True)
+@click.pass_context
+def logs(ctx: click.Context, job: str, follow: bool, lines: int) -> None:
+    """Print JOB's log, streamed through its agent (the CLI may run on another machine)."""
+    target, j = _locate(ctx, job)
+    name = j.plot_id or f"pid:{j.pid}"
+    timeout = FOLLOW_TIMEOUT_S if follow else _opts(ctx).timeout_s
+    try:
+        channel = target.channel(timeout)
+    except Exception as e:  # ConfigError from TLS files
+        raise click.ClickException(f"{target.name}: {e}") from None
+    out = sys.stdout.buffer
+    try:
+        for msg in _stub(channel).TailLog(plotter_pb2.TailLogRequest(job=name, lines=lines, follow=follow)):
+            out.write(msg.data)
+            out.flush()
+    except grpc.RpcError as e:
+        raise click.ClickException(f"{target.name}: {describe_rpc_error(e)}") from None
+    except KeyboardInterrupt:
+        pass
+    finally:
+        channel.close()
+
+
+# -- analyze -------------------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("-k", "k", type=click.IntRange(min=18, max=50), default=None, help="Only plots of this k.")
+@click.option(
+    "--plotter-kind", "kind", type=click.Choice(sorted(PLOTTER_KINDS)), default=None, help="Only this plotter."
+)
+@json_option
+@click.pass_context
+def analyze(ctx: click.Context, k: int | None, kind: str | None, as_json: bool) -> None:
+    """Phase times over the completed logs on each plotter, by plotter and k."""
+    opts = _opts(ctx)
+    req = plotter_pb2.AnalyzeLogsRequest(
+        k=k or 0, plotter=PLOTTER_KINDS[kind] if kind else plotter_pb2.PLOTTER_KIND_UNSPECIFIED
+    )
+    outcomes = fan_out(_targets(ctx), opts.timeout_s, lambda ch: _stub(ch).AnalyzeLogs(req))
+    if as_json:
+        print_json(
+            {
+                "plotters": [
+                    {
+                        **_outcome_head(o),
+                        "incomplete_logs": o.value.incomplete_logs if o.value is not None else 0,
+                        "groups": [_group_json(g) for g in o.value.groups] if o.value is not None else [],
+                    }
+                    for o in outcomes
+                ]
+            }
+        )
+        ctx.exit(_report_failures(outcomes))
+    con = console()
+    for o in outcomes:
+        if o.value is None:
+            continue
+        con.print(f"[bold]{o.target.name}[/bold]: {o.value.incomplete_logs} incomplete logs")
+        t = Table(box=None, pad_edge=False)
+        for col in ("plotter", "k", "plots", "phase 1", "phase 2", "phase 3", "phase 4", "total"):
+            t.add_column(col)
+        for g in o.value.groups:
+            means = {p.major: human_duration(from_duration(p.mean)) for p in g.phases}
+            t.add_row(
+                PLOTTER_NAMES.get(g.plotter, "?"),
+                str(g.k),
+                str(g.count),
+                *(means.get(m, "-") for m in (1, 2, 3, 4)),
+                human_duration(from_duration(g.total_mean)),
+            )
+        con.print(t)
+    ctx.exit(_report_failures(outcomes))
+
+
+def _group_json(g: plotter_pb2.LogGroupStats) -> dict[str, Any]:
+    return {
+        "plotter": PLOTTER_NAMES.get(g.plotter),
+        "k": g.k,
+        "count": g.count,
+        "phases": [
+            {
+                "major": p.major,
+                "mean_s": round(from_duration(p.mean), 3),
+                "min_s": round(from_duration(p.min), 3),
+                "max_s": round(from_duration(p.max), 3),
+            }
+            for p in g.phases
+        ],
+        "total_mean_s": round(from_duration(g.total_mean), 3),
+    }
