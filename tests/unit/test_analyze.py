@@ -1,0 +1,71 @@
+"""analyze(): phase statistics per (plotter, k) over the sample logs."""
+
+from __future__ import annotations
+
+import pytest
+
+from plotter_agent.analyze import GroupStats, PhaseStats, analyze
+from plotter_agent.logparse import LogInfo, Plotter, parse_file
+from tests.unit.logsamples import ALL_LOGS, SAMPLES
+
+
+def sample_infos() -> list[LogInfo]:
+    return [parse_file(p) for p in ALL_LOGS]
+
+
+def test_groups_over_all_samples() -> None:
+    groups, incomplete = analyze(sample_infos())
+    assert incomplete == 1  # the SIGTERM'd k25 run
+    assert [(g.plotter, g.k, g.count) for g in groups] == [
+        (Plotter.BLADEBIT, 32, 2),
+        (Plotter.CHIA, 18, 1),
+        (Plotter.CHIA, 22, 2),
+        (Plotter.CHIA, 25, 2),
+        (Plotter.CHIA, 32, 1),
+        (Plotter.MADMAX, 33, 1),
+    ]
+
+
+def test_k22_statistics() -> None:
+    groups, incomplete = analyze(sample_infos(), k=22)
+    assert incomplete == 0
+    (g,) = groups
+    assert g.plotter is Plotter.CHIA and g.count == 2
+    assert g.phases[0] == PhaseStats(major=1, mean_s=pytest.approx((6.355 + 6.616) / 2), min_s=6.355, max_s=6.616)
+    assert [p.major for p in g.phases] == [1, 2, 3, 4]
+    assert g.phases[3].min_s == 0.205 and g.phases[3].max_s == 0.236
+    assert g.total_mean_s == pytest.approx((10.936 + 11.358) / 2)
+
+
+def test_filters() -> None:
+    groups, incomplete = analyze(sample_infos(), k=25)
+    assert [(g.plotter, g.k, g.count) for g in groups] == [(Plotter.CHIA, 25, 2)]
+    assert incomplete == 1
+    groups, incomplete = analyze(sample_infos(), plotter=Plotter.MADMAX)
+    assert len(groups) == 1 and groups[0].k == 33 and incomplete == 0
+    assert groups[0].total_mean_s == pytest.approx(4968.41)
+    assert analyze(sample_infos(), k=40) == ([], 0)
+
+
+def test_empty_and_unknown() -> None:
+    assert analyze([]) == ([], 0)
+    assert analyze([LogInfo(), LogInfo(completed=True)]) == ([], 2)
+
+
+def test_total_falls_back_to_summed_phase_times() -> None:
+    info = LogInfo(plotter=Plotter.CHIA, k=20, completed=True, phase_times={1: 1.0, 2: 2.0})
+    groups, _ = analyze([info])
+    assert groups == [
+        GroupStats(
+            plotter=Plotter.CHIA,
+            k=20,
+            count=1,
+            phases=(PhaseStats(1, 1.0, 1.0, 1.0), PhaseStats(2, 2.0, 2.0, 2.0)),
+            total_mean_s=3.0,
+        )
+    ]
+
+
+def test_bladebit_disk_has_three_phases() -> None:
+    groups, _ = analyze([parse_file(SAMPLES / "plotman-bladebit2disk.plot.log")])
+    assert [p.major for p in groups[0].phases] == [1, 2, 3]
