@@ -1,0 +1,53 @@
+"""A real plot job (the chia stand-in over chiapos) followed while it runs, then its log parsed whole."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from chiapos import DiskProver
+
+from plotter_agent.loglib import LogLibrary
+from plotter_agent.logparse import PHASE_DONE, LogFollower, Plotter, parse_file
+from plotter_agent.progress import EtaModel
+from tests.fixtures.procs import start_chia_job
+
+
+def test_real_k18_job_is_followed_and_parsed(tmp_path: Path, procs: list[subprocess.Popen[bytes]]) -> None:
+    logs = tmp_path / "logs"
+    log = logs / "job.plot.log"
+    proc = start_chia_job(18, tmp_path / "tmp", tmp_path / "dst", log, tmp2=tmp_path / "tmp2")
+    procs.append(proc)
+    follower = LogFollower(log)
+    phases = []
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        follower.poll()
+        phases.append(follower.info.phase)
+        time.sleep(0.005)
+    assert proc.wait(timeout=5) == 0, log.read_text(errors="replace")
+    follower.poll()
+    phases.append(follower.info.phase)
+    assert phases == sorted(phases)
+
+    (plot,) = (tmp_path / "dst").iterdir()
+    info = parse_file(log)
+    assert follower.info == info
+    assert info.plotter is Plotter.CHIA
+    assert info.completed and info.phase == PHASE_DONE
+    assert info.k == 18
+    assert info.plot_name == plot.name
+    assert info.plot_id == DiskProver(str(plot)).get_id().hex()
+    assert info.dst_dir == str(tmp_path / "dst")
+    assert info.tmp_dir == str(tmp_path / "tmp") and info.tmp2_dir == str(tmp_path / "tmp2")
+    assert sorted(info.phase_times) == [1, 2, 3, 4]
+    assert info.total_time is not None and info.total_time > 0
+    assert info.start_time is not None and abs(info.start_time - plot.stat().st_mtime) < 120
+
+    # The finished log teaches the ETA model of its (plotter, k).
+    lib = LogLibrary(logs)
+    lib.refresh()
+    assert lib.completed() == [info]
+    model: EtaModel = lib.eta_model()
+    assert model.profiles[(Plotter.CHIA, 18)].count == 1
