@@ -106,6 +106,8 @@ class LogLibrary:
             self._entries[name] = _Entry(st.st_size, st.st_mtime_ns, f.info)
             self._order.append(name)
             self._changed(f.info)
+        elif name is not None:  # not read to the end yet (or it changed meanwhile): parse it whole
+            self._pending.append(name)
 
     # -- refresh -----------------------------------------------------------------------------------------------
 

@@ -21,12 +21,13 @@ from plotter_agent.plotters.base import HandlerSet, LogInfo, Plotter, advance, s
 
 handlers = HandlerSet(Plotter.BLADEBIT)
 
-_IDENTIFY_RE = re.compile(r"(Creating \d+ plots:$|\[Bladebit)")
+_IDENTIFY_RE = re.compile(r"(Creating \d+ plots:$|\[Bladebit|Bladebit Chia Plotter)")
 
 
 def identify(line: str) -> bool:
     # Creating 1 plots:
     # [Bladebit Disk Plotter]
+    # (bladebit 3.x, not in the samples: "Bladebit Chia Plotter")
     return _IDENTIFY_RE.match(line) is not None
 
 

@@ -210,3 +210,20 @@ def test_eta_model_learns_from_completed_logs(tmp_path: Path) -> None:
     profile = model.profiles[(Plotter.CHIA, 18)]
     assert profile.count == 3
     assert profile.means == pytest.approx({1: 0.445, 2: 0.047, 3: 0.201, 4: 0.012})
+
+
+def test_ended_job_whose_log_was_not_read_to_the_end_is_parsed_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import plotter_agent.logparse as logparse
+
+    monkeypatch.setattr(logparse, "MAX_READ_BYTES", 1000)  # a follower reads at most 1000 bytes per poll
+    p = tmp_path / "job.log"
+    p.write_bytes(log_bytes(5))
+    lib = LogLibrary(tmp_path, clock=Clock())
+    lib.refresh([p])
+    assert lib.follower(p).offset == 1000
+    assert lib.parses == 0
+    lib.refresh([])
+    assert lib.parses == 1
+    assert [i.plot_id for i in lib.completed()] == [f"{5:064x}"]
