@@ -141,14 +141,14 @@ def group_families(procs: Sequence[ProcFacts]) -> list[Family]:
     root_of: dict[int, int] = {}
 
     def root(pid: int) -> int:
-        seen: set[int] = set()
-        cur = pid
+        path = [pid]
         while True:
-            parent = parsed[cur][0].ppid
-            if parent not in parsed or parent in seen or parent == cur:
-                return cur
-            seen.add(cur)
-            cur = parent
+            parent = parsed[path[-1]][0].ppid
+            if parent not in parsed:
+                return path[-1]
+            if parent in path:  # a cycle (only a racy or fake table has one): settle on its lowest pid
+                return min(path[path.index(parent) :])
+            path.append(parent)
 
     for pid in parsed:
         root_of[pid] = root(pid)

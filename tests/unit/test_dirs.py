@@ -1,0 +1,108 @@
+"""Temp-file naming, orphan detection over a real temp dir, and removal that never touches a finished plot."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from plotter_agent.dirs import build_dirs, find_orphans, job_temp_bytes, remove_files, scan_dir, temp_plot_id
+from tests.unit.test_jobs import job
+
+LIVE = "1" * 64
+DEAD = "2" * 64
+NEW = "3" * 64
+NAME = "plot-k32-2021-05-01-10-00-{}.plot"
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (NAME.format(LIVE) + ".table1.tmp", LIVE),
+        (NAME.format(LIVE) + ".table7.tmp", LIVE),
+        (NAME.format(LIVE) + ".sort.tmp", LIVE),
+        (NAME.format(LIVE) + ".p1.t3.sort_bucket_012.tmp", LIVE),
+        (NAME.format(LIVE) + ".p3s.t2.sort_bucket_127.tmp", LIVE),
+        (NAME.format(LIVE) + ".2.tmp", LIVE),
+        (NAME.format(LIVE) + ".tmp", LIVE),  # madMAx / bladebit final copy
+        (NAME.format(LIVE)[:-5] + ".p1t1.sort_bucket_000.tmp", LIVE),  # madMAx-like
+        (NAME.format(LIVE), None),  # a finished plot is never a temp file
+        ("t1_0.tmp", None),
+        ("notes.txt", None),
+        ("x" + LIVE[:63], None),
+        (LIVE + "0.tmp", None),  # 65 hex digits: not a plot id
+    ],
+)
+def test_temp_plot_id(name: str, expected: str | None) -> None:
+    assert temp_plot_id(name) == expected
+
+
+def _touch(p: Path, size: int, mtime: float | None = None) -> Path:
+    p.write_bytes(b"x" * size)
+    if mtime is not None:
+        os.utime(p, (mtime, mtime))
+    return p
+
+
+@pytest.fixture
+def tmp_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "tmp"
+    d.mkdir()
+    _touch(d / (NAME.format(LIVE) + ".table1.tmp"), 10, 1000)
+    _touch(d / (NAME.format(LIVE) + ".p1.t1.sort_bucket_000.tmp"), 5, 1000)
+    _touch(d / (NAME.format(DEAD) + ".table2.tmp"), 7, 1000)
+    _touch(d / (NAME.format(DEAD) + ".2.tmp"), 3, 1000)
+    _touch(d / (NAME.format(NEW) + ".table1.tmp"), 11, 5000)
+    _touch(d / NAME.format(DEAD), 100, 1000)  # a finished plot of the dead id
+    _touch(d / "unrelated.tmp", 1, 1000)
+    (d / (NAME.format(DEAD) + ".subdir.tmp")).mkdir()
+    return d
+
+
+def test_scan_and_orphans(tmp_dir: Path) -> None:
+    scan = scan_dir(str(tmp_dir))
+    assert scan.error == "" and scan.total_bytes > 0
+    assert (scan.plot_count, scan.plot_bytes) == (1, 100)
+    assert len(scan.temp_files) == 5
+    live = replace(job(1, LIVE), tmp_dir=str(tmp_dir))
+    orphans = find_orphans(scan, [live])
+    assert sorted(f.plot_id for f in orphans) == [DEAD, DEAD, NEW]
+    assert job_temp_bytes(live, {str(tmp_dir): scan}) == 15
+
+
+def test_job_without_id_guards_newer_files(tmp_dir: Path) -> None:
+    scan = scan_dir(str(tmp_dir))
+    unknown = replace(job(2, None), tmp_dir=str(tmp_dir), create_time=2000.0)
+    orphans = find_orphans(scan, [unknown])
+    # files older than the id-less job are orphans; the one written since it started might be its own
+    assert {f.plot_id for f in orphans} == {LIVE, DEAD}
+
+
+def test_remove_orphans_never_a_plot(tmp_dir: Path) -> None:
+    scan = scan_dir(str(tmp_dir))
+    views = build_dirs([(str(tmp_dir), "tmp")], {str(tmp_dir): scan}, [replace(job(1, LIVE), tmp_dir=str(tmp_dir))])
+    assert views[0].orphan_bytes == 7 + 3 + 11 and views[0].jobs[0].pid == 1
+    removed, total = remove_files(views[0].orphans)
+    assert total == 21 and len(removed) == 3
+    left = sorted(p.name for p in tmp_dir.iterdir())
+    assert NAME.format(DEAD) in left and "unrelated.tmp" in left
+    assert sum(1 for n in left if LIVE in n) == 2
+
+
+def test_remove_refuses_a_renamed_plot(tmp_dir: Path) -> None:
+    scan = scan_dir(str(tmp_dir))
+    victim = next(f for f in scan.temp_files if f.path.endswith(".2.tmp"))
+    final = _touch(tmp_dir / NAME.format(LIVE), 50)
+    # a forged entry pointing at a finished plot is refused by name
+    removed, _ = remove_files([replace(victim, path=str(final))])
+    assert removed == [] and final.exists()
+    # a file that vanished meanwhile is skipped quietly
+    os.unlink(victim.path)
+    assert remove_files([victim]) == ([], 0)
+
+
+def test_missing_dir_is_reported(tmp_path: Path) -> None:
+    scan = scan_dir(str(tmp_path / "nope"))
+    assert scan.error and scan.temp_files == ()

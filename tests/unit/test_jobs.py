@@ -1,0 +1,226 @@
+"""Pure job logic: grouping processes into jobs, finding the log, naming by prefix, stall detection."""
+
+from __future__ import annotations
+
+import pytest
+
+from plotboss.errors import Ambiguous, InvalidArgument, NotFound
+from plotter_agent.jobs import (
+    Family,
+    Job,
+    ProcState,
+    build_job,
+    family_state,
+    find_job,
+    find_log,
+    group_families,
+    is_stalled,
+    plot_id_from_files,
+    short_ids,
+)
+from plotter_agent.logparse import LogInfo, Plotter
+from plotter_agent.proctable import ProcFacts
+
+ID_A = "a" * 8 + "0" * 56
+ID_B = "a" * 8 + "1" * 56
+ID_C = "c" * 64
+CHIA = ("python3", "/venv/bin/chia", "plots", "create", "-k", "32", "-t", "/t", "-d", "/d")
+
+
+def proc(
+    pid: int,
+    cmdline: tuple[str, ...] = CHIA,
+    *,
+    ppid: int = 1,
+    status: str = "running",
+    fds: tuple[tuple[int, str], ...] = (),
+    fds_error: str = "",
+    create_time: float = 1000.0,
+) -> ProcFacts:
+    return ProcFacts(
+        pid=pid,
+        ppid=ppid,
+        cmdline=cmdline,
+        create_time=create_time,
+        status=status,
+        user_s=1.0,
+        sys_s=0.5,
+        iowait_s=0.25,
+        rss_bytes=100,
+        cwd="/home",
+        fds=fds,
+        fds_error=fds_error,
+    )
+
+
+def job(pid: int, plot_id: str | None, *, state: ProcState = ProcState.RUNNING) -> Job:
+    return Job(
+        pid=pid,
+        pids=(pid,),
+        create_time=1000.0,
+        cmdline=CHIA,
+        plotter=Plotter.CHIA,
+        k=32,
+        tmp_dir="/t",
+        tmp2_dir=None,
+        dst_dir="/d",
+        threads=2,
+        buckets=128,
+        buffer_mib=3389,
+        state=state,
+        wall_s=1.0,
+        user_s=0.0,
+        sys_s=0.0,
+        iowait_s=0.0,
+        rss_bytes=0,
+        plot_id=plot_id,
+    )
+
+
+JOBS = [job(10, ID_A), job(11, ID_B), job(12, ID_C), job(13, None)]
+
+
+class TestFindJob:
+    def test_unique_prefix(self) -> None:
+        assert find_job(JOBS, "c").pid == 12
+        assert find_job(JOBS, "AAAAAAAA0").pid == 10  # case-insensitive
+        assert find_job(JOBS, ID_B).pid == 11
+
+    def test_ambiguous_lists_matches(self) -> None:
+        with pytest.raises(Ambiguous) as e:
+            find_job(JOBS, "aaaa")
+        assert ID_A in str(e.value) and ID_B in str(e.value) and "pid 10" in str(e.value)
+
+    def test_pid_names(self) -> None:
+        assert find_job(JOBS, "pid:13").pid == 13
+        assert find_job(JOBS, "pid:10").pid == 10
+        with pytest.raises(NotFound):
+            find_job(JOBS, "pid:99")
+
+    @pytest.mark.parametrize("bad", ["", "  ", "xyz", "pid:", "pid:abc", "aa-bb", "a" * 65, "../etc", "pid:1 2"])
+    def test_invalid(self, bad: str) -> None:
+        with pytest.raises(InvalidArgument):
+            find_job(JOBS, bad)
+
+    def test_not_found(self) -> None:
+        with pytest.raises(NotFound):
+            find_job(JOBS, "b")
+        with pytest.raises(NotFound):
+            find_job([], "a")
+
+    def test_short_ids(self) -> None:
+        s = short_ids(JOBS)
+        assert s[12] == "cccccccc" and s[13] == "pid:13"
+        assert s[10] == ID_A[:9] and s[11] == ID_B[:9]
+
+
+class TestFamilies:
+    def test_wrapper_and_child_count_once(self) -> None:
+        wrapper = proc(100, ("chia", "plotters", "madmax", "-t", "/t", "-d", "/d", "-r", "8"))
+        child = proc(101, ("/opt/chia_plot", "-t", "/t/", "-d", "/d/", "-r", "8", "-u", "256"), ppid=100)
+        other = proc(200)
+        fams = group_families([child, wrapper, other])
+        assert [f.main.pid for f in fams] == [100, 200]
+        assert [m.pid for m in fams[0].members] == [100, 101]
+        assert fams[0].command.buckets == 256  # the child's own parse is used for a wrapper
+
+    def test_non_job_parent_does_not_merge(self) -> None:
+        sh = proc(50, ("sh", "-c", "chia plots create -t /t -d /d > log"))
+        child = proc(51, ppid=50)
+        fams = group_families([sh, child])
+        assert [f.main.pid for f in fams] == [51]
+
+    def test_grandchild_and_cycle_safe(self) -> None:
+        a = proc(1, ppid=3)
+        b = proc(2, ppid=1)
+        c = proc(3, ppid=2)  # a cycle cannot happen in a real table; it must not hang
+        fams = group_families([a, b, c])
+        assert sum(len(f.members) for f in fams) == 3
+
+    def test_family_state_precedence(self) -> None:
+        assert family_state([ProcState.SLEEPING, ProcState.RUNNING]) is ProcState.RUNNING
+        assert family_state([ProcState.STOPPED, ProcState.STOPPED]) is ProcState.STOPPED
+        assert family_state([]) is ProcState.UNKNOWN
+
+
+class TestFindLog:
+    def fam(self, *procs: ProcFacts) -> Family:
+        return group_families(list(procs))[0]
+
+    def test_stdout_in_log_dir(self) -> None:
+        f = self.fam(proc(1, fds=((0, "/dev/null"), (1, "/logs/x.log"), (2, "/logs/x.log"))))
+        assert find_log(f, "/logs") == ("/logs/x.log", "")
+        assert find_log(f, "/logs/") == ("/logs/x.log", "")
+
+    def test_stderr_only(self) -> None:
+        f = self.fam(proc(1, fds=((1, "/dev/pts/0"), (2, "/logs/y.log"))))
+        assert find_log(f, "/logs")[0] == "/logs/y.log"
+
+    def test_elsewhere_has_reason(self) -> None:
+        f = self.fam(proc(1, fds=((1, "/dev/pts/3"), (2, "/dev/pts/3"))))
+        path, reason = find_log(f, "/logs")
+        assert path is None and "/dev/pts/3" in reason and "/logs" in reason
+
+    def test_prefix_is_not_enough(self) -> None:
+        f = self.fam(proc(1, fds=((1, "/logs-old/x.log"),)))
+        assert find_log(f, "/logs")[0] is None
+
+    def test_access_denied(self) -> None:
+        f = self.fam(proc(1, fds_error="access denied reading its open files"))
+        path, reason = find_log(f, "/logs")
+        assert path is None and "access denied" in reason
+
+    def test_plot_id_from_open_temp_files(self) -> None:
+        f = self.fam(proc(1, fds=((5, f"/t/plot-k32-2021-05-01-10-00-{ID_C}.plot.table1.tmp"),)))
+        assert plot_id_from_files(f) == ID_C
+
+
+class TestStalled:
+    @pytest.mark.parametrize(
+        ("state", "age", "expected"),
+        [
+            (ProcState.SLEEPING, 601.0, True),
+            (ProcState.DISK_WAIT, 600.0, True),
+            (ProcState.SLEEPING, 599.0, False),
+            (ProcState.RUNNING, 10_000.0, False),
+            (ProcState.STOPPED, 10_000.0, False),
+            (ProcState.SLEEPING, None, False),
+        ],
+    )
+    def test_rule(self, state: ProcState, age: float | None, expected: bool) -> None:
+        assert is_stalled(state, age, 600.0) is expected
+
+    def test_build_job_with_injected_clock(self) -> None:
+        fam = group_families([proc(7, status="sleeping", fds=((1, "/logs/a.log"),))])[0]
+        info = LogInfo(plotter=Plotter.CHIA, plot_id=ID_C, k=32, phase=(2, 3), phase_times={1: 100.0})
+        kw = dict(
+            logfile="/logs/a.log",
+            log_reason="",
+            info=info,
+            progress=0.5,
+            eta_s=50.0,
+            tmp_bytes=0,
+            stall_after_s=600.0,
+        )
+        fresh = build_job(fam, now=2000.0, last_growth=1900.0, **kw)  # type: ignore[arg-type]
+        old = build_job(fam, now=2000.0, last_growth=1000.0, **kw)  # type: ignore[arg-type]
+        assert not fresh.stalled and old.stalled and old.log_age_s == 1000.0
+        assert fresh.wall_s == 1000.0 and fresh.plot_id == ID_C and fresh.phase == (2, 3)
+        assert fresh.phase_times == ((1, 100.0),) and fresh.name == ID_C
+
+    def test_job_without_log(self) -> None:
+        fam = group_families([proc(8, fds=((1, "/dev/pts/1"),))])[0]
+        j = build_job(
+            fam,
+            now=1010.0,
+            logfile=None,
+            log_reason="its output goes to /dev/pts/1",
+            info=None,
+            last_growth=None,
+            progress=0.0,
+            eta_s=None,
+            tmp_bytes=0,
+            stall_after_s=1.0,
+        )
+        assert j.phase is None and j.phase_unknown_reason and j.name == "pid:8" and not j.stalled
+        assert (j.k, j.tmp_dir, j.dst_dir) == (32, "/t", "/d")

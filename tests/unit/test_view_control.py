@@ -1,0 +1,159 @@
+"""The view and job control over a fake process table (the seam) with real log files and temp files."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from plotboss.errors import FailedPrecondition, NotFound
+from plotter_agent.control import Controller
+from plotter_agent.dirs import configured_dirs
+from plotter_agent.jobs import ProcState
+from plotter_agent.loglib import LogLibrary
+from plotter_agent.proctable import ProcFacts
+from plotter_agent.view import View
+from tests.unit.test_jobs import proc
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "logs" / "chiapos-2.0.12-k18.plot.log"
+PLOT_ID = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+
+
+class FakeTable:
+    """A process table whose processes change state on signals, as the kernel would do it."""
+
+    def __init__(self, procs: list[ProcFacts]) -> None:
+        self.procs = {p.pid: p for p in procs}
+        self.signals: list[tuple[int, signal.Signals]] = []
+        self.ignore_term = False
+
+    def scan(self) -> list[ProcFacts]:
+        return list(self.procs.values())
+
+    def facts(self, pid: int) -> ProcFacts | None:
+        return self.procs.get(pid)
+
+    def signal(self, pid: int, sig: signal.Signals) -> None:
+        if pid not in self.procs:
+            raise ProcessLookupError(pid)
+        self.signals.append((pid, sig))
+        p = self.procs[pid]
+        if sig is signal.SIGSTOP:
+            self.procs[pid] = replace(p, status="stopped")
+        elif sig is signal.SIGCONT:
+            self.procs[pid] = replace(p, status="running")
+        elif sig is signal.SIGKILL or (sig is signal.SIGTERM and not self.ignore_term):
+            del self.procs[pid]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 5000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, s: float) -> None:
+        self.now += s
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[View, Controller, FakeTable, Clock, Path]:
+    logs, tmp, dst = tmp_path / "logs", tmp_path / "tmp", tmp_path / "dst"
+    for d in (logs, tmp, dst):
+        d.mkdir()
+    log = logs / "job.log"
+    log.write_bytes(SAMPLE.read_bytes()[:3000])  # a job in phase 1
+    cmd = ("python3", "/v/bin/chia", "plots", "create", "-k", "18", "-t", str(tmp), "-d", str(dst))
+    table = FakeTable(
+        [
+            proc(10, cmd, fds=((1, str(log)), (2, str(log)))),
+            proc(20, cmd, fds=((1, "/dev/pts/1"),), create_time=900.0),
+        ]
+    )
+    clock = Clock()
+    view = View(
+        log_dir=logs,
+        dirs=configured_dirs([str(tmp)], None, [str(dst)]),
+        table=table,
+        library=LogLibrary(logs, clock=clock),
+        stall_after_s=600,
+        poll_s=0.1,
+        clock=clock,
+    )
+    ctl = Controller(view, table, kill_grace_s=1.0, sleep=clock.sleep, monotonic=clock)
+    return view, ctl, table, clock, tmp
+
+
+def test_poll_builds_jobs_and_versions(setup: tuple[View, Controller, FakeTable, Clock, Path]) -> None:
+    view, _ctl, _table, clock, tmp = setup
+    s1 = view.poll()
+    assert [j.pid for j in s1.jobs] == [20, 10]  # oldest first
+    by_pid = {j.pid: j for j in s1.jobs}
+    assert (
+        by_pid[10].plot_id == PLOT_ID
+        and by_pid[10].k == 18
+        and by_pid[10].phase is not None
+        and by_pid[10].phase[0] == 1
+    )
+    assert by_pid[20].phase is None and "/dev/pts/1" in by_pid[20].phase_unknown_reason
+    assert s1.dirs[0].jobs and s1.dirs[0].path == str(tmp)
+    clock.now += 5
+    s2 = view.poll()
+    assert s2.version == s1.version  # only the time moved on: nothing new for watchers
+    (tmp / f"plot-k18-2021-01-01-00-00-{PLOT_ID}.plot.table1.tmp").write_bytes(b"x" * 42)
+    s3 = view.poll()
+    assert s3.version == s1.version + 1 and {j.pid: j for j in s3.jobs}[10].tmp_bytes == 42
+
+
+def test_wait_newer_wakes_watchers(setup: tuple[View, Controller, FakeTable, Clock, Path]) -> None:
+    view, _ctl, table, _clock, _tmp = setup
+    v = view.poll().version
+    got: list[int] = []
+    t = threading.Thread(target=lambda: got.append(getattr(view.wait_newer(v, 5.0), "version", -1)))
+    t.start()
+    del table.procs[20]
+    view.poll()
+    t.join(5)
+    assert got == [v + 1]
+    assert view.wait_newer(v + 1, 0.05) is None
+
+
+def test_suspend_resume_kill(setup: tuple[View, Controller, FakeTable, Clock, Path]) -> None:
+    view, ctl, table, _clock, tmp = setup
+    view.poll()
+    temp = tmp / f"plot-k18-2021-01-01-00-00-{PLOT_ID}.plot.table1.tmp"
+    temp.write_bytes(b"x" * 10)
+    keep = tmp / f"plot-k18-2021-01-01-00-00-{PLOT_ID}.plot"
+    keep.write_bytes(b"p")
+    assert ctl.suspend("0001").state is ProcState.STOPPED
+    assert ctl.resume("0001").state is ProcState.RUNNING
+    res = ctl.kill("000102")
+    assert (10, signal.SIGTERM) in table.signals and res.removed_files == (str(temp),) and res.removed_bytes == 10
+    assert not temp.exists() and keep.exists()
+    assert [j.pid for j in view.snapshot.jobs] == [20]
+
+
+def test_kill_escalates_to_sigkill(setup: tuple[View, Controller, FakeTable, Clock, Path]) -> None:
+    view, ctl, table, _clock, _tmp = setup
+    view.poll()
+    table.ignore_term = True
+    ctl.kill("pid:20")
+    assert (20, signal.SIGKILL) in table.signals
+
+
+def test_refuses_a_recycled_pid(setup: tuple[View, Controller, FakeTable, Clock, Path]) -> None:
+    view, ctl, table, _clock, _tmp = setup
+    view.poll()
+    table.procs[10] = replace(table.procs[10], cmdline=("bash",))
+    with pytest.raises(FailedPrecondition):
+        ctl.kill("0001")
+    table.procs[20] = replace(table.procs[20], create_time=12345.0)
+    with pytest.raises(FailedPrecondition):
+        ctl.suspend("pid:20")
+    assert table.signals == []
+    with pytest.raises(NotFound):
+        ctl.kill("pid:1")
