@@ -100,7 +100,12 @@ def run_agent(spec: AgentSpec, argv: Sequence[str] | None = None) -> int:
 
         signal.signal(signal.SIGTERM, _on_signal)
         signal.signal(signal.SIGINT, _on_signal)
-        agent.start()
+        try:
+            agent.start()
+        except ConfigError as e:  # e.g. a drive or dir the agent finds unusable once it looks at the machine
+            server.stop(0)
+            click.echo(f"{spec.prog}: {e}", err=True)
+            return 2
         click.echo(f"{spec.prog} {section.name} listening on {server.address}", err=False)
         sys.stdout.flush()
         if port_file is not None:

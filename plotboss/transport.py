@@ -65,7 +65,10 @@ def check_listen_policy(
     listen: str, tls: ServerTlsConfig | None, insecure: bool, label: str, *, warn: bool = True
 ) -> None:
     """Refuse a non-loopback address without TLS unless --insecure; warn when --insecure is what allows it."""
-    host, _ = split_host_port(listen)
+    try:
+        host, _ = split_host_port(listen)
+    except ConfigError as e:
+        raise ConfigError(f"{label}: {e}") from None
     if is_loopback_host(host) or tls is not None:
         return
     if not insecure:
