@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from pathlib import Path
 
 from plotter_agent.plotters import bladebit, chia, madmax
-from plotter_agent.plotters.base import PHASE_DONE, HandlerSet, LogInfo, Plotter, clean_line
+from plotter_agent.plotters.base import PHASE_DONE, HandlerSet, LogInfo, Plotter, clean_line, line_filter
 
 __all__ = ["PHASE_DONE", "LogFollower", "LogInfo", "LogParser", "Plotter", "parse_file"]
 
@@ -40,6 +41,8 @@ _IDENTIFY = (
     (bladebit.identify, bladebit.handlers),
     (chia.identify, chia.handlers),
 )
+#: Lines worth decoding before the format is known: those that identify a format, and chia's header lines.
+_PRE_FILTER = line_filter((*madmax.IDENTIFY_PREFIXES, *bladebit.IDENTIFY_PREFIXES, *chia.IDENTIFY_PREFIXES))
 
 
 class LogParser:
@@ -75,9 +78,7 @@ class LogParser:
         self._partial.clear()
         self._skipping = False
         if last_nl > first_nl:
-            for raw in data[first_nl + 1 : last_nl].split(b"\n"):
-                if len(raw) <= MAX_LINE_BYTES:
-                    self._line_bytes(raw)
+            self._block(data[first_nl + 1 : last_nl])
         self._keep(data[last_nl + 1 :])
 
     def flush(self) -> None:
@@ -96,8 +97,20 @@ class LogParser:
             return
         self._partial += piece
 
+    def _block(self, block: bytes) -> None:
+        """Complete lines. Most cannot match any handler (chiapos's thousands of ``Bucket`` lines) and are skipped
+        by a bytes prefilter without being decoded."""
+        match = self._filter().match
+        for raw in block.split(b"\n"):
+            if (match(raw) is not None or b"\r" in raw) and len(raw) <= MAX_LINE_BYTES:
+                self._line_bytes(raw)
+                match = self._filter().match  # identifying the format changes the filter
+
+    def _filter(self) -> re.Pattern[bytes]:
+        return self._handlers.byte_filter if self._handlers is not None else _PRE_FILTER
+
     def _line_bytes(self, raw: bytes) -> None:
-        if not raw:
+        if not raw or (self._filter().match(raw) is None and b"\r" not in raw):
             return
         text = raw.decode("utf-8", errors="replace")
         for part in text.split("\r") if "\r" in text else (text,):

@@ -12,7 +12,7 @@ import enum
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,16 @@ def clean_line(line: str) -> str:
     return line.strip()
 
 
+def line_filter(prefixes: Iterable[str]) -> re.Pattern[bytes]:
+    """A bytes regex that matches a raw line which, once cleaned, may start with one of ``prefixes``.
+
+    It lets the parser skip most lines (chiapos's thousands of ``Bucket N uniform sort`` lines) without decoding them.
+    Leading whitespace, NUL bytes and ANSI codes are allowed before the prefix, as :func:`clean_line` removes them.
+    """
+    alternatives = b"|".join(re.escape(p.encode()) for p in sorted(set(prefixes), key=len, reverse=True))
+    return re.compile(rb"(?:[\s\x00]|\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_])*(?:" + (alternatives or rb"(?!)") + rb")")
+
+
 Apply = Callable[[re.Match[str], LogInfo], None]
 
 
@@ -136,6 +146,7 @@ class HandlerSet:
         self.plotter = plotter
         self.handlers: list[Handler] = []
         self.prefixes: tuple[str, ...] = ()
+        self.byte_filter = line_filter(())
 
     def on(self, prefix: str, regex: str) -> Callable[[Apply], Apply]:
         """Register a handler for lines that start with ``prefix`` and match ``regex`` (anchored at the start)."""
@@ -145,6 +156,7 @@ class HandlerSet:
         def register(fn: Apply) -> Apply:
             self.handlers.append(Handler(prefix, re.compile(regex), fn))
             self.prefixes = tuple(dict.fromkeys(h.prefix for h in self.handlers))
+            self.byte_filter = line_filter(self.prefixes)
             return fn
 
         return register

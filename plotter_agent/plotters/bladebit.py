@@ -24,6 +24,9 @@ handlers = HandlerSet(Plotter.BLADEBIT)
 _IDENTIFY_RE = re.compile(r"(Creating \d+ plots:$|\[Bladebit|Bladebit Chia Plotter)")
 
 
+IDENTIFY_PREFIXES = ("Creating ", "[Bladebit", "Bladebit Chia Plotter")
+
+
 def identify(line: str) -> bool:
     # Creating 1 plots:
     # [Bladebit Disk Plotter]

@@ -34,6 +34,9 @@ _HEADER_RE = re.compile(
 )
 
 
+IDENTIFY_PREFIXES = ("Starting plotting progress into temporary dirs:", "ID: ", "Plot size is: ", "20")
+
+
 def identify(line: str) -> bool:
     return _IDENTIFY_RE.match(line) is not None
 

@@ -19,6 +19,9 @@ from plotter_agent.plotters.base import HandlerSet, LogInfo, Plotter, advance, s
 handlers = HandlerSet(Plotter.MADMAX)
 
 
+IDENTIFY_PREFIXES = ("Multi-threaded pipelined Chia",)
+
+
 def identify(line: str) -> bool:
     # Multi-threaded pipelined Chia k33 plotter - 974d6e5
     return line.startswith("Multi-threaded pipelined Chia")
