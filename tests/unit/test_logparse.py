@@ -130,12 +130,14 @@ def test_ansi_nul_crlf_and_invalid_utf8_are_harmless() -> None:
         b"Plot size is: 25\x1b[0m\n"
         b"\xfe\xfe\xfe garbage \x00\x00\n"
         b"Computing table 3\r\n"
+        b"\x00 \x1b[1m\tComputing table 4\n"  # leading NUL, ANSI and whitespace before the text
+        b"Progress 10%\rComputing table 5\n"  # a carriage return inside a line
     )
     info = whole(dirty)
     assert info.tmp_dir == "/t/a" and info.tmp2_dir == "/t/b"
     assert info.plot_id == "cd" * 32
     assert info.k == 25
-    assert info.phase == (1, 3)
+    assert info.phase == (1, 5)
 
 
 def test_over_long_line_is_skipped_whatever_the_chunking() -> None:
