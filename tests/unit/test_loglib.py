@@ -78,19 +78,23 @@ def test_refresh_cost_with_2000_old_and_8_active_logs(big_dir: Path, tmp_path: P
     chunks = [TEMPLATE[j : j + 400] for j in range(0, len(TEMPLATE), 400)]
     for p in active:
         p.write_bytes(b"")
-    costs = []
+    wall, cpu = [], []
     for n in range(60):
         for p in active:
             with open(p, "ab") as fh:
                 fh.write(chunks[n % len(chunks)])
         clock.tick(5.0)  # every call is due a scan check
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         lib.refresh(active)
-        costs.append(time.perf_counter() - t0)
-    median_ms = statistics.median(costs) * 1000
-    print(f"refresh with {N_OLD} old + 8 active logs: median {median_ms:.3f} ms, max {max(costs) * 1000:.3f} ms")
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    cpu_ms = statistics.median(cpu) * 1000
+    print(
+        f"refresh with {N_OLD} old + 8 active logs: CPU median {cpu_ms:.3f} ms; "
+        f"wall median {statistics.median(wall) * 1000:.3f} ms, max {max(wall) * 1000:.3f} ms"
+    )
     assert lib.parses == N_OLD
-    assert median_ms < 10.0
+    assert cpu_ms < 10.0  # CPU time, not wall time: a loaded test machine must not fail this
 
 
 def test_changed_new_and_removed_logs(tmp_path: Path) -> None:
