@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -109,6 +110,54 @@ def server_credentials(tls: ServerTlsConfig, label: str = "agent.tls") -> grpc.S
     return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=True)
 
 
+class StreamLimitInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
+    """Caps concurrent streaming calls; past the cap they fail at once with RESOURCE_EXHAUSTED."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._slots = threading.BoundedSemaphore(limit)
+
+    def _acquire(self, context: grpc.ServicerContext) -> None:
+        if not self._slots.acquire(blocking=False):
+            context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"this agent already serves {self._limit} streams (watches); try again later",
+            )
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        acquire, release = self._acquire, self._slots.release
+        if handler.unary_stream is not None:
+            inner_us = handler.unary_stream
+
+            def us(request: Any, context: grpc.ServicerContext) -> Any:
+                acquire(context)
+                try:
+                    yield from inner_us(request, context)
+                finally:
+                    release()
+
+            return grpc.unary_stream_rpc_method_handler(us, handler.request_deserializer, handler.response_serializer)
+        if handler.stream_stream is not None:
+            inner_ss = handler.stream_stream
+
+            def ss(request_iterator: Any, context: grpc.ServicerContext) -> Any:
+                acquire(context)
+                try:
+                    yield from inner_ss(request_iterator, context)
+                finally:
+                    release()
+
+            return grpc.stream_stream_rpc_method_handler(ss, handler.request_deserializer, handler.response_serializer)
+        return handler
+
+
 @dataclass
 class Server:
     """A started gRPC server with its bound port and health servicer."""
@@ -138,14 +187,20 @@ def serve(
     insecure: bool = False,
     label: str = "agent.listen",
     tls_label: str = "agent.tls",
-    max_workers: int = 16,
+    max_workers: int = 32,
+    max_streams: int | None = None,
 ) -> Server:
-    """Start a server on ``listen`` (port 0 picks a free one). ConfigError if the policy or TLS files forbid it."""
+    """Start a server on ``listen`` (port 0 picks a free one). ConfigError if the policy or TLS files forbid it.
+
+    A streaming call (a watch) holds a worker thread for its whole life, so at most ``max_streams`` (default: all
+    workers but 8) run at once; more get RESOURCE_EXHAUSTED instead of starving unary calls and health checks.
+    """
     check_listen_policy(listen, tls, insecure, label)
     host, _ = split_host_port(listen)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-        interceptors=[AuthInterceptor(tokens)],
+        # the auth check runs first, so unauthenticated calls never take a stream slot
+        interceptors=[AuthInterceptor(tokens), StreamLimitInterceptor(max_streams or max(1, max_workers - 8))],
         options=_MSG_OPTIONS,
         maximum_concurrent_rpcs=max_workers * 8,
     )
