@@ -1,0 +1,301 @@
+"""The plotter agent against real plot jobs (the chia stand-in) and the real CLI, as subprocesses.
+
+Other plot jobs may run on the machine at the same time (they are real jobs to the agent too), so every check here
+looks only at the pids these tests started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+import pytest
+
+from plotboss.transport import dial
+from plotboss.v1 import plotter_pb2, plotter_pb2_grpc
+from tests.fixtures.procs import start_agent, start_chia_job, stop_process
+
+T = TypeVar("T")
+CLI = Path(sys.executable).parent / "plotboss-cli"
+STATUS_KEYS = {
+    "plot_id", "k", "plotter", "pid", "tmp_dir", "tmp2_dir", "dst_dir", "phase", "progress", "eta_s", "state",
+    "wall_s", "tmp_bytes", "logfile",
+}  # fmt: skip
+
+
+class Bed:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.logs = root / "logs"
+        self.tmp = [root / "tmp" / "00", root / "tmp" / "01"]
+        self.dst = root / "dst"
+        for d in (self.logs, *self.tmp, self.dst):
+            d.mkdir(parents=True)
+        self.config = root / "plotter.yaml"
+        self.config.write_text(
+            "version: 1\n"
+            'agent: {name: test-plotter, listen: "127.0.0.1:0", poll_s: 0.5, kill_grace_s: 3}\n'
+            f"logging: {{plots: {self.logs}}}\n"
+            f"directories: {{tmp: [{self.tmp[0]}, {self.tmp[1]}], dst: [{self.dst}]}}\n"
+        )
+        self.port = 0
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(CLI), "--plotter", self.address, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def status(self, pids: set[int]) -> dict[int, dict[str, Any]]:
+        r = self.cli("status", "--json")
+        assert r.returncode == 0, r.stderr
+        assert "Traceback" not in r.stderr
+        data = json.loads(r.stdout)
+        (agent,) = data["plotters"]
+        assert agent["ok"] is True and agent["error"] is None
+        return {j["pid"]: j for j in agent["jobs"] if j["pid"] in pids}
+
+    def rpc(self, fn: Callable[[plotter_pb2_grpc.PlotterServiceStub], T]) -> T:
+        ch = dial(self.address)
+        try:
+            return fn(plotter_pb2_grpc.PlotterServiceStub(ch))
+        finally:
+            ch.close()
+
+    def jobs(self, pids: set[int]) -> dict[int, plotter_pb2.Job]:
+        resp = self.rpc(lambda s: s.ListJobs(plotter_pb2.ListJobsRequest()))
+        return {j.pid: j for j in resp.jobs if j.pid in pids}
+
+
+@pytest.fixture
+def bed(tmp_path: Path, procs: list[subprocess.Popen[bytes]]) -> Iterator[Bed]:
+    yield Bed(tmp_path)
+
+
+def run_agent(bed: Bed, procs: list[subprocess.Popen[bytes]]) -> None:
+    agent, bed.port = start_agent("plotboss-plotter", bed.config)
+    procs.append(agent)
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout_s: float = 60.0, every_s: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(every_s)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def log_plot_id(log: Path) -> str:
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("ID: "):
+            return line[4:].strip()
+    raise AssertionError(f"{log} has no ID line yet")
+
+
+def files_of(plot_id: str, *dirs: Path) -> list[Path]:
+    return sorted(p for d in dirs for p in d.iterdir() if plot_id in p.name)
+
+
+@pytest.mark.slow
+def test_four_jobs_seen_advance_and_leave(bed: Bed, procs: list[subprocess.Popen[bytes]]) -> None:
+    # one job started before the agent (held stopped so it is still running when the agent looks)
+    first = start_chia_job(21, bed.tmp[0], bed.dst, bed.logs / "before.log")
+    procs.append(first)
+    wait_for(
+        "the first job's plot id", lambda: "ID: " in (bed.logs / "before.log").read_text(errors="replace"), 20, 0.02
+    )
+    os.kill(first.pid, signal.SIGSTOP)
+    run_agent(bed, procs)
+    # three more started by hand while the agent runs, with their logs in the log dir
+    jobs = {first.pid: (21, bed.tmp[0], bed.logs / "before.log")}
+    for i, k in enumerate((20, 21, 22)):
+        tmp = bed.tmp[i % 2]
+        log = bed.logs / f"job{k}.log"
+        p = start_chia_job(k, tmp, bed.dst, log)
+        procs.append(p)
+        jobs[p.pid] = (k, tmp, log)
+    pids = set(jobs)
+    # all four listed with the right plot id, k, tmp and dst (through the CLI, as a user would see them)
+    seen: dict[int, dict[str, Any]] = {}
+
+    def all_listed() -> bool:
+        nonlocal seen
+        seen = bed.status(pids)
+        return len(seen) == 4 and all(j["plot_id"] for j in seen.values())
+
+    wait_for("four jobs with plot ids", all_listed, 30, 0.3)
+    assert seen[first.pid]["state"] == "stopped"
+    os.kill(first.pid, signal.SIGCONT)
+    for pid, (k, tmp, log) in jobs.items():
+        j = seen[pid]
+        assert set(j) >= STATUS_KEYS, set(j) ^ STATUS_KEYS
+        assert j["plot_id"] == log_plot_id(log)
+        assert (j["k"], j["tmp_dir"], j["dst_dir"], j["plotter"]) == (k, str(tmp), str(bed.dst), "chia")
+        assert j["logfile"] == str(log)
+        assert j["phase"] is not None and 0 <= j["progress"] <= 1 and j["wall_s"] >= 0
+    # phases advance across polls and never go back; then the finished jobs leave the list
+    history: dict[int, list[tuple[int, int]]] = {pid: [] for pid in pids}
+    deadline = time.monotonic() + 150
+    while time.monotonic() < deadline:
+        listed = bed.jobs(pids)
+        for pid, job in listed.items():
+            if job.phase.known:
+                history[pid].append((job.phase.major, job.phase.minor))
+        if not listed and all(p.poll() is not None for p in procs[:1] + procs[2:]):
+            break
+        time.sleep(0.25)
+    else:
+        raise AssertionError(f"jobs did not finish and leave the list: {sorted(bed.jobs(pids))}")
+    for pid, phases in history.items():
+        assert phases == sorted(phases), f"pid {pid}: phase went backwards: {phases}"
+    advanced = [pid for pid, phases in history.items() if len(set(phases)) >= 2]
+    assert len(advanced) >= 3, history
+    for p in procs[:1] + procs[2:]:
+        assert p.returncode == 0
+    # their plots show in dst
+    dirs = bed.rpc(lambda s: s.ListDirs(plotter_pb2.ListDirsRequest())).dirs
+    (dst,) = [d for d in dirs if d.role == plotter_pb2.DIR_ROLE_DST]
+    assert dst.path == str(bed.dst) and dst.plot_count == 4 and dst.plot_bytes > 0 and dst.orphan_files == 0
+    ids = {log_plot_id(log) for _k, _t, log in jobs.values()}
+    assert {p.name.split("-")[-1].removesuffix(".plot") for p in bed.dst.glob("*.plot")} == ids
+
+
+@pytest.mark.slow
+def test_kill_suspend_resume_and_refusals(bed: Bed, procs: list[subprocess.Popen[bytes]]) -> None:
+    run_agent(bed, procs)
+    victim = start_chia_job(22, bed.tmp[0], bed.dst, bed.logs / "victim.log")
+    other = start_chia_job(22, bed.tmp[0], bed.dst, bed.logs / "other.log")
+    bystander = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    procs += [victim, other, bystander]
+    pids = {victim.pid, other.pid}
+
+    def have_temp_files() -> bool:
+        listed = bed.jobs(pids)
+        return len(listed) == 2 and all(j.plot_id and j.tmp_bytes > 0 for j in listed.values())
+
+    wait_for("both jobs with temp files", have_temp_files, 60)
+    os.kill(other.pid, signal.SIGSTOP)  # its files stay as they are from here on
+    listed = bed.jobs(pids)
+    vid, oid = listed[victim.pid].plot_id, listed[other.pid].plot_id
+    # files that must survive the kill: a finished plot named for the victim's id, the other job's temp files,
+    # an unrelated file
+    finished = bed.dst / f"plot-k22-2021-01-01-00-00-{vid}.plot"
+    finished.write_bytes(b"finished plot")
+    unrelated = bed.tmp[0] / "notes.txt"
+    unrelated.write_text("keep me")
+    time.sleep(0.3)
+    others_before = {p: p.stat().st_size for p in files_of(oid, bed.tmp[0], bed.dst)}
+    assert others_before
+
+    # suspend/resume change the state the agent reports
+    r = bed.cli("suspend", vid[:10])
+    assert r.returncode == 0, r.stderr
+    wait_for("stopped", lambda: bed.status(pids)[victim.pid]["state"] == "stopped", 10)
+    r = bed.cli("resume", vid[:10])
+    assert r.returncode == 0, r.stderr
+    wait_for("running again", lambda: bed.status(pids)[victim.pid]["state"] != "stopped", 10)
+
+    # the log, streamed through the agent
+    r = bed.cli("logs", vid[:12], "-n", "3")
+    assert r.returncode == 0 and r.stdout.count("\n") <= 3 and r.stdout, r.stderr
+
+    # refusals change nothing: a pid that is not a plot job, a bad name, an unknown prefix, no --yes
+    r = bed.cli("kill", f"pid:{bystander.pid}", "--yes")
+    assert r.returncode == 1 and "no plot job" in r.stderr and "Traceback" not in r.stderr
+    assert bystander.poll() is None
+    r = bed.cli("kill", "not-hex!", "--yes")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    r = bed.cli("kill", "g00d", "--yes")
+    assert r.returncode == 2
+    # a whole random id: a short prefix could name a real job someone else runs on this machine
+    r = bed.cli("kill", secrets.token_hex(32), "--yes")
+    assert r.returncode == 1 and "NOT_FOUND" in r.stderr
+    r = bed.cli("kill", vid[:10])  # no --yes, no terminal: not confirmed
+    assert r.returncode == 1 and victim.poll() is None
+
+    # kill through the CLI: the process ends, its temp files go, nothing else is touched
+    r = bed.cli("kill", vid[:10], "--yes")
+    assert r.returncode == 0, r.stderr
+    assert victim.wait(10) is not None
+    assert files_of(vid, bed.tmp[0], bed.tmp[1], bed.dst) == [finished]
+    assert finished.read_bytes() == b"finished plot" and unrelated.read_text() == "keep me"
+    assert {p: p.stat().st_size for p in files_of(oid, bed.tmp[0], bed.dst)} == others_before
+    assert other.poll() is None and bystander.poll() is None
+    wait_for("the killed job leaves the list", lambda: victim.pid not in bed.jobs(pids), 10)
+
+
+@pytest.mark.slow
+def test_dirs_orphans_watch_and_bad_requests(bed: Bed, procs: list[subprocess.Popen[bytes]]) -> None:
+    run_agent(bed, procs)
+    orphan_id = "ab" * 32
+    orphan = bed.tmp[1] / f"plot-k32-2021-01-01-00-00-{orphan_id}.plot.table1.tmp"
+    orphan.write_bytes(b"x" * 1000)
+    plot = bed.tmp[1] / f"plot-k32-2021-01-01-00-00-{orphan_id}.plot"
+    plot.write_bytes(b"p" * 10)
+
+    def orphan_seen() -> bool:
+        r = bed.cli("dirs", "--json")
+        dirs = json.loads(r.stdout)["plotters"][0]["dirs"]
+        return any(d["path"] == str(bed.tmp[1]) and d["orphan_bytes"] == 1000 for d in dirs)
+
+    wait_for("the orphan in dirs", orphan_seen, 10)
+    r = bed.cli("dirs", "--clean-orphans")  # no terminal to confirm on: nothing removed
+    assert r.returncode == 1 and orphan.exists()
+    r = bed.cli("dirs", "--clean-orphans", "--yes")
+    assert r.returncode == 0, r.stderr
+    assert not orphan.exists() and plot.exists()
+
+    # WatchJobs: a first snapshot at once, then one per change
+    job = start_chia_job(20, bed.tmp[0], bed.dst, bed.logs / "w.log")
+    procs.append(job)
+    ch = dial(bed.address, timeout_s=30)
+    try:
+        stream = plotter_pb2_grpc.PlotterServiceStub(ch).WatchJobs(plotter_pb2.WatchJobsRequest())
+        seen_job = False
+        for snapshots, msg in enumerate(stream, 1):
+            seen_job = seen_job or any(j.pid == job.pid for j in msg.jobs)
+            if seen_job and snapshots >= 3:
+                break
+        stream.cancel()
+        assert seen_job
+    finally:
+        ch.close()
+
+    # bad requests: clear codes, nothing changed
+    stub_calls: list[tuple[Callable[[plotter_pb2_grpc.PlotterServiceStub], object], grpc.StatusCode]] = [
+        (lambda s: s.GetJob(plotter_pb2.GetJobRequest(job="")), grpc.StatusCode.INVALID_ARGUMENT),
+        (lambda s: s.GetJob(plotter_pb2.GetJobRequest(job="xyz")), grpc.StatusCode.INVALID_ARGUMENT),
+        (lambda s: s.KillJob(plotter_pb2.KillJobRequest(job="pid:1")), grpc.StatusCode.NOT_FOUND),
+        (lambda s: s.AnalyzeLogs(plotter_pb2.AnalyzeLogsRequest(k=99)), grpc.StatusCode.INVALID_ARGUMENT),
+        (
+            lambda s: s.CleanOrphans(plotter_pb2.CleanOrphansRequest(expected_bytes=12345)),
+            grpc.StatusCode.FAILED_PRECONDITION,
+        ),
+        (lambda s: s.GetSchedulerStatus(plotter_pb2.GetSchedulerStatusRequest()), grpc.StatusCode.UNIMPLEMENTED),
+    ]
+    for fn, code in stub_calls:
+        with pytest.raises(grpc.RpcError) as e:
+            bed.rpc(fn)
+        assert e.value.code() == code, e.value.details()
+    assert plot.exists() and job.poll() in (None, 0)
+    job.wait(60)
+    # analyze sees the finished log
+    wait_for("the finished log analysed", lambda: '"count": 1' in bed.cli("analyze", "--json").stdout, 15)
+    stop_process(job)
