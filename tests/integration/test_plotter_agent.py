@@ -273,7 +273,7 @@ def test_dirs_orphans_watch_and_bad_requests(bed: Bed, procs: list[subprocess.Po
             seen_job = seen_job or any(j.pid == job.pid for j in msg.jobs)
             if seen_job and snapshots >= 3:
                 break
-        stream.cancel()
+        stream.cancel()  # type: ignore[no-untyped-call]
         assert seen_job
     finally:
         ch.close()
