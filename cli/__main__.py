@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 import click
 
-from cli import config_cmds, farmer_cmds, jobs_cmds  # noqa: F401  (modules register their commands)
 from cli.app import cli
 from plotboss.errors import ConfigError, PlotbossError
 

@@ -6,6 +6,7 @@ Commands live in modules by subject (cli/jobs_cmds.py, cli/farmer_cmds.py, cli/c
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import click
@@ -14,8 +15,44 @@ from cli.targets import ClientOptions
 from plotboss import __version__
 from plotboss.transport import DEFAULT_TIMEOUT_S
 
+#: The modules that register commands on ``cli``. They are imported when needed, not at start-up: a command's module
+#: pulls in its own dependencies (rich tables, the farmer or plotter stubs, pydantic models for config commands), and
+#: `plotboss-cli status` should not pay for the others' (start-up time is most of a status call; see bench/README.md).
+COMMAND_MODULES = ("cli.jobs_cmds", "cli.farmer_cmds", "cli.config_cmds")
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: Where each command lives: a fast path only. A command missing here is still found (every module is imported, as
+#: for `--help`), just with the slower start.
+COMMAND_HOME = {
+    **dict.fromkeys(("status", "details", "dirs", "kill", "suspend", "resume", "logs", "analyze"), "cli.jobs_cmds"),
+    **dict.fromkeys(("drives", "reservations"), "cli.farmer_cmds"),
+    "config": "cli.config_cmds",
+}
+
+
+def load_command_modules() -> None:
+    for name in COMMAND_MODULES:
+        importlib.import_module(name)
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are registered by modules imported on first use (see COMMAND_MODULES)."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is None and cmd_name in COMMAND_HOME:
+            importlib.import_module(COMMAND_HOME[cmd_name])
+            cmd = super().get_command(ctx, cmd_name)
+        if cmd is None:
+            load_command_modules()
+            cmd = super().get_command(ctx, cmd_name)
+        return cmd
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        load_command_modules()
+        return super().list_commands(ctx)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--fleet", type=click.Path(path_type=Path), default=None, help="Fleet file (fleet.yaml).")
 @click.option("--plotter", "plotters", multiple=True, metavar="HOST:PORT", help="A plotter agent (repeatable).")
 @click.option("--farmer", "farmers", multiple=True, metavar="HOST:PORT", help="A farmer agent (repeatable).")

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def console() -> Console:
     """A console on stdout; plain (no colour, no wrapping surprises) when stdout is not a terminal."""
+    from rich.console import Console  # imported on use: --json output never needs rich
+
     return Console(highlight=False, soft_wrap=not sys.stdout.isatty())
 
 

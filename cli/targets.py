@@ -6,14 +6,20 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
 import grpc
 
-from cli.fleet import FleetConfig, Member
-from plotboss.config import ClientTlsConfig, SecretSource, load_config
 from plotboss.errors import ConfigError
 from plotboss.transport import DEFAULT_TIMEOUT_S, dial, split_host_port
+
+if TYPE_CHECKING:
+    from cli.fleet import Member
+    from plotboss.config import ClientTlsConfig
+
+# The config models (pydantic) are imported where they are used: ad-hoc `--plotter HOST:PORT` calls without
+# --token-file/--tls-ca never need them, and importing pydantic and building the models costs more start-up time than
+# the call itself.
 
 T = TypeVar("T")
 Kind = Literal["plotter", "farmer"]
@@ -55,6 +61,8 @@ class ClientOptions:
 
 
 def _member_target(kind: Kind, m: Member, label: str) -> Target:
+    from plotboss.config import ClientTlsConfig, SecretSource
+
     token: str | None = None
     try:
         if m.token is not None:
@@ -75,12 +83,16 @@ def resolve_targets(opts: ClientOptions, kind: Kind) -> list[Target]:
     if adhoc:
         token = None
         if opts.token_file is not None:
+            from plotboss.config import SecretSource
+
             try:
                 token = SecretSource(file=opts.token_file).resolve()
             except ConfigError as e:
                 raise ConfigError(f"--token-file: {e}") from None
         tls = None
         if opts.tls_ca is not None:
+            from plotboss.config import ClientTlsConfig
+
             tls = ClientTlsConfig(ca=opts.tls_ca, cert=opts.tls_cert, key=opts.tls_key)
         out = []
         for addr in adhoc:
@@ -92,6 +104,9 @@ def resolve_targets(opts: ClientOptions, kind: Kind) -> list[Target]:
         return out
     if opts.fleet is None:
         raise ConfigError(f"no {kind}s to talk to: pass --{kind} HOST:PORT or --fleet FILE")
+    from cli.fleet import FleetConfig
+    from plotboss.config import load_config
+
     fleet = load_config(opts.fleet, FleetConfig)
     members = fleet.plotters if kind == "plotter" else fleet.farmers
     if not members:
