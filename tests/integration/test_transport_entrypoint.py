@@ -47,7 +47,7 @@ def _spec(built: list[_FailingAgent]) -> AgentSpec:
         built.append(_FailingAgent())
         return built[-1]
 
-    return AgentSpec(prog="plotboss-test", config_model=PlotterConfig, build=build)  # type: ignore[arg-type]
+    return AgentSpec(prog="plotboss-test", config_model=PlotterConfig, build=build)
 
 
 def test_a_config_problem_found_at_start_exits_2(
