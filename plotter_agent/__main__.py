@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from plotboss.agent import AgentSpec, run_agent
 from plotter_agent.app import build
 from plotter_agent.config import PlotterConfig
-from plotboss.agent import AgentSpec, run_agent
 
 
 def main(argv: Sequence[str] | None = None) -> int:

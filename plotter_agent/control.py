@@ -119,7 +119,7 @@ class Controller:
         if job.plot_id:
             removed, removed_bytes = remove_files(temp_files_of(job.plot_id, job.dirs))
             log.info("job %s: removed %d temp files (%d bytes)", job.name, len(removed), removed_bytes)
-        self.view.poll()
+        self.view.poll(fresh=True)
         return KillResult(job=job, removed_files=tuple(removed), removed_bytes=removed_bytes)
 
     def suspend(self, name: str) -> Job:
@@ -150,7 +150,7 @@ class Controller:
     def clean_orphans(self, expected_bytes: int | None) -> tuple[list[str], int]:
         """Remove the orphan temp files of a fresh view; FailedPrecondition (nothing removed) when their total is not
         ``expected_bytes`` (the set changed since the caller looked)."""
-        snap = self.view.poll()
+        snap = self.view.poll(fresh=True)
         seen: dict[str, TempFile] = {}
         for d in snap.dirs:
             for f in d.orphans:
@@ -162,5 +162,5 @@ class Controller:
             )
         removed, removed_bytes = remove_files(seen.values())
         log.info("removed %d orphan temp files (%d bytes)", len(removed), removed_bytes)
-        self.view.poll()
+        self.view.poll(fresh=True)
         return removed, removed_bytes

@@ -3,7 +3,8 @@
 ``ProcessTable`` is what the rest of the agent sees (tests inject fakes); ``SystemProcessTable`` is the production
 default. It stays lean per poll: command lines come from ``/proc/PID/cmdline`` and are cached by pid (a process's
 command line is re-read when the pid is new, and every ``recheck_every`` polls for all pids in case of pid reuse or
-exec); only the few candidates that look like plot jobs get the full psutil treatment and a read of their ``fd`` links.
+exec); only the few candidates that look like plot jobs are read further: one read of ``/proc/PID/stat`` (state,
+times, RSS, iowait ticks) and the ``cwd``, ``fd/1`` and ``fd/2`` links, with psutil as the fallback off that layout.
 Processes that vanish or deny access mid-scan are skipped or reported with what could be read.
 """
 
@@ -41,6 +42,7 @@ class ProcFacts:
     rss_bytes: int
     cwd: str | None
     #: fd number -> link target (paths, or "pipe:[...]" / "socket:[...]" / "/dev/pts/N"); empty when unreadable.
+    #: A scan reads only fds 1 and 2 (where a job's log is); ``ProcessTable.open_files`` reads them all.
     fds: tuple[tuple[int, str], ...]
     #: Why fds is empty when it could not be read ("access denied"), else "".
     fds_error: str = ""
@@ -55,6 +57,10 @@ class ProcessTable(Protocol):
 
     def facts(self, pid: int) -> ProcFacts | None:
         """Fresh facts about one pid (None when it is gone), whatever its command line."""
+        ...
+
+    def open_files(self, pid: int) -> tuple[tuple[tuple[int, str], ...], str]:
+        """All of a process's open files (fd, target) and why they could not be read ("" when they could)."""
         ...
 
     def signal(self, pid: int, sig: signal.Signals) -> None:
@@ -73,26 +79,101 @@ def _read_cmdline(pid: int) -> tuple[str, ...] | None:
     return tuple(raw.rstrip(b"\0").decode("utf-8", errors="replace").split("\0"))
 
 
-def _read_fds(pid: int) -> tuple[tuple[tuple[int, str], ...], str]:
+def read_fds(pid: int, only: Sequence[int] | None = None) -> tuple[tuple[tuple[int, str], ...], str]:
+    """(fd, link target) of a process's open files (just ``only`` when given), and why they could not be read."""
     base = f"{PROC}/{pid}/fd"
-    try:
-        names = os.listdir(base)
-    except PermissionError:
-        return (), "access denied reading its open files"
-    except OSError:
-        return (), "its open files could not be read"
+    if only is not None:
+        names = [str(n) for n in only]
+    else:
+        try:
+            names = os.listdir(base)
+        except PermissionError:
+            return (), "access denied reading its open files"
+        except OSError:
+            return (), "its open files could not be read"
     out: list[tuple[int, str]] = []
+    denied = False
     for n in names:
         try:
             out.append((int(n), os.readlink(f"{base}/{n}")))
+        except PermissionError:
+            denied = True
         except (OSError, ValueError):
             continue
     out.sort()
+    if denied and not out:
+        return (), "access denied reading its open files"
     return tuple(out), ""
 
 
-def read_facts(pid: int, cmdline: Sequence[str] | None = None) -> ProcFacts | None:
-    """Everything about one process, or None when it vanished. AccessDenied on parts leaves those parts empty."""
+#: /proc/PID/stat state letters -> psutil's status words
+_STATES = {
+    "R": "running",
+    "S": "sleeping",
+    "D": "disk-sleep",
+    "T": "stopped",
+    "t": "tracing-stop",
+    "Z": "zombie",
+    "X": "dead",
+    "I": "idle",
+    "W": "waking",
+}
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_BOOT_TIME: float | None = None
+
+
+def _boot_time() -> float:
+    global _BOOT_TIME
+    if _BOOT_TIME is None:
+        _BOOT_TIME = psutil.boot_time()
+    return _BOOT_TIME
+
+
+def _read_stat(pid: int, cmd: tuple[str, ...], fds_only: Sequence[int] | None) -> ProcFacts | None:
+    """Linux fast path: one read of /proc/PID/stat plus two readlinks; None when the process is gone."""
+    try:
+        with open(f"{PROC}/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    # fields after the ")" that closes the command name: state ppid ... (see proc(5))
+    rest = raw[raw.rfind(b")") + 2 :].split()
+    if len(rest) < 40:
+        raise ValueError(f"/proc/{pid}/stat: unexpected format")
+    try:
+        cwd: str | None = os.readlink(f"{PROC}/{pid}/cwd")
+    except OSError:
+        cwd = None
+    fds, fds_error = read_fds(pid, fds_only)
+    return ProcFacts(
+        pid=pid,
+        ppid=int(rest[1]),
+        cmdline=cmd,
+        create_time=_boot_time() + int(rest[19]) / _TICKS,
+        status=_STATES.get(rest[0].decode(), "unknown"),
+        user_s=int(rest[11]) / _TICKS,
+        sys_s=int(rest[12]) / _TICKS,
+        iowait_s=int(rest[39]) / _TICKS,  # delayacct_blkio_ticks, what psutil reports as iowait
+        rss_bytes=int(rest[21]) * _PAGE,
+        cwd=cwd,
+        fds=fds,
+        fds_error=fds_error,
+    )
+
+
+def read_facts(
+    pid: int, cmdline: Sequence[str] | None = None, fds_only: Sequence[int] | None = None
+) -> ProcFacts | None:
+    """Everything about one process, or None when it vanished. AccessDenied on parts leaves those parts empty.
+
+    ``fds_only`` limits the open files read to those fds (the scan reads 1 and 2, where a job's log is).
+    """
+    if cmdline is not None and os.path.isdir(PROC):
+        try:
+            return _read_stat(pid, tuple(cmdline), fds_only)
+        except (ValueError, IndexError):
+            pass  # not the Linux layout we know: psutil below
     try:
         p = psutil.Process(pid)
         with p.oneshot():
@@ -111,14 +192,14 @@ def read_facts(pid: int, cmdline: Sequence[str] | None = None) -> ProcFacts | No
             except psutil.AccessDenied:
                 rss = 0
             try:
-                cwd: str | None = p.cwd()
+                cwd = p.cwd()
             except psutil.AccessDenied:
                 cwd = None
     except (psutil.NoSuchProcess, psutil.ZombieProcess):
         return None
     except psutil.AccessDenied:
         return None
-    fds, fds_error = _read_fds(pid)
+    fds, fds_error = read_fds(pid, fds_only)
     return ProcFacts(
         pid=pid,
         ppid=ppid,
@@ -169,13 +250,16 @@ class SystemProcessTable:
     def scan(self) -> list[ProcFacts]:
         out: list[ProcFacts] = []
         for pid, cmd in self.candidates():
-            facts = read_facts(pid, cmd)
+            facts = read_facts(pid, cmd, fds_only=(1, 2))
             if facts is not None:
                 out.append(facts)
         return out
 
     def facts(self, pid: int) -> ProcFacts | None:
-        return read_facts(pid)
+        return read_facts(pid, fds_only=(1, 2))
+
+    def open_files(self, pid: int) -> tuple[tuple[tuple[int, str], ...], str]:
+        return read_fds(pid)
 
     def signal(self, pid: int, sig: signal.Signals) -> None:
         os.kill(pid, sig)

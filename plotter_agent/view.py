@@ -8,6 +8,7 @@ snapshot; WatchJobs waits on a condition for the next version. Nothing here scan
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -15,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from plotter_agent.dirs import DirScan, DirView, build_dirs, job_dirs, job_temp_bytes, scan_dir
-from plotter_agent.jobs import Job, build_job, find_log, group_families
+from plotter_agent.jobs import Family, Job, build_job, find_log, group_families
 from plotter_agent.loglib import LogLibrary
 from plotter_agent.proctable import ProcessTable
 
@@ -24,6 +25,9 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], float]
 
 #: Job fields that change on every poll by the passage of time alone; a change in them is not news for WatchJobs.
+#: How many polls a full read of a job's open files is reused (only jobs whose log or plot id is not known need it).
+FDS_REUSE_POLLS = 12
+
 _VOLATILE = ("wall_s", "user_s", "sys_s", "iowait_s", "rss_bytes", "eta_s", "log_age_s", "progress")
 
 
@@ -33,7 +37,7 @@ class Snapshot:
     version: int
     jobs: tuple[Job, ...]
     dirs: tuple[DirView, ...]
-    #: CPU seconds (process time) the poll that made this snapshot took.
+    #: CPU seconds the polling thread spent on the poll that made this snapshot (thread time: RPC threads excluded).
     poll_cpu_s: float = 0.0
 
 
@@ -57,6 +61,7 @@ class View:
         poll_s: float,
         clock: Clock = time.time,
         scan: Callable[[str], DirScan] = scan_dir,
+        dir_rescan_s: float = 15.0,
     ) -> None:
         self.log_dir = log_dir
         self.dirs = list(dirs)
@@ -66,6 +71,11 @@ class View:
         self.poll_s = poll_s
         self.clock = clock
         self._scan = scan
+        self.dir_rescan_s = dir_rescan_s
+        self._dir_cache: dict[str, tuple[int | None, float, DirScan]] = {}
+        self._fds_cache: dict[tuple[int, float], tuple[int, tuple[tuple[int, str], ...], str]] = {}
+        self._fds_next: dict[tuple[int, float], tuple[int, tuple[tuple[int, str], ...], str]] = {}
+        self._polls = 0
         self._poll_lock = threading.Lock()
         #: guards the LogLibrary, which the poll thread and AnalyzeLogs/TailLog both use
         self.library_lock = threading.Lock()
@@ -81,13 +91,25 @@ class View:
         with self._cond:
             return self._snapshot
 
-    def poll(self) -> Snapshot:
-        """Refresh the view once (the poll thread calls this; so does control after changing a job)."""
+    def poll(self, fresh: bool = False) -> Snapshot:
+        """Refresh the view once (the poll thread calls this; control too, with ``fresh`` after changing files).
+
+        A dir is listed again when its mtime changed (files created, removed, renamed), when ``fresh``, or when its
+        listing is older than ``dir_rescan_s`` (temp files grow without touching the dir's mtime).
+        """
         with self._poll_lock:
-            cpu0 = time.process_time()
+            cpu0 = time.thread_time()
             now = self.clock()
+            self._polls += 1
+            self._fds_next = {}
             families = group_families(self.table.scan())
-            located = [(f, *find_log(f, str(self.log_dir))) for f in families]
+            located = []
+            for fam in families:
+                path, reason = find_log(fam, str(self.log_dir))
+                if path is None:  # the scan read fds 1 and 2 only; the log may be open on another fd
+                    fam = self._with_all_fds(fam)
+                    path, reason = find_log(fam, str(self.log_dir))
+                located.append((fam, path, reason))
             active = [Path(p) for _f, p, _r in located if p is not None]
             with self.library_lock:
                 self.library.refresh(active)
@@ -100,6 +122,8 @@ class View:
             pre = []
             for fam, path, reason in located:
                 info, growth = logs.get(path, (None, None)) if path is not None else (None, None)
+                if info is None or not info.plot_id:  # the plot id may show in the names of its open temp files
+                    fam = self._with_all_fds(fam)
                 progress = model.progress(info, now) if info is not None else 0.0
                 eta = model.eta_s(info, now) if info is not None else None
                 pre.append(
@@ -119,14 +143,52 @@ class View:
             wanted: list[str] = [p for p, _r in self.dirs]
             for j in pre:
                 wanted.extend(d for d, _r in job_dirs(j))
-            scans: dict[str, DirScan] = {}
-            for d in wanted:
-                if d not in scans:
-                    scans[d] = self._scan(d)
+            scans = self._scan_dirs(wanted, now, fresh)
+            self._fds_cache = self._fds_next
             jobs = tuple(_with_tmp_bytes(j, job_temp_bytes(j, scans)) for j in pre)
             dirs = build_dirs(self.dirs, scans, jobs)
-            cpu = time.process_time() - cpu0
+            cpu = time.thread_time() - cpu0
             return self._publish(now, jobs, dirs, cpu)
+
+    def _with_all_fds(self, fam: Family) -> Family:
+        """The family with all its open files read (cached per process for ``FDS_REUSE_POLLS`` polls: a job's output
+        does not move, and the temp files that name its plot id stay open for long)."""
+        members = []
+        for m in fam.members:
+            key = (m.pid, m.create_time)
+            hit = self._fds_cache.get(key)
+            if hit is None or self._polls - hit[0] >= FDS_REUSE_POLLS:
+                fds, err = self.table.open_files(m.pid)
+                hit = (self._polls, fds, err)
+            self._fds_next[key] = hit
+            members.append(replace(m, fds=hit[1] or m.fds, fds_error=hit[2]))
+        return replace(fam, main=members[0], members=tuple(members))
+
+    def _scan_dirs(self, wanted: Sequence[str], now: float, fresh: bool) -> dict[str, DirScan]:
+        scans: dict[str, DirScan] = {}
+        cache: dict[str, tuple[int | None, float, DirScan]] = {}
+        for d in wanted:
+            if d in scans:
+                continue
+            try:
+                mtime: int | None = os.stat(d).st_mtime_ns
+            except OSError:
+                mtime = None
+            hit = self._dir_cache.get(d)
+            if (
+                not fresh
+                and hit is not None
+                and mtime is not None
+                and hit[0] == mtime
+                and now - hit[1] < self.dir_rescan_s
+            ):
+                scans[d] = hit[2]
+                cache[d] = hit
+            else:
+                scans[d] = self._scan(d)
+                cache[d] = (mtime, now, scans[d])
+        self._dir_cache = cache
+        return scans
 
     def _publish(self, now: float, jobs: tuple[Job, ...], dirs: tuple[DirView, ...], cpu: float) -> Snapshot:
         news = (_news_key(jobs), tuple((d.path, d.role, d.jobs, d.plot_count, d.orphans) for d in dirs))

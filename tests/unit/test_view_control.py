@@ -36,6 +36,10 @@ class FakeTable:
     def facts(self, pid: int) -> ProcFacts | None:
         return self.procs.get(pid)
 
+    def open_files(self, pid: int) -> tuple[tuple[tuple[int, str], ...], str]:
+        p = self.procs.get(pid)
+        return (p.fds, "") if p is not None else ((), "gone")
+
     def signal(self, pid: int, sig: signal.Signals) -> None:
         if pid not in self.procs:
             raise ProcessLookupError(pid)
