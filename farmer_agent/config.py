@@ -41,7 +41,8 @@ class RsyncdSection(StrictModel):
 
 class ReservationsSection(StrictModel):
     lease_s: Annotated[float, Field(gt=0, le=86400)] = 120.0
-    #: Where reservations are persisted (atomically) so a restart keeps them.
+    #: Where reservations are persisted (atomically, after every change) so a restart keeps them. Unset: next to the
+    #: config file, ``<config dir>/.<config stem>.state.json`` (the agent must be able to write there).
     state_file: PathStr | None = None
 
 

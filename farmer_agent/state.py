@@ -43,7 +43,7 @@ def encode(reservations: list[Reservation]) -> bytes:
         }
         for r in reservations
     ]
-    return json.dumps({"format": FORMAT, "reservations": rows}, indent=1).encode()
+    return json.dumps({"format": FORMAT, "reservations": rows}, separators=(",", ":")).encode()
 
 
 def _row(row: Any, where: str) -> Reservation:

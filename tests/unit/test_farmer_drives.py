@@ -169,3 +169,26 @@ def test_state_writer_group_commits(tmp_path: Path) -> None:
     version[0] = 4
     w.save(4)
     assert len(writes) == 2
+
+
+def test_complete_on_a_hung_drive_fails_fast_and_keeps_the_reservation(tmp_path: Path) -> None:
+    from farmer_agent.farmer import Farmer
+    from farmer_agent.ledger import Ledger, Rules
+    from plotboss.errors import FailedPrecondition
+
+    hang = threading.Event()
+
+    def slow_size(drive: str, name: str) -> int | None:
+        hang.wait(10)
+        return None
+
+    info = DriveInfo(str(tmp_path), DriveState.OK, total_bytes=100 * 2**20, free_bytes=100 * 2**20, probe_time=1.0)
+    ledger = Ledger(Rules(), time.time)
+    farmer = Farmer(rsyncd(tmp_path), lambda: (info,), ledger, None, io_timeout_s=0.2, final_size_fn=slow_size)
+    r = farmer.reserve(plot(1), 2**20, "p")
+    t0 = time.monotonic()
+    with pytest.raises(FailedPrecondition, match="did not answer"):
+        farmer.complete(r.id)
+    assert time.monotonic() - t0 < 2
+    hang.set()
+    assert [x.id for x in farmer.reservations()] == [r.id]

@@ -44,10 +44,6 @@ def drive(
     )
 
 
-def ids() -> itertools.count[int]:
-    return itertools.count(1)
-
-
 def ledger(clock: Clock, **rules: object) -> Ledger:
     counter = itertools.count(1)
     return Ledger(Rules(**rules), clock, new_id=lambda: f"{next(counter):032x}")  # type: ignore[arg-type]
