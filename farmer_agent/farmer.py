@@ -17,7 +17,7 @@ from farmer_agent.drives import DriveInfo, DriveState, final_size, remove_partia
 from farmer_agent.ledger import RECOVERED, Ledger, Reservation, check_id
 from farmer_agent.rsyncd import rsync_url
 from farmer_agent.state import StateWriter
-from plotboss.errors import ConfigError
+from plotboss.errors import ConfigError, FailedPrecondition
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,10 @@ class Farmer:
     def complete(self, reservation_id: str) -> tuple[str, Reservation]:
         """Check the plot landed whole, then end the reservation. Returns the plot's final path."""
         r = self.ledger.get(reservation_id)
-        size = time_boxed(lambda: self._final_size(r.drive, r.plot_name), self._io_timeout_s, f"checking {r.drive}")
+        try:
+            size = time_boxed(lambda: self._final_size(r.drive, r.plot_name), self._io_timeout_s, f"checking {r.drive}")
+        except OSError as e:
+            raise FailedPrecondition(f"plot {r.plot_name} on {r.drive}: cannot check it: {e.strerror or e}") from None
         r = self.ledger.complete(reservation_id, size)
         self._save()
         log.info("completed %s on %s (%d bytes) for %s", r.plot_name, r.drive, r.size_bytes, r.requester)

@@ -83,7 +83,11 @@ class FarmerServiceServicer:
         """Reserves space for one plot on one drive, chosen by the farmer's policy. Control.
         INVALID_ARGUMENT: bad plot name (must be plot-k<k>-....plot, no path separators), size 0 or absurd for its k,
         empty requester. RESOURCE_EXHAUSTED: no drive has room or a free writer slot (the message gives the reason per
-        drive). ALREADY_EXISTS: the plot is already on a drive or reserved.
+        drive). ALREADY_EXISTS: the plot is already on a drive or reserved. ABORTED: the partial files of an earlier,
+        released or expired reservation of this plot are being removed right now; retry.
+        Room on a drive: free - reserved - drives.min_free_bytes >= size_bytes, where reserved counts only the bytes a
+        reservation has not written yet (its rsync temp file already shows in free). Policy most_free picks the drive with
+        the most room, fill_first the first drive (in path order) with room.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -108,8 +112,10 @@ class FarmerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Release(self, request, context):
-        """Abandons a reservation and removes that plot's partial and temp files on its drive. Control.
-        INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown or expired reservation.
+        """Abandons a reservation and removes that plot's partial and temp files on its drive (rsync's .NAME.XXXXXX and a
+        partial under NAME; nothing else, never in another dir). A reservation whose lease ran out is released the same
+        way by the agent. Control.
+        INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown reservation (or already released).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -47,7 +47,11 @@ class FarmerServiceStub:
     """Reserves space for one plot on one drive, chosen by the farmer's policy. Control.
     INVALID_ARGUMENT: bad plot name (must be plot-k<k>-....plot, no path separators), size 0 or absurd for its k,
     empty requester. RESOURCE_EXHAUSTED: no drive has room or a free writer slot (the message gives the reason per
-    drive). ALREADY_EXISTS: the plot is already on a drive or reserved.
+    drive). ALREADY_EXISTS: the plot is already on a drive or reserved. ABORTED: the partial files of an earlier,
+    released or expired reservation of this plot are being removed right now; retry.
+    Room on a drive: free - reserved - drives.min_free_bytes >= size_bytes, where reserved counts only the bytes a
+    reservation has not written yet (its rsync temp file already shows in free). Policy most_free picks the drive with
+    the most room, fill_first the first drive (in path order) with room.
     """
     Renew: _grpc.UnaryUnaryMultiCallable[_farmer_pb2.RenewRequest, _farmer_pb2.RenewResponse]
     """Extends a reservation's lease by reservations.lease_s from now. Control.
@@ -60,8 +64,10 @@ class FarmerServiceStub:
     FAILED_PRECONDITION: the file is missing or its size differs (the reservation stays).
     """
     Release: _grpc.UnaryUnaryMultiCallable[_farmer_pb2.ReleaseRequest, _farmer_pb2.ReleaseResponse]
-    """Abandons a reservation and removes that plot's partial and temp files on its drive. Control.
-    INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown or expired reservation.
+    """Abandons a reservation and removes that plot's partial and temp files on its drive (rsync's .NAME.XXXXXX and a
+    partial under NAME; nothing else, never in another dir). A reservation whose lease ran out is released the same
+    way by the agent. Control.
+    INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown reservation (or already released).
     """
     ListReservations: _grpc.UnaryUnaryMultiCallable[_farmer_pb2.ListReservationsRequest, _farmer_pb2.ListReservationsResponse]
     """The reservations in force. Read. Returns OK."""
@@ -79,7 +85,11 @@ class FarmerServiceAsyncStub(FarmerServiceStub):
     """Reserves space for one plot on one drive, chosen by the farmer's policy. Control.
     INVALID_ARGUMENT: bad plot name (must be plot-k<k>-....plot, no path separators), size 0 or absurd for its k,
     empty requester. RESOURCE_EXHAUSTED: no drive has room or a free writer slot (the message gives the reason per
-    drive). ALREADY_EXISTS: the plot is already on a drive or reserved.
+    drive). ALREADY_EXISTS: the plot is already on a drive or reserved. ABORTED: the partial files of an earlier,
+    released or expired reservation of this plot are being removed right now; retry.
+    Room on a drive: free - reserved - drives.min_free_bytes >= size_bytes, where reserved counts only the bytes a
+    reservation has not written yet (its rsync temp file already shows in free). Policy most_free picks the drive with
+    the most room, fill_first the first drive (in path order) with room.
     """
     Renew: _aio.UnaryUnaryMultiCallable[_farmer_pb2.RenewRequest, _farmer_pb2.RenewResponse]  # type: ignore[assignment]
     """Extends a reservation's lease by reservations.lease_s from now. Control.
@@ -92,8 +102,10 @@ class FarmerServiceAsyncStub(FarmerServiceStub):
     FAILED_PRECONDITION: the file is missing or its size differs (the reservation stays).
     """
     Release: _aio.UnaryUnaryMultiCallable[_farmer_pb2.ReleaseRequest, _farmer_pb2.ReleaseResponse]  # type: ignore[assignment]
-    """Abandons a reservation and removes that plot's partial and temp files on its drive. Control.
-    INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown or expired reservation.
+    """Abandons a reservation and removes that plot's partial and temp files on its drive (rsync's .NAME.XXXXXX and a
+    partial under NAME; nothing else, never in another dir). A reservation whose lease ran out is released the same
+    way by the agent. Control.
+    INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown reservation (or already released).
     """
     ListReservations: _aio.UnaryUnaryMultiCallable[_farmer_pb2.ListReservationsRequest, _farmer_pb2.ListReservationsResponse]  # type: ignore[assignment]
     """The reservations in force. Read. Returns OK."""
@@ -120,7 +132,11 @@ class FarmerServiceServicer(metaclass=_abc_1.ABCMeta):
         """Reserves space for one plot on one drive, chosen by the farmer's policy. Control.
         INVALID_ARGUMENT: bad plot name (must be plot-k<k>-....plot, no path separators), size 0 or absurd for its k,
         empty requester. RESOURCE_EXHAUSTED: no drive has room or a free writer slot (the message gives the reason per
-        drive). ALREADY_EXISTS: the plot is already on a drive or reserved.
+        drive). ALREADY_EXISTS: the plot is already on a drive or reserved. ABORTED: the partial files of an earlier,
+        released or expired reservation of this plot are being removed right now; retry.
+        Room on a drive: free - reserved - drives.min_free_bytes >= size_bytes, where reserved counts only the bytes a
+        reservation has not written yet (its rsync temp file already shows in free). Policy most_free picks the drive with
+        the most room, fill_first the first drive (in path order) with room.
         """
 
     @_abc_1.abstractmethod
@@ -151,8 +167,10 @@ class FarmerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _farmer_pb2.ReleaseRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_farmer_pb2.ReleaseResponse, _abc.Awaitable[_farmer_pb2.ReleaseResponse]]:
-        """Abandons a reservation and removes that plot's partial and temp files on its drive. Control.
-        INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown or expired reservation.
+        """Abandons a reservation and removes that plot's partial and temp files on its drive (rsync's .NAME.XXXXXX and a
+        partial under NAME; nothing else, never in another dir). A reservation whose lease ran out is released the same
+        way by the agent. Control.
+        INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown reservation (or already released).
         """
 
     @_abc_1.abstractmethod
