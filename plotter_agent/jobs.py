@@ -10,8 +10,8 @@ from __future__ import annotations
 import enum
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from plotboss.errors import Ambiguous, InvalidArgument, NotFound
 from plotter_agent.cmdline import JobCommand, parse_cmdline
@@ -101,7 +101,6 @@ class Job:
     tmp_bytes: int = 0
     stalled: bool = False
     log_age_s: float | None = None
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -246,6 +245,15 @@ def build_job(
     if info is not None:
         phase = info.phase
         reason = ""
+    if info is not None and info.completed and cmd.count != 1:
+        # `-n N`: the log's first plot is done and the job works on a later one, which the log parser does not follow.
+        # The open temp files name the current plot; without them the id is unknown (so no file counts as orphan).
+        current = plot_id_from_files(family)
+        plot_id = current if current != info.plot_id else None
+        phase = None
+        reason = "working on a later plot of a multi-plot job (-n); the log describes its first plot"
+        info = None
+        progress, eta_s = 0.0, None
     log_age = None if last_growth is None else max(0.0, now - last_growth)
     return Job(
         pid=main.pid,

@@ -220,30 +220,31 @@ class SystemProcessTable:
     """The production process table (Linux /proc + psutil)."""
 
     def __init__(self, recheck_every: int = 12, candidate: Callable[[Sequence[str]], bool] = is_candidate) -> None:
-        self._cmdlines: dict[int, tuple[str, ...]] = {}
+        self._cmdlines: dict[int, tuple[tuple[str, ...], bool]] = {}
         self._recheck_every = max(1, recheck_every)
         self._polls = 0
         self._candidate = candidate
 
     def candidates(self) -> list[tuple[int, tuple[str, ...]]]:
-        """Pids whose (cached) command line looks like a plot job."""
+        """Pids whose command line looks like a plot job (command lines and verdicts cached by pid)."""
         self._polls += 1
         recheck = self._polls % self._recheck_every == 0
         try:
             pids = [int(d) for d in os.listdir(PROC) if d.isdigit()]
         except OSError:
             pids = psutil.pids()
-        fresh: dict[int, tuple[str, ...]] = {}
+        fresh: dict[int, tuple[tuple[str, ...], bool]] = {}
         out: list[tuple[int, tuple[str, ...]]] = []
         for pid in pids:
-            cmd = None if recheck else self._cmdlines.get(pid)
-            if cmd is None:
+            hit = None if recheck else self._cmdlines.get(pid)
+            if hit is None:
                 cmd = _read_cmdline(pid)
                 if cmd is None:
                     continue
-            fresh[pid] = cmd
-            if cmd and self._candidate(cmd):
-                out.append((pid, cmd))
+                hit = (cmd, bool(cmd) and self._candidate(cmd))
+            fresh[pid] = hit
+            if hit[1]:
+                out.append((pid, hit[0]))
         self._cmdlines = fresh
         return out
 

@@ -122,7 +122,7 @@ class View:
             pre = []
             for fam, path, reason in located:
                 info, growth = logs.get(path, (None, None)) if path is not None else (None, None)
-                if info is None or not info.plot_id:  # the plot id may show in the names of its open temp files
+                if info is None or not info.plot_id or info.completed:  # ids show in the names of open temp files
                     fam = self._with_all_fds(fam)
                 progress = model.progress(info, now) if info is not None else 0.0
                 eta = model.eta_s(info, now) if info is not None else None
