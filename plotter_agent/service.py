@@ -246,6 +246,8 @@ class PlotterServicer(plotter_pb2_grpc.PlotterServiceServicer):
             return
         version = self.view.snapshot.version
         while context.is_active() and not self.view.closed:
+            # decided before reading, so that what the job wrote before it ended is still sent
+            gone = not any(j.pid == job.pid and j.create_time == job.create_time for j in self.view.snapshot.jobs)
             try:
                 with open(job.logfile, "rb") as f:
                     f.seek(offset)
@@ -254,7 +256,7 @@ class PlotterServicer(plotter_pb2_grpc.PlotterServiceServicer):
                         yield plotter_pb2.TailLogResponse(data=chunk)
             except OSError:
                 return
-            if not any(j.pid == job.pid and j.create_time == job.create_time for j in self.view.snapshot.jobs):
+            if gone:
                 return
             nxt = self.view.wait_newer(version, _WAKE_S)
             if nxt is not None:

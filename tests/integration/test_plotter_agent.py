@@ -277,6 +277,16 @@ def test_dirs_orphans_watch_and_bad_requests(bed: Bed, procs: list[subprocess.Po
         assert seen_job
     finally:
         ch.close()
+    os.kill(job.pid, signal.SIGSTOP)  # held until `logs -f` is attached
+    follow = subprocess.Popen(
+        [str(CLI), "--plotter", bed.address, "logs", f"pid:{job.pid}", "-f", "-n", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    procs.append(follow)  # type: ignore[arg-type]
+    time.sleep(2.0)
+    os.kill(job.pid, signal.SIGCONT)
 
     # bad requests: clear codes, nothing changed
     stub_calls: list[tuple[Callable[[plotter_pb2_grpc.PlotterServiceStub], object], grpc.StatusCode]] = [
@@ -295,6 +305,11 @@ def test_dirs_orphans_watch_and_bad_requests(bed: Bed, procs: list[subprocess.Po
             bed.rpc(fn)
         assert e.value.code() == code, e.value.details()
     assert plot.exists() and job.poll() in (None, 0)
+    # logs -f follows the job's log through the agent until the job ends
+    follow.wait(60)
+    out, err = follow.communicate()
+    assert follow.returncode == 0, err
+    assert "Created a total of 1 new plots" in out
     job.wait(60)
     # analyze sees the finished log
     wait_for("the finished log analysed", lambda: '"count": 1' in bed.cli("analyze", "--json").stdout, 15)
