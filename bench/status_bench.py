@@ -54,6 +54,7 @@ from tests.fixtures.procs import chia_cmd  # noqa: E402
 SAMPLES = REPO / "tests" / "data" / "logs"
 INSTALL_PLOTMAN = Path("/work/shared/bench/install-plotman")
 DEFAULT_PLOTMAN_VENV = REPO / ".bench-venvs" / "plotman"
+DEFAULT_INSTALLED_VENV = REPO / ".bench-venvs" / "plotboss"
 RESULTS_DIR = REPO / "bench" / "results"
 VENV_BIN = Path(sys.executable).parent
 
@@ -518,6 +519,28 @@ def ensure_plotman(venv: Path) -> Path:
     return exe
 
 
+def install_plotboss(venv: Path) -> Path:
+    """plotboss as users get it: `pip install .` (not editable, no dev extras) of the current tree in a venv of its own.
+
+    The dev venv (.venv) is an editable install with the dev extras: its interpreter imports setuptools' editable
+    finder at every start, and `import grpc` also imports grpc_tools when it is installed; neither happens for users.
+    """
+    pip = venv / "bin" / "pip"
+    t0 = time.monotonic()
+    if not pip.exists():
+        print(f"installing plotboss (pip install .) into {venv} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(pip), "install", "-q", str(REPO)], check=True, stderr=subprocess.DEVNULL)
+    else:
+        subprocess.run(
+            [str(pip), "install", "-q", "--no-deps", "--force-reinstall", str(REPO)],
+            check=True,
+            stderr=subprocess.DEVNULL,
+        )
+    print(f"plotboss (current tree) installed into {venv} in {time.monotonic() - t0:.0f} s")
+    return venv / "bin" / "plotboss-cli"
+
+
 def fmt_ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}" if b else "-"
 
@@ -535,12 +558,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--warmup-s", type=float, default=5.0, help="wait after the agent lists the jobs (default 5)")
     ap.add_argument("--agent-timeout-s", type=float, default=120.0, help="wait this long for the agent's job list")
     ap.add_argument("--plotman-venv", type=Path, default=DEFAULT_PLOTMAN_VENV)
+    ap.add_argument(
+        "--installed-venv",
+        type=Path,
+        default=DEFAULT_INSTALLED_VENV,
+        help="also time plotboss-cli from a regular `pip install .` of the tree in this venv (made or refreshed)",
+    )
+    ap.add_argument("--no-installed", action="store_true", help="time only the dev venv's plotboss-cli")
     ap.add_argument("--workdir", type=Path, default=None, help="parent of the temporary directory")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, configs, agent log)")
     ap.add_argument("--results", type=Path, default=None, help="write results JSON here (default bench/results/)")
     args = ap.parse_args(argv)
 
     plotman = ensure_plotman(args.plotman_venv)
+    installed_cli = None if args.no_installed else install_plotboss(args.installed_venv)
     root = Path(tempfile.mkdtemp(prefix="plotboss-status-bench-", dir=args.workdir))
     tmp_dirs = [root / "tmp" / f"{i:02d}" for i in range(args.tmp_dirs)]
     dst = root / "dst" / "00"
@@ -615,6 +646,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             expect_jobs(pids, plotboss_json_jobs),
         )
         boss_text = Series("plotboss-cli status", [*cli, "--plotter", agent.address, "status"], env, expect_pids(pids))
+        boss_extra: list[Series] = []
+        if installed_cli is not None:
+            icli = [str(installed_cli), "--plotter", agent.address, "status"]
+            boss_extra = [
+                Series("plotboss-cli status [pip]", icli, env, expect_pids(pids)),
+                Series(
+                    "plotboss-cli status --json [pip]", [*icli, "--json"], env, expect_jobs(pids, plotboss_json_jobs)
+                ),
+            ]
         waited, problem = wait_for_jobs(agent.address, pids, args.agent_timeout_s)
         report["agent_ready_s"] = round(time.monotonic() - c0, 2)
         agent_ready = problem is None
@@ -630,6 +670,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 series["plotboss-cli status"] = boss_text
                 series["plotboss-cli status --json"] = boss_json
+                for extra in boss_extra:
+                    series[extra.label] = extra
 
         # warm-up run of each (page cache, .pyc), then interleaved runs
         for s in series.values():
@@ -659,7 +701,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         # ------------------------------------------------------------------ report
         for s in series.values():
-            if s.runs and not s.label.endswith("--json"):
+            if s.runs and "--json" not in s.label and "[pip]" not in s.label:
                 print(f"\n--- last output of {s.label}:")
                 print(s.runs[-1].out.decode(errors="replace").rstrip())
         print()
@@ -672,10 +714,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "whole processes (spawn to exit)"
         )
         print()
-        print(f"{'command':<30} {'median ms':>10} {'min ms':>10} {'cpu ms':>10}  problems")
+        print(f"{'command':<36} {'median ms':>10} {'min ms':>10} {'cpu ms':>10}  problems")
         for s in series.values():
             print(
-                f"{s.label:<30} {s.median_ms():>10.1f} {s.min_ms():>10.1f} {s.cpu_ms():>10.1f}  {len(s.problems) or ''}"
+                f"{s.label:<36} {s.median_ms():>10.1f} {s.min_ms():>10.1f} {s.cpu_ms():>10.1f}  {len(s.problems) or ''}"
             )
             for p in sorted(set(s.problems))[:3]:
                 problems.append(f"{s.label}: {p}")
@@ -692,18 +734,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
         ok = True
         if "plotboss-cli status" in series:
-            print(f"{'ratio plotboss / plotman':<30} {'median':>10} {'min':>10}   target")
+            print(f"{'ratio plotboss / plotman':<36} {'median':>10} {'min':>10}   target")
             ratios: dict[str, float] = {}
-            for a, b in (
-                ("plotboss-cli status", "plotman status"),
-                ("plotboss-cli status --json", "plotman status --json"),
-            ):
+            pairs = [
+                (a, "plotman status --json" if a.startswith("plotboss-cli status --json") else "plotman status")
+                for a in series
+                if a.startswith("plotboss-cli")
+            ]
+            for a, b in pairs:
                 med = series[a].median_ms() / series[b].median_ms()
                 mn = series[a].min_ms() / series[b].min_ms()
                 ratios[a] = round(med, 3)
                 verdict = "ok" if med <= TARGET_RATIO else "MISSED"
                 ok = ok and med <= TARGET_RATIO
-                print(f"{a[len('plotboss-cli ') :]:<30} {med:>10.2f} {mn:>10.2f}   <= {TARGET_RATIO} {verdict}")
+                print(f"{a[len('plotboss-cli ') :]:<36} {med:>10.2f} {mn:>10.2f}   <= {TARGET_RATIO} {verdict}")
             report["ratios"] = ratios
         if cpu is not None:
             verdict = "ok" if cpu.ms_per_poll < TARGET_CPU_MS_PER_POLL else "MISSED"
