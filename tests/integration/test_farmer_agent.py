@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import pytest
 
 from farmer_agent.app import FarmerAgent
 from farmer_agent.config import FarmerConfig
+from farmer_agent.drives import DriveInfo, ProbeFn, make_probe
 from plotboss.auth import TokenSet
 from plotboss.transport import Server, dial, serve
 from plotboss.v1 import farmer_pb2, farmer_pb2_grpc
@@ -56,8 +58,8 @@ class Running:
 def start_farmer(tmp_path: Path) -> Iterator[Any]:
     running: list[Running] = []
 
-    def start(cfg: FarmerConfig) -> Running:
-        agent = FarmerAgent(cfg, tmp_path / "farmer.yaml")
+    def start(cfg: FarmerConfig, probe: ProbeFn | None = None) -> Running:
+        agent = FarmerAgent(cfg, tmp_path / "farmer.yaml", probe=probe)
         server = serve(agent.registrations(), "127.0.0.1:0", tls=None, tokens=TokenSet())
         agent.start()
         channel = dial(f"127.0.0.1:{server.port}")
@@ -291,3 +293,34 @@ def test_cli_drives_and_reservations_json(tmp_path: Path, rsyncd: RsyncDaemon, s
     assert text.returncode == 0 and "farmer-test" in text.stdout and "Traceback" not in text.stderr
     down = subprocess.run([sys.executable, "-m", "cli", "--farmer", "127.0.0.1:1", "reservations"], capture_output=True)
     assert down.returncode == 1 and b"Traceback" not in down.stderr
+
+
+def test_a_hung_drive_never_stalls_list_drives_or_reserve(
+    tmp_path: Path, rsyncd: RsyncDaemon, start_farmer: Any
+) -> None:
+    make_drives(rsyncd.path, 3)
+    real = make_probe(allow_non_mount=True)
+    unhang = threading.Event()
+
+    def probe(path: str, now: float) -> DriveInfo:  # a drive whose file system stopped answering (dead NFS, bad disk)
+        if path.endswith("d1"):
+            unhang.wait(60)
+        return real(path, now)
+
+    cfg = farmer_config(tmp_path, rsyncd.path, rsyncd.port)
+    cfg = cfg.model_copy(update={"agent": cfg.agent.model_copy(update={"probe_timeout_s": 0.5})})
+    try:
+        f = start_farmer(cfg, probe)
+        for _ in range(5):
+            t0 = time.monotonic()
+            drives = {Path(d.path).name: d for d in f.stub.ListDrives(farmer_pb2.ListDrivesRequest()).drives}
+            assert time.monotonic() - t0 < 0.5
+            assert drives["d1"].state == farmer_pb2.DRIVE_STATE_ERROR and drives["d1"].error
+            assert drives["d0"].state == drives["d2"].state == farmer_pb2.DRIVE_STATE_OK
+            time.sleep(0.3)
+        picked = {Path(reserve(f.stub, plot(40 + i), MiB).drive_path).name for i in range(2)}
+        assert picked == {"d0", "d2"}
+        hung_threads = [t for t in threading.enumerate() if t.name == f"probe {rsyncd.path / 'd1'}"]
+        assert len(hung_threads) == 1  # one stuck probe, no pile-up
+    finally:
+        unhang.set()
