@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -112,3 +113,31 @@ def test_sigkill_and_restart_keeps_reservations_and_renewals(
     r9 = stub.Reserve(farmer_pb2.ReserveRequest(plot_name=plot(9), size_bytes=MiB, requester="plotter-02"))
     assert r9.reservation.drive_path == str(d1)
     channel.close()
+
+
+def _run_farmer(config: Path) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).parent / "plotboss-farmer"
+    return subprocess.run([str(exe), "--config", str(config)], capture_output=True, text=True, timeout=30)
+
+
+def test_drive_outside_the_module_or_a_corrupt_state_file_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "farm" / "d0").mkdir(parents=True)
+    config = tmp_path / "farmer.yaml"
+    body = (
+        "version: 1\n"
+        "agent: {name: farmer-x, listen: '127.0.0.1:0'}\n"
+        f"drives: {{paths: ['{tmp_path}/farm/*', '{tmp_path}/elsewhere/*'], allow_non_mount: true}}\n"
+        f"rsyncd: {{host: 127.0.0.1, module: plots, path: '{tmp_path}/farm'}}\n"
+    )
+    config.write_text(body)
+    out = _run_farmer(config)
+    assert out.returncode == 2
+    assert f"{config}: drives.paths[1]: {tmp_path}/elsewhere/* is outside rsyncd.path" in out.stderr
+    assert "Traceback" not in out.stderr
+    config.write_text(body.replace(f", '{tmp_path}/elsewhere/*'", ""))
+    state = tmp_path / ".farmer.state.json"
+    state.write_text('{"format": 1, "reservations": [{"id": "nope"}]}')
+    out = _run_farmer(config)
+    assert out.returncode == 2
+    assert f"{state}: not a plotboss farmer state file" in out.stderr and "Traceback" not in out.stderr
+    assert state.read_text() == '{"format": 1, "reservations": [{"id": "nope"}]}'  # left for the operator to look at
