@@ -28,7 +28,7 @@ from plotboss.v1 import farmer_pb2, farmer_pb2_grpc
 
 pytestmark = pytest.mark.slow
 MiB = 2**20
-CAPACITY = 40 * MiB
+CAPACITY = 28 * MiB
 FLOOR = 8 * MiB
 MAX_WRITERS = 2
 CLIENTS = 50
@@ -124,7 +124,7 @@ def client(i: int, address: str, deadline: float, stats: Stats) -> None:
                     os.rename(temp, drive / name)
                     stub.Complete(farmer_pb2.CompleteRequest(reservation_id=r.id))
                     stats.add("completed")
-                    if rnd.random() < 0.85:  # the farm moves most plots away; the rest fill the drives up
+                    if rnd.random() < 0.75:  # the farm moves most plots away; the rest fill the drives up
                         stats.ignore(name)
                         os.unlink(drive / name)
                 elif fate < 0.9:
@@ -224,10 +224,10 @@ def test_fifty_clients_never_overfill_or_overcrowd(tmp_path: Path) -> None:
     print(f"  most writers seen on a drive: {most} (limit {MAX_WRITERS})")
     assert not errors, errors[0]
     assert all(not t.is_alive() for t in threads)
-    assert stats.c["granted"] > 200 and stats.c["completed"] > 100
+    assert stats.c["granted"] > 60 and stats.c["completed"] > 30
     assert any(k.startswith("refused") and "writers" in k for k in stats.c)
     assert any(k.startswith("refused") and "space" in k for k in stats.c)
-    assert checks > 100
+    assert checks > 50
     for view in drives_now:
         assert view.writers <= MAX_WRITERS
         assert view.free_bytes - view.reserved_bytes >= FLOOR or view.state == farmer_pb2.DRIVE_STATE_FULL
