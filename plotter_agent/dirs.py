@@ -152,8 +152,16 @@ def job_temp_bytes(job: Job, scans: dict[str, DirScan]) -> int:
 
 
 def build_dirs(pairs: Iterable[tuple[str, str]], scans: dict[str, DirScan], jobs: Sequence[Job]) -> tuple[DirView, ...]:
+    """The configured dirs, then the dirs running jobs use that are not configured (jobs started by hand).
+
+    Orphans are looked for only in configured dirs: an unconfigured dir (``-t .`` in someone's home) is listed for
+    its space and jobs, and nothing in it is ever offered for removal.
+    """
+    pairs = list(pairs)
+    configured = {p for p, _r in pairs}
+    extra = sorted({pr for j in jobs for pr in job_dirs(j) if pr not in pairs})
     out: list[DirView] = []
-    for path, role in pairs:
+    for path, role in pairs + extra:
         scan = scans.get(path) or DirScan(path=path, error="not scanned")
         using = tuple(
             DirJob(j.plot_id, j.pid, j.phase)
@@ -171,7 +179,7 @@ def build_dirs(pairs: Iterable[tuple[str, str]], scans: dict[str, DirScan], jobs
                 jobs=using,
                 plot_count=scan.plot_count,
                 plot_bytes=scan.plot_bytes,
-                orphans=find_orphans(scan, jobs),
+                orphans=find_orphans(scan, jobs) if path in configured else (),
                 error=scan.error,
             )
         )

@@ -171,8 +171,8 @@ def test_four_jobs_seen_advance_and_leave(bed: Bed, procs: list[subprocess.Popen
         assert p.returncode == 0
     # their plots show in dst
     dirs = bed.rpc(lambda s: s.ListDirs(plotter_pb2.ListDirsRequest())).dirs
-    (dst,) = [d for d in dirs if d.role == plotter_pb2.DIR_ROLE_DST]
-    assert dst.path == str(bed.dst) and dst.plot_count == 4 and dst.plot_bytes > 0 and dst.orphan_files == 0
+    (dst,) = [d for d in dirs if d.path == str(bed.dst)]
+    assert dst.role == plotter_pb2.DIR_ROLE_DST and dst.plot_count == 4 and dst.plot_bytes > 0 and dst.orphan_files == 0
     ids = {log_plot_id(log) for _k, _t, log in jobs.values()}
     assert {p.name.split("-")[-1].removesuffix(".plot") for p in bed.dst.glob("*.plot")} == ids
 

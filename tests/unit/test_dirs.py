@@ -106,3 +106,13 @@ def test_remove_refuses_a_renamed_plot(tmp_dir: Path) -> None:
 def test_missing_dir_is_reported(tmp_path: Path) -> None:
     scan = scan_dir(str(tmp_path / "nope"))
     assert scan.error and scan.temp_files == ()
+
+
+def test_unconfigured_job_dirs_are_listed_without_orphans(tmp_dir: Path, tmp_path: Path) -> None:
+    scan = scan_dir(str(tmp_dir))
+    by_hand = replace(job(1, LIVE), tmp_dir=str(tmp_dir), dst_dir=str(tmp_path))
+    views = build_dirs(
+        [(str(tmp_path), "dst")], {str(tmp_dir): scan, str(tmp_path): scan_dir(str(tmp_path))}, [by_hand]
+    )
+    assert [(v.path, v.role) for v in views] == [(str(tmp_path), "dst"), (str(tmp_dir), "tmp")]
+    assert views[1].jobs[0].pid == 1 and views[1].orphans == ()  # never offered for removal
