@@ -17,29 +17,27 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.app import cli
-from cli.render import bar, human_bytes, human_duration, print_json
+from cli.jobs_view import (
+    PLOTTER_KINDS,
+    PLOTTER_NAMES,
+    STATE_NAMES,
+    dir_json,
+    dirs_table,
+    group_json,
+    job_json,
+    phase_text,
+    status_table,
+    tmp_summary,
+)
 from cli.render import console as _console
+from cli.render import human_bytes, human_duration, print_json
 from cli.targets import ClientOptions, Outcome, Target, call, describe_rpc_error, fan_out, resolve_targets
-from plotboss.rpc import from_duration, from_timestamp
+from plotboss.rpc import from_duration
 from plotboss.v1 import plotter_pb2, plotter_pb2_grpc
 
 T = TypeVar("T")
 
 JOB_NAME_RE = re.compile(r"^([0-9a-fA-F]{1,64}|pid:\d{1,10})$")
-PLOTTER_NAMES = {
-    plotter_pb2.PLOTTER_KIND_CHIA: "chia",
-    plotter_pb2.PLOTTER_KIND_MADMAX: "madmax",
-    plotter_pb2.PLOTTER_KIND_BLADEBIT: "bladebit",
-}
-PLOTTER_KINDS = {v: k for k, v in PLOTTER_NAMES.items()}
-STATE_NAMES = {
-    plotter_pb2.JOB_STATE_RUNNING: "running",
-    plotter_pb2.JOB_STATE_SLEEPING: "sleeping",
-    plotter_pb2.JOB_STATE_DISK_WAIT: "disk-wait",
-    plotter_pb2.JOB_STATE_STOPPED: "stopped",
-    plotter_pb2.JOB_STATE_ZOMBIE: "zombie",
-}
-ROLE_NAMES = {plotter_pb2.DIR_ROLE_TMP: "tmp", plotter_pb2.DIR_ROLE_TMP2: "tmp2", plotter_pb2.DIR_ROLE_DST: "dst"}
 FOLLOW_TIMEOUT_S = 7 * 24 * 3600.0
 
 #: Width of tables when stdout is not a terminal (pipes and files get whole paths, not ellipses).
@@ -84,76 +82,6 @@ def _report_failures(outcomes: Sequence[Outcome[Any]]) -> int:
     for o in failed:
         _err(f"{o.target.name} ({o.target.address}): {o.error}")
     return 1 if failed else 0
-
-
-# -- conversions ---------------------------------------------------------------------------------------------------
-
-
-def phase_text(p: plotter_pb2.Phase) -> str | None:
-    return f"{p.major}:{p.minor}" if p.known else None
-
-
-def job_json(j: plotter_pb2.Job) -> dict[str, Any]:
-    """One job as --json shows it (snake_case, sizes in bytes, durations in seconds)."""
-    return {
-        "plot_id": j.plot_id or None,
-        "k": j.k or None,
-        "plotter": PLOTTER_NAMES.get(j.plotter),
-        "pid": j.pid,
-        "tmp_dir": j.tmp_dir or None,
-        "tmp2_dir": j.tmp2_dir or None,
-        "dst_dir": j.dst_dir or None,
-        "phase": phase_text(j.phase),
-        "progress": round(j.progress, 4),
-        "eta_s": round(from_duration(j.eta), 1) if j.HasField("eta") else None,
-        "state": STATE_NAMES.get(j.state, "unknown"),
-        "wall_s": round(from_duration(j.wall), 1),
-        "tmp_bytes": j.tmp_bytes,
-        "logfile": j.logfile or None,
-        "phase_unknown_reason": j.phase_unknown_reason or None,
-        "stalled": j.stalled,
-        "plot_name": j.plot_name or None,
-        "user_s": round(from_duration(j.user_cpu), 2),
-        "sys_s": round(from_duration(j.sys_cpu), 2),
-        "iowait_s": round(from_duration(j.iowait), 2),
-        "rss_bytes": j.rss_bytes,
-        "threads": j.threads or None,
-        "buckets": j.buckets or None,
-        "buffer_mib": j.buffer_mib or None,
-        "start_time": from_timestamp(j.start_time) if j.HasField("start_time") else None,
-        "phase_times": {str(p.major): round(from_duration(p.duration), 3) for p in j.phase_times},
-        "cmdline": list(j.cmdline),
-    }
-
-
-def dir_json(d: plotter_pb2.Dir) -> dict[str, Any]:
-    return {
-        "path": d.path,
-        "role": ROLE_NAMES.get(d.role),
-        "total_bytes": d.total_bytes,
-        "free_bytes": d.free_bytes,
-        "jobs": [{"plot_id": j.plot_id or None, "pid": j.pid, "phase": phase_text(j.phase)} for j in d.jobs],
-        "plot_count": d.plot_count,
-        "plot_bytes": d.plot_bytes,
-        "orphan_files": d.orphan_files,
-        "orphan_bytes": d.orphan_bytes,
-        "error": d.error or None,
-    }
-
-
-def short_ids(ids: Sequence[str], min_len: int = 8) -> dict[str, str]:
-    """The shortest prefix (at least ``min_len``) that tells each id apart from the others."""
-    out: dict[str, str] = {}
-    for i in ids:
-        n = min_len
-        while n < len(i) and sum(1 for o in ids if o.startswith(i[:n])) > 1:
-            n += 1
-        out[i] = i[:n]
-    return out
-
-
-def job_label(j: plotter_pb2.Job, shorts: dict[str, str]) -> str:
-    return shorts.get(j.plot_id, j.plot_id[:8]) if j.plot_id else f"pid:{j.pid}"
 
 
 def _outcome_head(o: Outcome[Any]) -> dict[str, Any]:
@@ -218,67 +146,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
             jobs = list(o.value.jobs)
             con.print(f"[bold]{o.target.name}[/bold] ({o.target.address}): {len(jobs)} jobs")
             if jobs:
-                con.print(_status_table(jobs))
-                con.print(_tmp_summary(jobs))
+                con.print(status_table(jobs))
+                con.print(tmp_summary(jobs))
     ctx.exit(_report_failures(outcomes))
-
-
-def _status_table(jobs: Sequence[plotter_pb2.Job]) -> Table:
-    shorts = short_ids([j.plot_id for j in jobs if j.plot_id])
-    t = Table(box=None, pad_edge=False)
-    for col in (
-        "id",
-        "plotter",
-        "k",
-        "tmp",
-        "dst",
-        "wall",
-        "phase",
-        "progress",
-        "eta",
-        "tmp bytes",
-        "pid",
-        "state",
-        "mem",
-        "user",
-        "sys",
-    ):
-        t.add_column(
-            col, justify="right" if col in ("k", "wall", "eta", "tmp bytes", "pid", "mem", "user", "sys") else "left"
-        )
-    for j in jobs:
-        state = STATE_NAMES.get(j.state, "?") + (" STALLED" if j.stalled else "")
-        t.add_row(
-            job_label(j, shorts),
-            PLOTTER_NAMES.get(j.plotter, "?"),
-            str(j.k or "?"),
-            j.tmp_dir or "-",
-            j.dst_dir or "-",
-            human_duration(from_duration(j.wall)),
-            phase_text(j.phase) or "?",
-            f"{bar(j.progress)} {j.progress * 100:3.0f}%",
-            human_duration(from_duration(j.eta)) if j.HasField("eta") else "-",
-            human_bytes(j.tmp_bytes),
-            str(j.pid),
-            state,
-            human_bytes(j.rss_bytes),
-            human_duration(from_duration(j.user_cpu)),
-            human_duration(from_duration(j.sys_cpu)),
-        )
-    return t
-
-
-def _tmp_summary(jobs: Sequence[plotter_pb2.Job]) -> Table:
-    by_tmp: dict[str, list[plotter_pb2.Job]] = {}
-    for j in jobs:
-        by_tmp.setdefault(j.tmp_dir or "-", []).append(j)
-    t = Table(box=None, pad_edge=False, title="tmp dirs", title_justify="left")
-    for col in ("tmp", "jobs", "phases", "tmp bytes"):
-        t.add_column(col)
-    for d, js in sorted(by_tmp.items()):
-        phases = ", ".join(sorted(phase_text(j.phase) or "?" for j in js))
-        t.add_row(d, str(len(js)), phases, human_bytes(sum(j.tmp_bytes for j in js)))
-    return t
 
 
 # -- details -------------------------------------------------------------------------------------------------------
@@ -344,7 +214,7 @@ def dirs(ctx: click.Context, clean_orphans: bool, yes: bool, as_json: bool) -> N
         for o in outcomes:
             if o.value is not None:
                 con.print(f"[bold]{o.target.name}[/bold] ({o.target.address})")
-                con.print(_dirs_table(o.value.dirs))
+                con.print(dirs_table(o.value.dirs))
     rc = _report_failures(outcomes)
     if not clean_orphans:
         ctx.exit(rc)
@@ -384,29 +254,6 @@ def dirs(ctx: click.Context, clean_orphans: bool, yes: bool, as_json: bool) -> N
     if as_json:
         print_json({"cleaned": results})
     ctx.exit(rc)
-
-
-def _dirs_table(dirs: Sequence[plotter_pb2.Dir]) -> Table:
-    t = Table(box=None, pad_edge=False)
-    for col in ("dir", "role", "size", "free", "jobs", "plots", "plot bytes", "orphans", "error"):
-        t.add_column(col)
-    for d in dirs:
-        shorts = short_ids([j.plot_id for j in d.jobs if j.plot_id])
-        jobs = " ".join(
-            f"{shorts.get(j.plot_id, '') if j.plot_id else f'pid:{j.pid}'}@{phase_text(j.phase) or '?'}" for j in d.jobs
-        )
-        t.add_row(
-            d.path,
-            ROLE_NAMES.get(d.role, "?"),
-            human_bytes(d.total_bytes),
-            human_bytes(d.free_bytes),
-            jobs or "-",
-            str(d.plot_count),
-            human_bytes(d.plot_bytes),
-            f"{d.orphan_files} ({human_bytes(d.orphan_bytes)})" if d.orphan_files else "-",
-            d.error or "",
-        )
-    return t
 
 
 # -- control -------------------------------------------------------------------------------------------------------
@@ -519,7 +366,7 @@ def analyze(ctx: click.Context, k: int | None, kind: str | None, as_json: bool) 
                     {
                         **_outcome_head(o),
                         "incomplete_logs": o.value.incomplete_logs if o.value is not None else 0,
-                        "groups": [_group_json(g) for g in o.value.groups] if o.value is not None else [],
+                        "groups": [group_json(g) for g in o.value.groups] if o.value is not None else [],
                     }
                     for o in outcomes
                 ]
@@ -545,21 +392,3 @@ def analyze(ctx: click.Context, k: int | None, kind: str | None, as_json: bool) 
             )
         con.print(t)
     ctx.exit(_report_failures(outcomes))
-
-
-def _group_json(g: plotter_pb2.LogGroupStats) -> dict[str, Any]:
-    return {
-        "plotter": PLOTTER_NAMES.get(g.plotter),
-        "k": g.k,
-        "count": g.count,
-        "phases": [
-            {
-                "major": p.major,
-                "mean_s": round(from_duration(p.mean), 3),
-                "min_s": round(from_duration(p.min), 3),
-                "max_s": round(from_duration(p.max), 3),
-            }
-            for p in g.phases
-        ],
-        "total_mean_s": round(from_duration(g.total_mean), 3),
-    }

@@ -1,0 +1,47 @@
+"""The CLI's job rendering: --json keys and shapes, short ids."""
+
+from __future__ import annotations
+
+from cli.jobs_view import dir_json, job_json, short_ids, status_table
+from plotboss.rpc import to_duration
+from plotboss.v1 import plotter_pb2
+
+STATUS_KEYS = {
+    "plot_id", "k", "plotter", "pid", "tmp_dir", "tmp2_dir", "dst_dir", "phase", "progress", "eta_s", "state",
+    "wall_s", "tmp_bytes", "logfile",
+}  # fmt: skip
+
+
+def test_job_json_shape() -> None:
+    j = plotter_pb2.Job(
+        plot_id="ab" * 32,
+        k=32,
+        plotter=plotter_pb2.PLOTTER_KIND_MADMAX,
+        pid=7,
+        tmp_dir="/t",
+        dst_dir="/d",
+        phase=plotter_pb2.Phase(major=2, minor=3, known=True),
+        progress=0.51234,
+        state=plotter_pb2.JOB_STATE_DISK_WAIT,
+        wall=to_duration(90.0),
+        tmp_bytes=5,
+        phase_times=[plotter_pb2.PhaseTime(major=1, duration=to_duration(12.5))],
+    )
+    d = job_json(j)
+    assert set(d) >= STATUS_KEYS
+    assert d["phase"] == "2:3" and d["plotter"] == "madmax" and d["state"] == "disk-wait"
+    assert d["eta_s"] is None and d["tmp2_dir"] is None and d["logfile"] is None and d["wall_s"] == 90.0
+    assert d["progress"] == 0.5123 and d["phase_times"] == {"1": 12.5}
+    unknown = job_json(plotter_pb2.Job(pid=3, phase_unknown_reason="no log"))
+    assert unknown["phase"] is None and unknown["plot_id"] is None and unknown["phase_unknown_reason"] == "no log"
+    assert status_table([j]).row_count == 1
+
+
+def test_dir_json_shape() -> None:
+    d = dir_json(plotter_pb2.Dir(path="/d", role=plotter_pb2.DIR_ROLE_DST, plot_count=2, orphan_files=1))
+    assert d["role"] == "dst" and d["plot_count"] == 2 and d["orphan_files"] == 1 and d["error"] is None
+
+
+def test_short_ids() -> None:
+    a, b, c = "a" * 10 + "0" * 54, "a" * 10 + "1" * 54, "c" * 64
+    assert short_ids([a, b, c]) == {a: a[:11], b: b[:11], c: c[:8]}
