@@ -13,7 +13,8 @@ DEFAULT_LISTEN = "127.0.0.1:8470"
 
 class PlotterAgentSection(AgentSection):
     listen: HostPort = DEFAULT_LISTEN
-    #: A job whose log has not grown for this long while its process is not running is flagged stalled.
+    #: A job whose log has not grown for this long while its process is not running (sleeping, disk wait, zombie) is
+    #: flagged stalled; a job suspended on purpose (stopped) is not.
     stall_after_s: Annotated[float, Field(gt=0)] = 600.0
     #: Seconds between SIGTERM and SIGKILL when killing a job.
     kill_grace_s: Annotated[float, Field(ge=0, le=600)] = 10.0

@@ -47,6 +47,7 @@ DIR_ROLE = {"tmp": plotter_pb2.DIR_ROLE_TMP, "tmp2": plotter_pb2.DIR_ROLE_TMP2, 
 #: How often a WatchJobs/TailLog stream wakes up to notice a cancelled client.
 _WAKE_S = 1.0
 _TAIL_CHUNK = 256 * 1024
+MAX_GRACE_S = 600
 
 
 def _phase(phase: tuple[int, int] | None) -> plotter_pb2.Phase:
@@ -166,6 +167,8 @@ class PlotterServicer(plotter_pb2_grpc.PlotterServiceServicer):
     def KillJob(
         self, request: plotter_pb2.KillJobRequest, context: grpc.ServicerContext
     ) -> plotter_pb2.KillJobResponse:
+        if request.grace_s > MAX_GRACE_S:
+            raise InvalidArgument(f"grace_s={request.grace_s}: at most {MAX_GRACE_S} seconds")
         res = self.controller.kill(request.job, float(request.grace_s) or None)
         return plotter_pb2.KillJobResponse(
             job=job_message(res.job), removed_files=list(res.removed_files), removed_bytes=res.removed_bytes

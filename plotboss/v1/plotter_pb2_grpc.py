@@ -153,15 +153,15 @@ class PlotterServiceServicer:
     def KillJob(self, request, context):
         """Kills a job: SIGTERM, SIGKILL after the grace period, then deletes that job's temp files (only files named for its
         plot id, never a finished .plot). Control.
-        INVALID_ARGUMENT / NOT_FOUND / FAILED_PRECONDITION as GetJob; FAILED_PRECONDITION also when the process is no
-        longer a plot job.
+        INVALID_ARGUMENT / NOT_FOUND / FAILED_PRECONDITION as GetJob (INVALID_ARGUMENT also for grace_s above 600);
+        FAILED_PRECONDITION also when the process is no longer a plot job.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SuspendJob(self, request, context):
-        """Suspends a job (SIGSTOP to its process group members). Control. Codes as KillJob.
+        """Suspends a job (SIGSTOP to its processes: the main one and its plot-job children). Control. Codes as KillJob.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

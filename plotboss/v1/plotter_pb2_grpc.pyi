@@ -54,11 +54,11 @@ class PlotterServiceStub:
     KillJob: _grpc.UnaryUnaryMultiCallable[_plotter_pb2.KillJobRequest, _plotter_pb2.KillJobResponse]
     """Kills a job: SIGTERM, SIGKILL after the grace period, then deletes that job's temp files (only files named for its
     plot id, never a finished .plot). Control.
-    INVALID_ARGUMENT / NOT_FOUND / FAILED_PRECONDITION as GetJob; FAILED_PRECONDITION also when the process is no
-    longer a plot job.
+    INVALID_ARGUMENT / NOT_FOUND / FAILED_PRECONDITION as GetJob (INVALID_ARGUMENT also for grace_s above 600);
+    FAILED_PRECONDITION also when the process is no longer a plot job.
     """
     SuspendJob: _grpc.UnaryUnaryMultiCallable[_plotter_pb2.SuspendJobRequest, _plotter_pb2.SuspendJobResponse]
-    """Suspends a job (SIGSTOP to its process group members). Control. Codes as KillJob."""
+    """Suspends a job (SIGSTOP to its processes: the main one and its plot-job children). Control. Codes as KillJob."""
     ResumeJob: _grpc.UnaryUnaryMultiCallable[_plotter_pb2.ResumeJobRequest, _plotter_pb2.ResumeJobResponse]
     """Resumes a suspended job (SIGCONT). Control. Codes as KillJob."""
     ListDirs: _grpc.UnaryUnaryMultiCallable[_plotter_pb2.ListDirsRequest, _plotter_pb2.ListDirsResponse]
@@ -111,11 +111,11 @@ class PlotterServiceAsyncStub(PlotterServiceStub):
     KillJob: _aio.UnaryUnaryMultiCallable[_plotter_pb2.KillJobRequest, _plotter_pb2.KillJobResponse]  # type: ignore[assignment]
     """Kills a job: SIGTERM, SIGKILL after the grace period, then deletes that job's temp files (only files named for its
     plot id, never a finished .plot). Control.
-    INVALID_ARGUMENT / NOT_FOUND / FAILED_PRECONDITION as GetJob; FAILED_PRECONDITION also when the process is no
-    longer a plot job.
+    INVALID_ARGUMENT / NOT_FOUND / FAILED_PRECONDITION as GetJob (INVALID_ARGUMENT also for grace_s above 600);
+    FAILED_PRECONDITION also when the process is no longer a plot job.
     """
     SuspendJob: _aio.UnaryUnaryMultiCallable[_plotter_pb2.SuspendJobRequest, _plotter_pb2.SuspendJobResponse]  # type: ignore[assignment]
-    """Suspends a job (SIGSTOP to its process group members). Control. Codes as KillJob."""
+    """Suspends a job (SIGSTOP to its processes: the main one and its plot-job children). Control. Codes as KillJob."""
     ResumeJob: _aio.UnaryUnaryMultiCallable[_plotter_pb2.ResumeJobRequest, _plotter_pb2.ResumeJobResponse]  # type: ignore[assignment]
     """Resumes a suspended job (SIGCONT). Control. Codes as KillJob."""
     ListDirs: _aio.UnaryUnaryMultiCallable[_plotter_pb2.ListDirsRequest, _plotter_pb2.ListDirsResponse]  # type: ignore[assignment]
@@ -189,8 +189,8 @@ class PlotterServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_plotter_pb2.KillJobResponse, _abc.Awaitable[_plotter_pb2.KillJobResponse]]:
         """Kills a job: SIGTERM, SIGKILL after the grace period, then deletes that job's temp files (only files named for its
         plot id, never a finished .plot). Control.
-        INVALID_ARGUMENT / NOT_FOUND / FAILED_PRECONDITION as GetJob; FAILED_PRECONDITION also when the process is no
-        longer a plot job.
+        INVALID_ARGUMENT / NOT_FOUND / FAILED_PRECONDITION as GetJob (INVALID_ARGUMENT also for grace_s above 600);
+        FAILED_PRECONDITION also when the process is no longer a plot job.
         """
 
     @_abc_1.abstractmethod
@@ -199,7 +199,7 @@ class PlotterServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _plotter_pb2.SuspendJobRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_plotter_pb2.SuspendJobResponse, _abc.Awaitable[_plotter_pb2.SuspendJobResponse]]:
-        """Suspends a job (SIGSTOP to its process group members). Control. Codes as KillJob."""
+        """Suspends a job (SIGSTOP to its processes: the main one and its plot-job children). Control. Codes as KillJob."""
 
     @_abc_1.abstractmethod
     def ResumeJob(
