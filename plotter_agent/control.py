@@ -22,6 +22,7 @@ from plotter_agent.view import View
 log = logging.getLogger(__name__)
 
 _GONE_STATUSES = ("zombie", "dead")
+FIRST_SNAPSHOT_WAIT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Controller:
         self._monotonic = monotonic
 
     def find(self, name: str) -> Job:
-        return find_job(self.view.snapshot.jobs, name)
+        return find_job(self.view.first(FIRST_SNAPSHOT_WAIT_S).jobs, name)
 
     def _verified_pids(self, job: Job) -> list[int]:
         """The job's pids that are still the same plot-job processes; FailedPrecondition when the main one is not."""

@@ -48,6 +48,8 @@ DIR_ROLE = {"tmp": plotter_pb2.DIR_ROLE_TMP, "tmp2": plotter_pb2.DIR_ROLE_TMP2, 
 _WAKE_S = 1.0
 _TAIL_CHUNK = 256 * 1024
 MAX_GRACE_S = 600
+#: How long a read RPC right after start-up waits for the view's first snapshot.
+FIRST_SNAPSHOT_WAIT_S = 10.0
 
 
 def _phase(phase: tuple[int, int] | None) -> plotter_pb2.Phase:
@@ -128,6 +130,12 @@ class PlotterServicer(plotter_pb2_grpc.PlotterServiceServicer):
         self.view = view
         self.controller = controller
 
+    def _snapshot(self, context: grpc.ServicerContext) -> Snapshot:
+        """The view's snapshot, waiting (within the call's deadline) for the first one after start-up."""
+        remaining = context.time_remaining()
+        budget = FIRST_SNAPSHOT_WAIT_S if remaining is None else min(FIRST_SNAPSHOT_WAIT_S, max(0.0, remaining - 0.5))
+        return self.view.first(budget)
+
     def _jobs_response(self, snap: Snapshot) -> plotter_pb2.ListJobsResponse:
         return plotter_pb2.ListJobsResponse(
             agent=self.info,
@@ -140,17 +148,17 @@ class PlotterServicer(plotter_pb2_grpc.PlotterServiceServicer):
     def ListJobs(
         self, request: plotter_pb2.ListJobsRequest, context: grpc.ServicerContext
     ) -> plotter_pb2.ListJobsResponse:
-        return self._jobs_response(self.view.snapshot)
+        return self._jobs_response(self._snapshot(context))
 
     @handle_errors
     def GetJob(self, request: plotter_pb2.GetJobRequest, context: grpc.ServicerContext) -> plotter_pb2.GetJobResponse:
-        return plotter_pb2.GetJobResponse(job=job_message(find_job(self.view.snapshot.jobs, request.job)))
+        return plotter_pb2.GetJobResponse(job=job_message(find_job(self._snapshot(context).jobs, request.job)))
 
     @handle_stream_errors
     def WatchJobs(
         self, request: plotter_pb2.WatchJobsRequest, context: grpc.ServicerContext
     ) -> Iterator[plotter_pb2.WatchJobsResponse]:
-        snap = self.view.snapshot
+        snap = self._snapshot(context)
         while True:
             yield plotter_pb2.WatchJobsResponse(
                 jobs=[job_message(j) for j in snap.jobs], snapshot_time=to_timestamp(snap.time)
@@ -190,7 +198,9 @@ class PlotterServicer(plotter_pb2_grpc.PlotterServiceServicer):
     def ListDirs(
         self, request: plotter_pb2.ListDirsRequest, context: grpc.ServicerContext
     ) -> plotter_pb2.ListDirsResponse:
-        return plotter_pb2.ListDirsResponse(agent=self.info, dirs=[dir_message(d) for d in self.view.snapshot.dirs])
+        return plotter_pb2.ListDirsResponse(
+            agent=self.info, dirs=[dir_message(d) for d in self._snapshot(context).dirs]
+        )
 
     @handle_errors
     def CleanOrphans(
@@ -237,7 +247,7 @@ class PlotterServicer(plotter_pb2_grpc.PlotterServiceServicer):
     def TailLog(
         self, request: plotter_pb2.TailLogRequest, context: grpc.ServicerContext
     ) -> Iterator[plotter_pb2.TailLogResponse]:
-        job = find_job(self.view.snapshot.jobs, request.job)
+        job = find_job(self._snapshot(context).jobs, request.job)
         if not job.logfile:
             raise FailedPrecondition(f"job {job.name}: no log in the log dir ({job.phase_unknown_reason})")
         try:

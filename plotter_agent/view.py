@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from plotboss.errors import FailedPrecondition
 from plotter_agent.dirs import DirScan, DirView, build_dirs, job_dirs, job_temp_bytes, scan_dir
 from plotter_agent.jobs import Family, Job, build_job, find_log, group_families
 from plotter_agent.loglib import LogLibrary
@@ -200,6 +201,16 @@ class View:
             self._snapshot = Snapshot(time=now, version=version, jobs=jobs, dirs=dirs, poll_cpu_s=cpu)
             self._cond.notify_all()
             return self._snapshot
+
+    def first(self, timeout_s: float) -> Snapshot:
+        """The latest snapshot once there is one (a fresh agent's first look takes a moment: it parses the old logs).
+
+        FailedPrecondition when none came within ``timeout_s``; an empty job list is never answered for "not yet".
+        """
+        snap = self.wait_newer(0, timeout_s) if self.snapshot.version == 0 else self.snapshot
+        if snap is None:
+            raise FailedPrecondition("the agent is still taking its first look at the machine; try again in a moment")
+        return snap
 
     def wait_newer(self, version: int, timeout_s: float) -> Snapshot | None:
         """The first snapshot with a version above ``version``; None on timeout or when the view is closed."""

@@ -161,3 +161,12 @@ def test_refuses_a_recycled_pid(setup: tuple[View, Controller, FakeTable, Clock,
     assert table.signals == []
     with pytest.raises(NotFound):
         ctl.kill("pid:1")
+
+
+def test_no_answer_before_the_first_look(setup: tuple[View, Controller, FakeTable, Clock, Path]) -> None:
+    view, ctl, _table, _clock, _tmp = setup
+    with pytest.raises(FailedPrecondition):
+        view.first(0.05)  # never an empty job list that only means "not looked yet"
+    threading.Timer(0.1, view.poll).start()
+    assert view.first(5.0).version == 1
+    assert ctl.find("pid:20").pid == 20
