@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from plotter_agent.cmdline import JobCommand, is_candidate, parse_cmdline
 from plotter_agent.logparse import Plotter
@@ -387,3 +389,16 @@ def test_unknown_options_are_tolerated() -> None:
 def test_undecodable_and_odd_words() -> None:
     cmd = parse_cmdline(["chia", "plots", "create", "-t", "/t\ufffd", "-d", "~/dst"], "/")
     assert cmd is not None and cmd.tmp_dir == "/t\ufffd" and cmd.dst_dir is not None and cmd.dst_dir.endswith("/dst")
+
+
+_WORDS = st.sampled_from(
+    ["chia", "plots", "create", "plotters", "madmax", "bladebit", "diskplot", "chia_plot", "python3", "-k", "-t",
+     "-d", "-2", "-n", "-r", "-u", "-b", "-t1", "-t2", "--tmp_dir=x", "--", "-h", "32", "x", "", "/a", "rel"]
+)  # fmt: skip
+
+
+@given(st.lists(st.one_of(_WORDS, st.text(max_size=12)), max_size=14), st.one_of(st.none(), st.just("/cwd")))
+def test_any_command_line_parses_or_is_refused_without_raising(argv: list[str], cwd: str | None) -> None:
+    cmd = parse_cmdline(argv, cwd)
+    assert cmd is None or (cmd.plotter in (C, M, B) and cmd.count != 0)
+    assert is_candidate(argv) or cmd is None

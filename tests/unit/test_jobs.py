@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from plotboss.errors import Ambiguous, InvalidArgument, NotFound
+from plotboss.errors import Ambiguous, InvalidArgument, NotFound, PlotbossError
 from plotter_agent.jobs import (
     Family,
     Job,
@@ -239,3 +241,13 @@ def test_multi_plot_job_after_its_first_plot() -> None:
     fam2 = group_families([proc(9, argv, fds=fds[:1])])[0]
     j2 = build_job(fam2, now=1010.0, info=info, stall_after_s=600.0, **kw)  # type: ignore[arg-type]
     assert j2.plot_id is None  # unknown: none of its files can count as an orphan
+
+
+@given(st.text(max_size=80))
+def test_any_job_name_gives_a_job_or_a_clear_error(name: str) -> None:
+    try:
+        j = find_job(JOBS, name)
+    except PlotbossError as e:
+        assert str(e)
+    else:
+        assert j in JOBS
