@@ -285,9 +285,11 @@ def kill(ctx: click.Context, job: str, yes: bool, grace_s: int | None) -> None:
     res = _control(
         ctx, target, lambda s: s.KillJob(plotter_pb2.KillJobRequest(job=name, grace_s=grace_s or 0)), timeout
     )
-    click.echo(
-        f"killed {label} (pid {j.pid}); removed {len(res.removed_files)} temp files ({human_bytes(res.removed_bytes)})"
-    )
+    if j.plot_id:
+        done = f"removed {len(res.removed_files)} temp files ({human_bytes(res.removed_bytes)})"
+    else:
+        done = "its plot id was not known, so no temp file was removed (see `dirs` for orphans)"
+    click.echo(f"killed {label} (pid {j.pid}); {done}")
 
 
 @cli.command()
