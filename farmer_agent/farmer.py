@@ -53,14 +53,20 @@ class Farmer:
         self._io_timeout_s = io_timeout_s
         self._final_size = final_size_fn
         self._remove = remove_fn
+        self._urls: dict[str, str] = {}
 
     # --- reads -------------------------------------------------------------------------------------------------
 
     def url(self, drive: str) -> str:
-        try:
-            return rsync_url(drive, self.rsyncd)
-        except ConfigError:
-            return ""
+        """The drive's rsync URL ('' when it lies outside rsyncd.path); cached, drives come and go rarely."""
+        url = self._urls.get(drive)
+        if url is None:
+            try:
+                url = rsync_url(drive, self.rsyncd)
+            except ConfigError:
+                url = ""
+            self._urls[drive] = url
+        return url
 
     def drives(self) -> list[DriveView]:
         out = []
