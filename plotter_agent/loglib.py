@@ -232,6 +232,10 @@ class LogLibrary:
             self._completed = (self._generation, infos)
         return list(infos)
 
+    def old_infos(self) -> list[LogInfo]:
+        """Infos of the old logs (no running job writes them), complete or not."""
+        return [e.info for e in self._entries.values()]
+
     def infos(self) -> list[LogInfo]:
         """Infos of every known log: old ones (complete or not) and those of active jobs."""
         return [e.info for e in self._entries.values()] + [f.info for f in self._followers.values()]

@@ -219,7 +219,7 @@ class PlotterServicer(plotter_pb2_grpc.PlotterServiceServicer):
         if request.plotter and plotter is None:
             raise InvalidArgument(f"unknown plotter kind {request.plotter}")
         with self.view.library_lock:
-            infos = list(self.view.library.completed())
+            infos = self.view.library.old_infos()
         groups, incomplete = analyze(infos, k=request.k or None, plotter=plotter)
         return plotter_pb2.AnalyzeLogsResponse(
             groups=[

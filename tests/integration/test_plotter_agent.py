@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import pytest
 
 from plotboss.transport import dial
 from plotboss.v1 import plotter_pb2, plotter_pb2_grpc
+from tests.conftest import SAMPLES
 from tests.fixtures.procs import start_agent, start_chia_job, stop_process
 
 T = TypeVar("T")
@@ -243,6 +245,8 @@ def test_kill_suspend_resume_and_refusals(bed: Bed, procs: list[subprocess.Popen
 
 @pytest.mark.slow
 def test_dirs_orphans_watch_and_bad_requests(bed: Bed, procs: list[subprocess.Popen[bytes]]) -> None:
+    # an old log of a job killed mid-way: analyze counts it as incomplete
+    shutil.copy(SAMPLES / "chia-2.7.5-k25-sigterm.plot.log", bed.logs / "killed.log")
     run_agent(bed, procs)
     orphan_id = "ab" * 32
     orphan = bed.tmp[1] / f"plot-k32-2021-01-01-00-00-{orphan_id}.plot.table1.tmp"
@@ -313,4 +317,6 @@ def test_dirs_orphans_watch_and_bad_requests(bed: Bed, procs: list[subprocess.Po
     job.wait(60)
     # analyze sees the finished log
     wait_for("the finished log analysed", lambda: '"count": 1' in bed.cli("analyze", "--json").stdout, 15)
+    (analysis,) = json.loads(bed.cli("analyze", "--json").stdout)["plotters"]
+    assert analysis["incomplete_logs"] == 1  # the killed k25 log; the running job's log is not counted
     stop_process(job)
