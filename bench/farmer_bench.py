@@ -110,7 +110,7 @@ def _client_proc(args: tuple[str, int, int, float, float]) -> dict[str, Any]:
 
 def bench_pairs(root: Path, clients: int, procs: int, seconds: float, warmup: float) -> dict[str, Any]:
     cfg = write_config(root, drives=10, writers=8)
-    proc, port = start_agent("plotboss-farmer", cfg, "--log-level", "warning")  # nobody reads its pipes
+    proc, port = start_agent("plotboss-farmer", cfg, "--log-level", "warning")
     try:
         address = f"127.0.0.1:{port}"
         start = time.time() + 1.0 + warmup
@@ -141,7 +141,7 @@ def bench_list_drives(root: Path, drives: int, calls: int) -> dict[str, Any]:
     from plotboss.v1 import farmer_pb2, farmer_pb2_grpc
 
     cfg = write_config(root, drives=drives, writers=1)
-    proc, port = start_agent("plotboss-farmer", cfg, "--log-level", "warning")  # nobody reads its pipes
+    proc, port = start_agent("plotboss-farmer", cfg, "--log-level", "warning")
     try:
         channel = dial(f"127.0.0.1:{port}", timeout_s=30)
         stub = farmer_pb2_grpc.FarmerServiceStub(channel)

@@ -99,7 +99,7 @@ def test_non_loopback_listen_in_config_is_refused_naming_the_file(tmp_path: Path
 @pytest.mark.parametrize("kind", ["plotter", "farmer"])
 def test_insecure_starts_warns_and_stops_on_sigterm(tmp_path: Path, kind: str) -> None:
     # pipes, not an output file: the warning must be on stderr (the agent says little, the pipes cannot fill)
-    proc, port = start_agent(SCRIPTS[kind], _config(kind, tmp_path), "--listen", "0.0.0.0:0", "--insecure")
+    proc, port = start_agent(SCRIPTS[kind], _config(kind, tmp_path), "--listen", "0.0.0.0:0", "--insecure", pipes=True)
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
             resp = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=5)
