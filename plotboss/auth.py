@@ -20,6 +20,7 @@ import grpc
 
 from plotboss.config import MIN_TOKEN_LENGTH, TokensConfig
 from plotboss.errors import ConfigError
+from plotboss.interceptors import guard_handler
 
 log = logging.getLogger(__name__)
 
@@ -192,36 +193,7 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         method = handler_call_details.method
         check = self._check
 
-        if handler.unary_unary is not None:
-            inner_uu = handler.unary_unary
+        def guard(context: grpc.ServicerContext) -> None:
+            check(method, context)
 
-            def uu(request: Any, context: grpc.ServicerContext) -> Any:
-                check(method, context)
-                return inner_uu(request, context)
-
-            return grpc.unary_unary_rpc_method_handler(uu, handler.request_deserializer, handler.response_serializer)
-        if handler.unary_stream is not None:
-            inner_us = handler.unary_stream
-
-            def us(request: Any, context: grpc.ServicerContext) -> Any:
-                check(method, context)
-                yield from inner_us(request, context)
-
-            return grpc.unary_stream_rpc_method_handler(us, handler.request_deserializer, handler.response_serializer)
-        if handler.stream_stream is not None:
-            inner_ss = handler.stream_stream
-
-            def ss(request_iterator: Any, context: grpc.ServicerContext) -> Any:
-                check(method, context)
-                yield from inner_ss(request_iterator, context)
-
-            return grpc.stream_stream_rpc_method_handler(ss, handler.request_deserializer, handler.response_serializer)
-        if handler.stream_unary is not None:
-            inner_su = handler.stream_unary
-
-            def su(request_iterator: Any, context: grpc.ServicerContext) -> Any:
-                check(method, context)
-                return inner_su(request_iterator, context)
-
-            return grpc.stream_unary_rpc_method_handler(su, handler.request_deserializer, handler.response_serializer)
-        return handler
+        return guard_handler(handler, guard)

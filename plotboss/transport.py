@@ -24,6 +24,7 @@ from grpc_reflection.v1alpha import reflection
 from plotboss.auth import AuthInterceptor, TokenSet
 from plotboss.config import ClientTlsConfig, ServerTlsConfig
 from plotboss.errors import ConfigError
+from plotboss.interceptors import Release, guard_handler
 
 log = logging.getLogger(__name__)
 
@@ -117,12 +118,13 @@ class StreamLimitInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         self._limit = limit
         self._slots = threading.BoundedSemaphore(limit)
 
-    def _acquire(self, context: grpc.ServicerContext) -> None:
+    def _acquire(self, context: grpc.ServicerContext) -> Release:
         if not self._slots.acquire(blocking=False):
             context.abort(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"this agent already serves {self._limit} streams (watches); try again later",
             )
+        return self._slots.release
 
     def intercept_service(
         self,
@@ -132,30 +134,7 @@ class StreamLimitInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         handler = continuation(handler_call_details)
         if handler is None:
             return None
-        acquire, release = self._acquire, self._slots.release
-        if handler.unary_stream is not None:
-            inner_us = handler.unary_stream
-
-            def us(request: Any, context: grpc.ServicerContext) -> Any:
-                acquire(context)
-                try:
-                    yield from inner_us(request, context)
-                finally:
-                    release()
-
-            return grpc.unary_stream_rpc_method_handler(us, handler.request_deserializer, handler.response_serializer)
-        if handler.stream_stream is not None:
-            inner_ss = handler.stream_stream
-
-            def ss(request_iterator: Any, context: grpc.ServicerContext) -> Any:
-                acquire(context)
-                try:
-                    yield from inner_ss(request_iterator, context)
-                finally:
-                    release()
-
-            return grpc.stream_stream_rpc_method_handler(ss, handler.request_deserializer, handler.response_serializer)
-        return handler
+        return guard_handler(handler, self._acquire, streams_only=True)
 
 
 @dataclass
