@@ -15,16 +15,20 @@ from collections.abc import Callable, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
-from plotboss.auth import AuthInterceptor, TokenSet
-from plotboss.config import ClientTlsConfig, ServerTlsConfig
 from plotboss.errors import ConfigError
 from plotboss.interceptors import Release, guard_handler
+
+if TYPE_CHECKING:
+    # The server side (health, reflection, auth -> pydantic config models) is imported inside serve(): a CLI call
+    # only dials, and those imports were ~40% of `plotboss-cli status`'s wall time (bench/README.md).
+    from grpc_health.v1 import health
+
+    from plotboss.auth import TokenSet
+    from plotboss.config import ClientTlsConfig, ServerTlsConfig
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +180,8 @@ def serve(
     """
     check_listen_policy(listen, tls, insecure, label)
     host, _ = split_host_port(listen)
+    from plotboss.auth import AuthInterceptor
+
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
         # the auth check runs first, so unauthenticated calls never take a stream slot
@@ -187,6 +193,9 @@ def serve(
     for reg in registrations:
         reg.add_to_server(reg.servicer, server)
         names.append(reg.full_name)
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+    from grpc_reflection.v1alpha import reflection
+
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in [*names, ""]:
