@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
@@ -145,5 +144,7 @@ def fan_out(targets: list[Target], timeout_s: float, fn: Callable[[grpc.Channel]
     """Call every target in parallel; results in the targets' order."""
     if len(targets) == 1:
         return [call(targets[0], timeout_s, fn)]
+    from concurrent.futures import ThreadPoolExecutor  # only a fleet needs threads (and their import)
+
     with ThreadPoolExecutor(max_workers=min(32, len(targets))) as pool:
         return list(pool.map(lambda t: call(t, timeout_s, fn), targets))
