@@ -9,12 +9,10 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import grpc
-from rich.console import Console
-from rich.table import Table
 
 from cli.app import cli
 from cli.jobs_view import (
@@ -34,6 +32,9 @@ from cli.render import human_bytes, human_duration, print_json
 from cli.targets import ClientOptions, Outcome, Target, call, describe_rpc_error, fan_out, resolve_targets
 from plotboss.rpc import from_duration
 from plotboss.v1 import plotter_pb2, plotter_pb2_grpc
+
+if TYPE_CHECKING:
+    from rich.console import Console  # imported on use: --json output never needs rich
 
 T = TypeVar("T")
 
@@ -380,6 +381,8 @@ def analyze(ctx: click.Context, k: int | None, kind: str | None, as_json: bool) 
         if o.value is None:
             continue
         con.print(f"[bold]{o.target.name}[/bold]: {o.value.incomplete_logs} incomplete logs")
+        from rich.table import Table
+
         t = Table(box=None, pad_edge=False)
         for col in ("plotter", "k", "plots", "phase 1", "phase 2", "phase 3", "phase 4", "total"):
             t.add_column(col)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from cli.render import bar, human_bytes, human_duration
 from plotboss.rpc import from_duration, from_timestamp
 from plotboss.v1 import plotter_pb2
+
+if TYPE_CHECKING:
+    from rich.table import Table  # imported on use: --json output never needs rich
 
 PLOTTER_NAMES = {
     plotter_pb2.PLOTTER_KIND_CHIA: "chia",
@@ -96,6 +97,8 @@ def job_label(j: plotter_pb2.Job, shorts: dict[str, str]) -> str:
 
 def status_table(jobs: Sequence[plotter_pb2.Job]) -> Table:
     shorts = short_ids([j.plot_id for j in jobs if j.plot_id])
+    from rich.table import Table
+
     t = Table(box=None, pad_edge=False)
     for col in (
         "id",
@@ -143,6 +146,8 @@ def tmp_summary(jobs: Sequence[plotter_pb2.Job]) -> Table:
     by_tmp: dict[str, list[plotter_pb2.Job]] = {}
     for j in jobs:
         by_tmp.setdefault(j.tmp_dir or "-", []).append(j)
+    from rich.table import Table
+
     t = Table(box=None, pad_edge=False, title="tmp dirs", title_justify="left")
     for col in ("tmp", "jobs", "phases", "tmp bytes"):
         t.add_column(col)
@@ -153,6 +158,8 @@ def tmp_summary(jobs: Sequence[plotter_pb2.Job]) -> Table:
 
 
 def dirs_table(dirs: Sequence[plotter_pb2.Dir]) -> Table:
+    from rich.table import Table
+
     t = Table(box=None, pad_edge=False)
     for col in ("dir", "role", "size", "free", "jobs", "plots", "plot bytes", "orphans", "error"):
         t.add_column(col)
