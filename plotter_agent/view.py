@@ -25,10 +25,10 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 
-#: Job fields that change on every poll by the passage of time alone; a change in them is not news for WatchJobs.
 #: How many polls a full read of a job's open files is reused (only jobs whose log or plot id is not known need it).
 FDS_REUSE_POLLS = 12
 
+#: Job fields that change on every poll by the passage of time alone; a change in them is not news for WatchJobs.
 _VOLATILE = ("wall_s", "user_s", "sys_s", "iowait_s", "rss_bytes", "eta_s", "log_age_s", "progress")
 
 
