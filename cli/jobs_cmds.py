@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 import grpc
@@ -27,31 +27,17 @@ from cli.jobs_view import (
     status_table,
     tmp_summary,
 )
-from cli.render import console as _console
-from cli.render import human_bytes, human_duration, print_json
+from cli.render import Grid, Printer, human_bytes, human_duration, print_json
 from cli.targets import ClientOptions, Outcome, Target, call, describe_rpc_error, fan_out, resolve_targets
 from plotboss.rpc import from_duration
 from plotboss.v1 import plotter_pb2, plotter_pb2_grpc
-
-if TYPE_CHECKING:
-    from rich.console import Console  # imported on use: --json output never needs rich
 
 T = TypeVar("T")
 
 JOB_NAME_RE = re.compile(r"^([0-9a-fA-F]{1,64}|pid:\d{1,10})$")
 FOLLOW_TIMEOUT_S = 7 * 24 * 3600.0
 
-#: Width of tables when stdout is not a terminal (pipes and files get whole paths, not ellipses).
-PLAIN_WIDTH = 250
-
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-
-
-def console() -> Console:
-    con = _console()
-    if not sys.stdout.isatty():
-        con.width = PLAIN_WIDTH
-    return con
 
 
 def _stub(channel: grpc.Channel) -> plotter_pb2_grpc.PlotterServiceStub:
@@ -140,15 +126,15 @@ def status(ctx: click.Context, as_json: bool) -> None:
             }
         )
     else:
-        con = console()
+        out = Printer()
         for o in outcomes:
             if o.value is None:
                 continue
             jobs = list(o.value.jobs)
-            con.print(f"[bold]{o.target.name}[/bold] ({o.target.address}): {len(jobs)} jobs")
+            out.heading(o.target.name, f" ({o.target.address}): {len(jobs)} jobs")
             if jobs:
-                con.print(status_table(jobs))
-                con.print(tmp_summary(jobs))
+                out.grid(status_table(jobs))
+                out.grid(tmp_summary(jobs))
     ctx.exit(_report_failures(outcomes))
 
 
@@ -166,8 +152,8 @@ def details(ctx: click.Context, job: str, as_json: bool) -> None:
     if as_json:
         print_json({"plotter": {"name": target.name, "address": target.address}, "job": data})
         return
-    con = console()
-    con.print(f"[bold]{j.plot_id or f'pid:{j.pid}'}[/bold] on {target.name}")
+    out = Printer()
+    out.heading(j.plot_id or f"pid:{j.pid}", f" on {target.name}")
     for key, value in data.items():
         if key == "cmdline":
             value = " ".join(value)
@@ -175,7 +161,7 @@ def details(ctx: click.Context, job: str, as_json: bool) -> None:
             value = f"{value} ({human_bytes(value)})"
         elif key in ("wall_s", "eta_s", "user_s", "sys_s", "iowait_s") and value is not None:
             value = f"{value} ({human_duration(value)})"
-        con.print(f"  {key:22} {value if value is not None else '-'}")
+        out.line(f"  {key:22} {value if value is not None else '-'}")
 
 
 # -- dirs ----------------------------------------------------------------------------------------------------------
@@ -210,12 +196,12 @@ def dirs(ctx: click.Context, clean_orphans: bool, yes: bool, as_json: bool) -> N
             }
         )
         ctx.exit(_report_failures(outcomes))
-    con = console()
+    out = Printer()
     if not as_json:
         for o in outcomes:
             if o.value is not None:
-                con.print(f"[bold]{o.target.name}[/bold] ({o.target.address})")
-                con.print(dirs_table(o.value.dirs))
+                out.heading(o.target.name, f" ({o.target.address})")
+                out.grid(dirs_table(o.value.dirs))
     rc = _report_failures(outcomes)
     if not clean_orphans:
         ctx.exit(rc)
@@ -231,26 +217,26 @@ def dirs(ctx: click.Context, clean_orphans: bool, yes: bool, as_json: bool) -> N
             f"Remove {files} orphan temp files ({human_bytes(total)}) on {o.target.name}?", err=True
         ):
             raise click.Abort()
-        out = call(
+        cleaned = call(
             o.target,
             opts.timeout_s,
             lambda ch, total=total: _stub(ch).CleanOrphans(plotter_pb2.CleanOrphansRequest(expected_bytes=total)),  # type: ignore[misc]
         )
-        if out.value is None:
-            _err(f"{o.target.name}: {out.error}")
+        if cleaned.value is None:
+            _err(f"{o.target.name}: {cleaned.error}")
             rc = 1
             continue
         results.append(
             {
                 "name": o.target.name,
-                "removed_files": list(out.value.removed_files),
-                "removed_bytes": out.value.removed_bytes,
+                "removed_files": list(cleaned.value.removed_files),
+                "removed_bytes": cleaned.value.removed_bytes,
             }
         )
         if not as_json:
-            con.print(
-                f"{o.target.name}: removed {len(out.value.removed_files)} files "
-                f"({human_bytes(out.value.removed_bytes)})"
+            out.line(
+                f"{o.target.name}: removed {len(cleaned.value.removed_files)} files "
+                f"({human_bytes(cleaned.value.removed_bytes)})"
             )
     if as_json:
         print_json({"cleaned": results})
@@ -376,16 +362,12 @@ def analyze(ctx: click.Context, k: int | None, kind: str | None, as_json: bool) 
             }
         )
         ctx.exit(_report_failures(outcomes))
-    con = console()
+    out = Printer()
     for o in outcomes:
         if o.value is None:
             continue
-        con.print(f"[bold]{o.target.name}[/bold]: {o.value.incomplete_logs} incomplete logs")
-        from rich.table import Table
-
-        t = Table(box=None, pad_edge=False)
-        for col in ("plotter", "k", "plots", "phase 1", "phase 2", "phase 3", "phase 4", "total"):
-            t.add_column(col)
+        out.heading(o.target.name, f": {o.value.incomplete_logs} incomplete logs")
+        t = Grid(("plotter", "k", "plots", "phase 1", "phase 2", "phase 3", "phase 4", "total"))
         for g in o.value.groups:
             means = {p.major: human_duration(from_duration(p.mean)) for p in g.phases}
             t.add_row(
@@ -395,5 +377,5 @@ def analyze(ctx: click.Context, k: int | None, kind: str | None, as_json: bool) 
                 *(means.get(m, "-") for m in (1, 2, 3, 4)),
                 human_duration(from_duration(g.total_mean)),
             )
-        con.print(t)
+        out.grid(t)
     ctx.exit(_report_failures(outcomes))

@@ -1,16 +1,13 @@
-"""How plot jobs, dirs and log statistics from plotter agents look: --json dicts and rich tables (pure helpers)."""
+"""How plot jobs, dirs and log statistics from plotter agents look: --json dicts and text grids (pure helpers)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from cli.render import bar, human_bytes, human_duration
+from cli.render import Grid, bar, human_bytes, human_duration
 from plotboss.rpc import from_duration, from_timestamp
 from plotboss.v1 import plotter_pb2
-
-if TYPE_CHECKING:
-    from rich.table import Table  # imported on use: --json output never needs rich
 
 PLOTTER_NAMES = {
     plotter_pb2.PLOTTER_KIND_CHIA: "chia",
@@ -95,12 +92,9 @@ def job_label(j: plotter_pb2.Job, shorts: dict[str, str]) -> str:
     return shorts.get(j.plot_id, j.plot_id[:8]) if j.plot_id else f"pid:{j.pid}"
 
 
-def status_table(jobs: Sequence[plotter_pb2.Job]) -> Table:
+def status_table(jobs: Sequence[plotter_pb2.Job]) -> Grid:
     shorts = short_ids([j.plot_id for j in jobs if j.plot_id])
-    from rich.table import Table
-
-    t = Table(box=None, pad_edge=False)
-    for col in (
+    columns = (
         "id",
         "plotter",
         "k",
@@ -116,10 +110,8 @@ def status_table(jobs: Sequence[plotter_pb2.Job]) -> Table:
         "mem",
         "user",
         "sys",
-    ):
-        t.add_column(
-            col, justify="right" if col in ("k", "wall", "eta", "tmp bytes", "pid", "mem", "user", "sys") else "left"
-        )
+    )
+    t = Grid(columns, right=frozenset({"k", "wall", "eta", "tmp bytes", "pid", "mem", "user", "sys"}))
     for j in jobs:
         state = STATE_NAMES.get(j.state, "?") + (" STALLED" if j.stalled else "")
         t.add_row(
@@ -142,27 +134,22 @@ def status_table(jobs: Sequence[plotter_pb2.Job]) -> Table:
     return t
 
 
-def tmp_summary(jobs: Sequence[plotter_pb2.Job]) -> Table:
+def tmp_summary(jobs: Sequence[plotter_pb2.Job]) -> Grid:
     by_tmp: dict[str, list[plotter_pb2.Job]] = {}
     for j in jobs:
         by_tmp.setdefault(j.tmp_dir or "-", []).append(j)
-    from rich.table import Table
-
-    t = Table(box=None, pad_edge=False, title="tmp dirs", title_justify="left")
-    for col in ("tmp", "jobs", "phases", "tmp bytes"):
-        t.add_column(col)
+    t = Grid(("tmp", "jobs", "phases", "tmp bytes"), right=frozenset({"jobs", "tmp bytes"}), title="tmp dirs")
     for d, js in sorted(by_tmp.items()):
         phases = ", ".join(sorted(phase_text(j.phase) or "?" for j in js))
         t.add_row(d, str(len(js)), phases, human_bytes(sum(j.tmp_bytes for j in js)))
     return t
 
 
-def dirs_table(dirs: Sequence[plotter_pb2.Dir]) -> Table:
-    from rich.table import Table
-
-    t = Table(box=None, pad_edge=False)
-    for col in ("dir", "role", "size", "free", "jobs", "plots", "plot bytes", "orphans", "error"):
-        t.add_column(col)
+def dirs_table(dirs: Sequence[plotter_pb2.Dir]) -> Grid:
+    t = Grid(
+        ("dir", "role", "size", "free", "jobs", "plots", "plot bytes", "orphans", "error"),
+        right=frozenset({"size", "free", "plots", "plot bytes"}),
+    )
     for d in dirs:
         shorts = short_ids([j.plot_id for j in d.jobs if j.plot_id])
         jobs = " ".join(

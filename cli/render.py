@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -51,3 +53,72 @@ def bar(fraction: float, width: int = 10) -> str:
 def print_json(data: Any) -> None:
     """Stable, machine-readable output for --json."""
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+@dataclass
+class Grid:
+    """A table without borders: columns, rows of strings, which columns are right-justified, an optional title."""
+
+    columns: Sequence[str]
+    right: frozenset[str] = frozenset()
+    title: str | None = None
+    rows: list[Sequence[str]] = field(default_factory=list)
+
+    def add_row(self, *cells: str) -> None:
+        self.rows.append(cells)
+
+    def plain(self) -> str:
+        """Aligned columns two spaces apart, as text (what pipes, files and scripts get)."""
+        widths = [len(c) for c in self.columns]
+        for row in self.rows:
+            widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+        lines = [self.title] if self.title else []
+        for row in (self.columns, *self.rows):
+            cells = [
+                cell.rjust(w) if col in self.right else cell.ljust(w)
+                for col, cell, w in zip(self.columns, row, widths, strict=True)
+            ]
+            lines.append("  ".join(cells).rstrip())
+        return "\n".join(lines)
+
+
+class Printer:
+    """Text output of the read commands. On a terminal: rich (bold headings, tables fitted to the screen). Otherwise
+    (pipes, files, scripts): plain aligned text with the same columns, without importing rich (~45 ms saved a call)."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stdout.isatty()
+        self._console: Console | None = None
+
+    def _con(self) -> Console:
+        if self._console is None:
+            self._console = console()
+        return self._console
+
+    def heading(self, name: str, rest: str = "") -> None:
+        """``name`` in bold on a terminal, then ``rest``."""
+        if self.tty:
+            from rich.markup import escape
+
+            self._con().print(f"[bold]{escape(name)}[/bold]{escape(rest)}")
+        else:
+            sys.stdout.write(f"{name}{rest}\n")
+
+    def line(self, text: str) -> None:
+        if self.tty:
+            self._con().print(text, markup=False)
+        else:
+            sys.stdout.write(text + "\n")
+
+    def grid(self, grid: Grid) -> None:
+        if not self.tty:
+            sys.stdout.write(grid.plain() + "\n")
+            return
+        from rich.table import Table
+
+        t = Table(box=None, pad_edge=False, title=grid.title, title_justify="left")
+        for col in grid.columns:
+            t.add_column(col, justify="right" if col in grid.right else "left")
+        for row in grid.rows:
+            t.add_row(*row)
+        self._con().print(t)

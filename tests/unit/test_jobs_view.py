@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cli.jobs_view import dir_json, job_json, short_ids, status_table
+from cli.render import Grid
 from plotboss.rpc import to_duration
 from plotboss.v1 import plotter_pb2
 
@@ -34,7 +35,7 @@ def test_job_json_shape() -> None:
     assert d["progress"] == 0.5123 and d["phase_times"] == {"1": 12.5}
     unknown = job_json(plotter_pb2.Job(pid=3, phase_unknown_reason="no log"))
     assert unknown["phase"] is None and unknown["plot_id"] is None and unknown["phase_unknown_reason"] == "no log"
-    assert status_table([j]).row_count == 1
+    assert len(status_table([j]).rows) == 1
 
 
 def test_dir_json_shape() -> None:
@@ -45,3 +46,15 @@ def test_dir_json_shape() -> None:
 def test_short_ids() -> None:
     a, b, c = "a" * 10 + "0" * 54, "a" * 10 + "1" * 54, "c" * 64
     assert short_ids([a, b, c]) == {a: a[:11], b: b[:11], c: c[:8]}
+
+
+def test_plain_grid_aligns_columns_and_right_justifies_numbers() -> None:
+    g = Grid(("name", "size"), right=frozenset({"size"}), title="drives")
+    g.add_row("/mnt/a", "1.0 GiB")
+    g.add_row("/mnt/longer", "12 B")
+    assert g.plain().splitlines() == [
+        "drives",
+        "name            size",
+        "/mnt/a       1.0 GiB",
+        "/mnt/longer     12 B",
+    ]
