@@ -98,11 +98,19 @@ class Ledger:
         self._lock = threading.RLock()
         self._by_id: dict[str, Reservation] = {r.id: r for r in reservations}
         self._landed: list[_Landed] = []
+        #: newest probe time a decision has used, per drive: landed records older than it are gone, so an older
+        #: snapshot of that drive would under-count them and is refused as stale (see reserve)
+        self._newest_probe: dict[str, float] = {}
         #: plot names whose files are being removed after a release or expiry; not reservable until done
         self._cleaning: set[str] = set()
         self._version = 0
 
     # --- views -------------------------------------------------------------------------------------------------
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The lock every decision takes; hold it to fetch a drives snapshot and decide on it atomically."""
+        return self._lock
 
     @property
     def version(self) -> int:
@@ -154,6 +162,8 @@ class Ledger:
         """Why this drive cannot take ``size`` more bytes now, or None when it can."""
         if not info.usable:
             return f"{info.state.value}" + (f" ({info.error})" if info.error else "")
+        if info.probe_time < self._newest_probe.get(info.path, info.probe_time):
+            return "stale probe (a newer one was already used; try again)"
         w = self.writers(info.path)
         if w >= self.rules.max_writers_per_drive:
             return f"{w}/{self.rules.max_writers_per_drive} writers busy"
@@ -163,6 +173,8 @@ class Ledger:
         return None
 
     def _prune_landed(self, drives: Sequence[DriveInfo]) -> None:
+        for d in drives:
+            self._newest_probe[d.path] = max(d.probe_time, self._newest_probe.get(d.path, d.probe_time))
         seen = {d.path: d.probe_time for d in drives}
         self._landed = [ld for ld in self._landed if seen.get(ld.drive, ld.at) <= ld.at]
 

@@ -209,6 +209,23 @@ def test_landed_plot_keeps_counting_until_a_newer_probe() -> None:
         led.reserve(plot(1), 10 * MiB, "p", [fresh])
 
 
+def test_an_older_snapshot_after_a_newer_one_is_refused_not_under_counted() -> None:
+    """Two Reserve calls holding snapshots of different ages: the newer one prunes the landed record of a plot that
+    completed between the two probes; the older snapshot, which does not show that plot in its free space, must then
+    not be decided on (it would promise the plot's bytes a second time)."""
+    clock = Clock(1000)
+    led = ledger(clock, max_writers_per_drive=4)
+    r = led.reserve(plot(1), 10 * MiB, "p", [drive("/a", 30 * MiB, t=999)])
+    clock.t = 1005
+    led.complete(r.id, 10 * MiB)
+    old = drive("/a", 30 * MiB, t=1004)  # probed before plot 1 landed: its 10 MiB are not in this free figure
+    new = drive("/a", 20 * MiB, plots=frozenset({plot(1)}), written={plot(1): 10 * MiB}, t=1006)
+    led.reserve(plot(2), 5 * MiB, "p", [new])  # prunes the landed record: the newer probe shows the plot
+    with pytest.raises(InsufficientSpace) as e:
+        led.reserve(plot(3), 25 * MiB, "p", [old])  # 30 MiB free per the old probe, but only 15 MiB really are
+    assert "stale probe" in str(e.value)
+
+
 def test_recover_holds_space_for_unknown_temp_files() -> None:
     clock = Clock()
     led = ledger(clock, lease_s=30)
