@@ -14,6 +14,7 @@ import os
 import random
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -80,8 +81,11 @@ class Stats:
             self.ignored.add(name)
 
 
-def write_chunks(path: Path, size: int, upto: float) -> None:
+def write_chunks(path: Path, size: int, upto: float, renew: Callable[[], object]) -> None:
+    """Write like a transfer does, renewing the lease before the file is created and after every chunk (as plotters
+    do): a client stalled past its lease gets NOT_FOUND and stops, rather than writing without a reservation."""
     chunk = size // 4
+    renew()
     with open(path, "wb") as f:
         written = 0
         while written < size * upto:
@@ -89,6 +93,7 @@ def write_chunks(path: Path, size: int, upto: float) -> None:
             f.write(b"\0" * n)
             written += n
             time.sleep(random.uniform(0, 0.02))
+            renew()
 
 
 def client(i: int, address: str, deadline: float, stats: Stats) -> None:
@@ -118,9 +123,13 @@ def client(i: int, address: str, deadline: float, stats: Stats) -> None:
             drive = Path(r.drive_path)
             temp = drive / f".{name}.A{rnd.randrange(10**5):05d}"
             fate = rnd.random()
+
+            def renew(rid: str = r.id) -> object:
+                return stub.Renew(farmer_pb2.RenewRequest(reservation_id=rid))
+
             try:
                 if fate < 0.75:
-                    write_chunks(temp, size, 1.0)
+                    write_chunks(temp, size, 1.0, renew)
                     os.rename(temp, drive / name)
                     stub.Complete(farmer_pb2.CompleteRequest(reservation_id=r.id))
                     stats.add("completed")
@@ -128,16 +137,20 @@ def client(i: int, address: str, deadline: float, stats: Stats) -> None:
                         stats.ignore(name)
                         os.unlink(drive / name)
                 elif fate < 0.9:
-                    write_chunks(temp, size, rnd.uniform(0.2, 0.7))
+                    write_chunks(temp, size, rnd.uniform(0.2, 0.7), renew)
                     stats.ignore(name)
                     removed = stub.Release(farmer_pb2.ReleaseRequest(reservation_id=r.id)).removed_files
                     assert list(removed) == [str(temp)]
                     stats.add("released")
                 else:
                     stats.ignore(name)
-                    write_chunks(temp, size, rnd.uniform(0.2, 0.7))
+                    write_chunks(temp, size, rnd.uniform(0.2, 0.7), renew)
                     stats.add("abandoned (left to expire)")
             except (grpc.RpcError, FileNotFoundError) as e:
+                # stalled past the lease (the farmer expired the reservation and removes its files): stop writing
+                stats.ignore(name)
+                with contextlib.suppress(FileNotFoundError):
+                    temp.unlink()
                 stats.add(f"lost: {type(e).__name__}")
     finally:
         channel.close()
