@@ -279,15 +279,22 @@ def kill(ctx: click.Context, job: str, yes: bool, grace_s: int | None) -> None:
     click.echo(f"killed {label} (pid {j.pid}); {done}")
 
 
+def _set_state(
+    ctx: click.Context, job: str, send: Callable[[plotter_pb2_grpc.PlotterServiceStub, str], plotter_pb2.Job]
+) -> None:
+    """Suspend or resume JOB through ``send`` and print the state the agent reports after it."""
+    target, j = _locate(ctx, job)
+    name = j.plot_id or f"pid:{j.pid}"
+    state = _control(ctx, target, lambda s: send(s, name).state, _opts(ctx).timeout_s)
+    click.echo(f"{name}: {STATE_NAMES.get(state, 'unknown')}")
+
+
 @cli.command()
 @click.argument("job", callback=_job_name)
 @click.pass_context
 def suspend(ctx: click.Context, job: str) -> None:
     """Suspend JOB (SIGSTOP)."""
-    target, j = _locate(ctx, job)
-    name = j.plot_id or f"pid:{j.pid}"
-    res = _control(ctx, target, lambda s: s.SuspendJob(plotter_pb2.SuspendJobRequest(job=name)), _opts(ctx).timeout_s)
-    click.echo(f"{name}: {STATE_NAMES.get(res.job.state, 'unknown')}")
+    _set_state(ctx, job, lambda s, name: s.SuspendJob(plotter_pb2.SuspendJobRequest(job=name)).job)
 
 
 @cli.command()
@@ -295,10 +302,7 @@ def suspend(ctx: click.Context, job: str) -> None:
 @click.pass_context
 def resume(ctx: click.Context, job: str) -> None:
     """Resume a suspended JOB (SIGCONT)."""
-    target, j = _locate(ctx, job)
-    name = j.plot_id or f"pid:{j.pid}"
-    res = _control(ctx, target, lambda s: s.ResumeJob(plotter_pb2.ResumeJobRequest(job=name)), _opts(ctx).timeout_s)
-    click.echo(f"{name}: {STATE_NAMES.get(res.job.state, 'unknown')}")
+    _set_state(ctx, job, lambda s, name: s.ResumeJob(plotter_pb2.ResumeJobRequest(job=name)).job)
 
 
 # -- logs ----------------------------------------------------------------------------------------------------------
