@@ -23,7 +23,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from plotboss.errors import FailedPrecondition
@@ -282,10 +282,6 @@ class DriveProber:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(self._timeout_s + 1)
-
-
-def with_state(info: DriveInfo, state: DriveState, error: str) -> DriveInfo:
-    return replace(info, state=state, error=error)
 
 
 # --- the files of one plot on one drive ---------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Protocol, TypeVar
+from typing import Protocol, cast
 
 import click
 
@@ -25,8 +25,6 @@ from plotboss.errors import ConfigError
 from plotboss.transport import ServiceRegistration, check_listen_policy, serve
 
 log = logging.getLogger(__name__)
-
-C = TypeVar("C", bound=StrictModel)
 
 
 class Agent(Protocol):
@@ -40,6 +38,8 @@ class Agent(Protocol):
 
 
 class HasAgentSection(Protocol):
+    """Every agent config has an ``agent`` section."""
+
     @property
     def agent(self) -> AgentSection: ...
 
@@ -73,7 +73,7 @@ def run_agent(spec: AgentSpec, argv: Sequence[str] | None = None) -> int:
         _setup_logging(log_level)
         try:
             cfg = load_config(config_path, spec.config_model)
-            section: AgentSection = cfg.agent  # type: ignore[attr-defined]
+            section = cast(HasAgentSection, cfg).agent
             addr = listen or section.listen
             label = "--listen" if listen else f"{config_path}: agent.listen"
             check_listen_policy(addr, section.tls, insecure, label, warn=False)

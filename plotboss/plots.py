@@ -56,8 +56,3 @@ def expected_plot_size(k: int) -> int:
 def max_plot_size(k: int) -> int:
     """The largest size a plot of ``k`` can plausibly have; anything above is refused as absurd."""
     return expected_plot_size(k) * 2
-
-
-def plausible_size(k: int, size_bytes: int) -> bool:
-    """True when ``size_bytes`` could be the size of a finished plot of ``k`` (uncompressed or compressed)."""
-    return 0 < size_bytes <= max_plot_size(k)

@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent import futures
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -149,7 +149,6 @@ class Server:
     port: int
     host: str
     health: health.HealthServicer
-    services: list[str] = field(default_factory=list)
 
     @property
     def address(self) -> str:
@@ -213,7 +212,7 @@ def serve(
         raise ConfigError(f"{label}: cannot listen on {listen} (address in use or not available here){hint}")
     server.start()
     log.info("listening on %s:%d (%s)", host, port, "TLS" if tls else "plaintext")
-    return Server(grpc_server=server, port=port, host=host, health=health_servicer, services=names)
+    return Server(grpc_server=server, port=port, host=host, health=health_servicer)
 
 
 class _ClientInterceptor(
