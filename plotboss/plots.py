@@ -17,7 +17,6 @@ MAX_K = 50
 PLOT_NAME_RE = re.compile(
     r"^plot-k(?P<k>\d{2})-(?P<date>\d{4}-\d{2}-\d{2}-\d{2}-\d{2})-(?P<plot_id>[0-9a-f]{64})\.plot$"
 )
-PLOT_ID_RE = re.compile(r"[0-9a-f]{64}")
 
 
 class PlotName(NamedTuple):

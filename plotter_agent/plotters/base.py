@@ -15,14 +15,14 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from plotboss.plots import PLOT_NAME_RE
+
 log = logging.getLogger(__name__)
 
 #: The state a finished plot ends in; reached when the plotter reports its total time (copy/rename may follow).
 PHASE_DONE = (5, 0)
 
 ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
-PLOT_ID_RE = re.compile(r"[0-9a-f]{64}")
-PLOT_FILE_RE = re.compile(r"plot-k(?P<k>\d{2})-(?P<date>\d{4}-\d{2}-\d{2}-\d{2}-\d{2})-(?P<plot_id>[0-9a-f]{64})\.plot")
 
 
 class Plotter(enum.StrEnum):
@@ -74,7 +74,7 @@ def set_plot_name(info: LogInfo, name: str) -> None:
     if not base:
         return
     info.plot_name = base
-    m = PLOT_FILE_RE.fullmatch(base)
+    m = PLOT_NAME_RE.match(base)
     if m is None:
         return
     if info.k is None:
