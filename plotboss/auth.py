@@ -12,7 +12,6 @@ import hmac
 import ipaddress
 import logging
 import urllib.parse
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +19,7 @@ import grpc
 
 from plotboss.config import MIN_TOKEN_LENGTH, TokensConfig
 from plotboss.errors import ConfigError
-from plotboss.interceptors import guard_handler
+from plotboss.interceptors import GuardInterceptor
 
 log = logging.getLogger(__name__)
 
@@ -147,13 +146,13 @@ def bearer_from_metadata(metadata: Any) -> str | None:
     return None
 
 
-class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
+class AuthInterceptor(GuardInterceptor):
     """Checks every call against RPC_ROLES before the servicer sees it."""
 
     def __init__(self, tokens: TokenSet) -> None:
         self._tokens = tokens
 
-    def _check(self, method: str, context: grpc.ServicerContext) -> None:
+    def guard(self, method: str, context: grpc.ServicerContext) -> None:
         needed = RPC_ROLES.get(method)
         if needed is None:
             context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{method} is not an RPC this agent serves")
@@ -181,19 +180,3 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"{method} is a control RPC and the token given is a read token",
             )
-
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = continuation(handler_call_details)
-        if handler is None:
-            return None
-        method = handler_call_details.method
-        check = self._check
-
-        def guard(context: grpc.ServicerContext) -> None:
-            check(method, context)
-
-        return guard_handler(handler, guard)

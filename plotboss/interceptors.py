@@ -50,3 +50,24 @@ def guard_handler(handler: Handler, guard: Guard, *, streams_only: bool = False)
     if handler.unary_unary is not None:
         return grpc.unary_unary_rpc_method_handler(unary, de, ser)
     return grpc.stream_unary_rpc_method_handler(unary, de, ser)
+
+
+class GuardInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
+    """A server interceptor that runs ``guard(method, context)`` before every call it covers."""
+
+    #: Leave unary calls alone (only streams are guarded).
+    streams_only = False
+
+    def guard(self, method: str, context: grpc.ServicerContext) -> Release | None:
+        raise NotImplementedError
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Handler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        return guard_handler(handler, lambda context: self.guard(method, context), streams_only=self.streams_only)

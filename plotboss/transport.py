@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from plotboss.errors import ConfigError
-from plotboss.interceptors import Release, guard_handler
+from plotboss.interceptors import GuardInterceptor, Release
 
 if TYPE_CHECKING:
     # The server side (health, reflection, auth -> pydantic config models) is imported inside serve(): a CLI call
@@ -115,30 +115,22 @@ def server_credentials(tls: ServerTlsConfig, label: str = "agent.tls") -> grpc.S
     return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=True)
 
 
-class StreamLimitInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
+class StreamLimitInterceptor(GuardInterceptor):
     """Caps concurrent streaming calls; past the cap they fail at once with RESOURCE_EXHAUSTED."""
+
+    streams_only = True
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
         self._slots = threading.BoundedSemaphore(limit)
 
-    def _acquire(self, context: grpc.ServicerContext) -> Release:
+    def guard(self, method: str, context: grpc.ServicerContext) -> Release:
         if not self._slots.acquire(blocking=False):
             context.abort(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"this agent already serves {self._limit} streams (watches); try again later",
             )
         return self._slots.release
-
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = continuation(handler_call_details)
-        if handler is None:
-            return None
-        return guard_handler(handler, self._acquire, streams_only=True)
 
 
 @dataclass
