@@ -209,3 +209,22 @@ def test_watches_cannot_starve_health_checks_and_unary_calls() -> None:
     finally:
         ch.close()
         server.stop(0)
+
+
+def test_an_rpc_missing_from_the_roles_table_is_refused() -> None:
+    """README, security model: every RPC is classified read or control; one that is not is refused, whatever it is."""
+
+    def add_unlisted(_servicer: object, server: grpc.Server) -> None:
+        handlers = {"Echo": grpc.unary_unary_rpc_method_handler(_echo_auth)}
+        server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.Unlisted", handlers)])
+
+    server = serve(
+        [ServiceRegistration(add_unlisted, object(), "test.Unlisted")], "127.0.0.1:0", tls=None, tokens=TokenSet()
+    )
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch, pytest.raises(grpc.RpcError) as exc:
+            ch.unary_unary("/test.Unlisted/Echo")(b"", timeout=5)
+        assert exc.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "/test.Unlisted/Echo is not an RPC this agent serves" in (exc.value.details() or "")
+    finally:
+        server.stop(0)
