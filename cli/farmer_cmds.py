@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,8 +62,15 @@ def reservation_json(r: farmer_pb2.Reservation) -> dict[str, Any]:
     }
 
 
-def _farmer_row(o: Outcome[Any], key: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"name": o.target.name, "address": o.target.address, "ok": o.ok, "error": o.error, key: rows}
+def _print_farmers_json(outcomes: list[Outcome[Any]], key: str, rows: Callable[[Any], list[dict[str, Any]]]) -> None:
+    """{"farmers": [{name, address, ok, error, KEY: rows(answer)}]}, each named as the farmer names itself."""
+    farmers = []
+    for o in outcomes:
+        entry = {**o.head(), key: rows(o.value) if o.value is not None else []}
+        if o.value is not None:
+            entry["name"] = _name(o, o.value.agent)
+        farmers.append(entry)
+    print_json({"farmers": farmers})
 
 
 def _short_plot(name: str) -> str:
@@ -95,13 +103,7 @@ def drives_cmd(opts: ClientOptions, as_json: bool) -> int:
         targets, opts.timeout_s, lambda ch: _stub(ch).ListDrives(farmer_pb2.ListDrivesRequest(), timeout=opts.timeout_s)
     )
     if as_json:
-        farmers = []
-        for o in outcomes:
-            row = _farmer_row(o, "drives", [drive_json(d) for d in (o.value.drives if o.value else [])])
-            if o.value is not None:
-                row["name"] = _name(o, o.value.agent)
-            farmers.append(row)
-        print_json({"farmers": farmers})
+        _print_farmers_json(outcomes, "drives", lambda answer: [drive_json(d) for d in answer.drives])
     else:
         con = _wide_console()
         for o in outcomes:
@@ -154,14 +156,7 @@ def reservations_cmd(opts: ClientOptions, as_json: bool) -> int:
         lambda ch: _stub(ch).ListReservations(farmer_pb2.ListReservationsRequest(), timeout=opts.timeout_s),
     )
     if as_json:
-        farmers = []
-        for o in outcomes:
-            rows = [reservation_json(r) for r in (o.value.reservations if o.value else [])]
-            row = _farmer_row(o, "reservations", rows)
-            if o.value is not None:
-                row["name"] = _name(o, o.value.agent)
-            farmers.append(row)
-        print_json({"farmers": farmers})
+        _print_farmers_json(outcomes, "reservations", lambda answer: [reservation_json(r) for r in answer.reservations])
     else:
         con = _wide_console()
         now = datetime.now(UTC).timestamp()

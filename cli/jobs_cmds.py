@@ -71,10 +71,6 @@ def _report_failures(outcomes: Sequence[Outcome[Any]]) -> int:
     return 1 if failed else 0
 
 
-def _outcome_head(o: Outcome[Any]) -> dict[str, Any]:
-    return {"name": o.target.name, "address": o.target.address, "ok": o.ok, "error": o.error}
-
-
 # -- locating one job across the fleet -------------------------------------------------------------------------------
 
 
@@ -120,7 +116,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         print_json(
             {
                 "plotters": [
-                    {**_outcome_head(o), "jobs": [job_json(j) for j in o.value.jobs] if o.value is not None else []}
+                    {**o.head(), "jobs": [job_json(j) for j in o.value.jobs] if o.value is not None else []}
                     for o in outcomes
                 ]
             }
@@ -190,7 +186,7 @@ def dirs(ctx: click.Context, clean_orphans: bool, yes: bool, as_json: bool) -> N
         print_json(
             {
                 "plotters": [
-                    {**_outcome_head(o), "dirs": [dir_json(d) for d in o.value.dirs] if o.value is not None else []}
+                    {**o.head(), "dirs": [dir_json(d) for d in o.value.dirs] if o.value is not None else []}
                     for o in outcomes
                 ]
             }
@@ -357,7 +353,7 @@ def analyze(ctx: click.Context, k: int | None, kind: str | None, as_json: bool) 
             {
                 "plotters": [
                     {
-                        **_outcome_head(o),
+                        **o.head(),
                         "incomplete_logs": o.value.incomplete_logs if o.value is not None else 0,
                         "groups": [group_json(g) for g in o.value.groups] if o.value is not None else [],
                     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import grpc
 
@@ -45,6 +45,10 @@ class Outcome(Generic[T]):
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def head(self) -> dict[str, Any]:
+        """The keys every agent entry of --json output starts with."""
+        return {"name": self.target.name, "address": self.target.address, "ok": self.ok, "error": self.error}
 
 
 @dataclass(frozen=True)
