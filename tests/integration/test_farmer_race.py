@@ -4,6 +4,12 @@ real gRPC. Never more used + promised than capacity - floor on any drive; never 
 The drives are tmp dirs; to make them *small* without mount privileges, the probe's disk-space seam reports a fixed
 capacity per dir whose used part is the bytes of the files really in it (written by the clients here). Everything
 else (listing, temp files, the ledger, gRPC, clean-up) is the production code.
+
+statvfs is atomic; a scandir+stat walk is not: a file renamed between the directory read and its stat is seen under
+neither name, and its bytes would vanish from the seam's "used" for that probe (a false overfill, seen once in CI:
+11 KB over the floor). The seam and the clients' renames therefore share ``RENAME_LOCK``, which gives the seam the one
+property of the real call it stands in for. (The production probe has the same walk for its listing; there a missed
+file only makes the ledger count a transfer's bytes twice, never too few.)
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ FLOOR = 8 * MiB
 MAX_WRITERS = 2
 CLIENTS = 50
 DURATION_S = 20.0
+RENAME_LOCK = threading.Lock()
 
 
 def dir_bytes(path: str) -> int:
@@ -57,7 +64,9 @@ def list_files(path: Path) -> list[tuple[str, int]]:
 
 
 def small_drive(path: str) -> DiskSpace:
-    return DiskSpace(total_bytes=CAPACITY, free_bytes=CAPACITY - dir_bytes(path), read_only=False)
+    with RENAME_LOCK:
+        used = dir_bytes(path)
+    return DiskSpace(total_bytes=CAPACITY, free_bytes=CAPACITY - used, read_only=False)
 
 
 def plot_key(name: str) -> str:
@@ -130,7 +139,8 @@ def client(i: int, address: str, deadline: float, stats: Stats) -> None:
             try:
                 if fate < 0.75:
                     write_chunks(temp, size, 1.0, renew)
-                    os.rename(temp, drive / name)
+                    with RENAME_LOCK:
+                        os.rename(temp, drive / name)
                     stub.Complete(farmer_pb2.CompleteRequest(reservation_id=r.id))
                     stats.add("completed")
                     if rnd.random() < 0.75:  # the farm moves most plots away; the rest fill the drives up
