@@ -29,6 +29,14 @@ def phase_text(p: plotter_pb2.Phase) -> str | None:
     return f"{p.major}:{p.minor}" if p.known else None
 
 
+def status_phase(j: plotter_pb2.Job) -> str:
+    """The status table's phase cell: ``M:m``, with ``#i/n`` (``#i`` when endless) for a multi-plot job."""
+    text = phase_text(j.phase) or "?"
+    if j.plot_count == 1:
+        return text
+    return f"{text} #{j.plot_index or 1}" + (f"/{j.plot_count}" if j.plot_count else "")
+
+
 def job_json(j: plotter_pb2.Job) -> dict[str, Any]:
     """One job as --json shows it (snake_case, sizes in bytes, durations in seconds)."""
     return {
@@ -49,6 +57,8 @@ def job_json(j: plotter_pb2.Job) -> dict[str, Any]:
         "phase_unknown_reason": j.phase_unknown_reason or None,
         "stalled": j.stalled,
         "plot_name": j.plot_name or None,
+        "plot_index": j.plot_index or 1,
+        "plot_count": j.plot_count or None,
         "user_s": round(from_duration(j.user_cpu), 2),
         "sys_s": round(from_duration(j.sys_cpu), 2),
         "iowait_s": round(from_duration(j.iowait), 2),
@@ -121,7 +131,7 @@ def status_table(jobs: Sequence[plotter_pb2.Job]) -> Grid:
             j.tmp_dir or "-",
             j.dst_dir or "-",
             human_duration(from_duration(j.wall)),
-            phase_text(j.phase) or "?",
+            status_phase(j),
             f"{bar(j.progress)} {j.progress * 100:3.0f}%",
             human_duration(from_duration(j.eta)) if j.HasField("eta") else "-",
             human_bytes(j.tmp_bytes),

@@ -101,6 +101,9 @@ class Job:
     tmp_bytes: int = 0
     stalled: bool = False
     log_age_s: float | None = None
+    #: Which plot of a multi-plot job (`-n N`) the job is on, from 1, and how many it makes (0: endless or unknown).
+    plot_index: int = 1
+    plot_count: int = 1
 
     @property
     def name(self) -> str:
@@ -245,15 +248,6 @@ def build_job(
     if info is not None:
         phase = info.phase
         reason = ""
-    if info is not None and info.completed and cmd.count != 1:
-        # `-n N`: the log's first plot is done and the job works on a later one, which the log parser does not follow.
-        # The open temp files name the current plot; without them the id is unknown (so no file counts as orphan).
-        current = plot_id_from_files(family)
-        plot_id = current if current != info.plot_id else None
-        phase = None
-        reason = "working on a later plot of a multi-plot job (-n); the log describes its first plot"
-        info = None
-        progress, eta_s = 0.0, None
     log_age = None if last_growth is None else max(0.0, now - last_growth)
     return Job(
         pid=main.pid,
@@ -286,6 +280,8 @@ def build_job(
         tmp_bytes=tmp_bytes,
         stalled=is_stalled(state, log_age, stall_after_s),
         log_age_s=log_age,
+        plot_index=info.plot_index if info is not None else 1,
+        plot_count=max(cmd.count, 0),
     )
 
 

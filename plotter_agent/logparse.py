@@ -2,8 +2,11 @@
 
 :class:`LogParser` is fed bytes in any chunking and keeps a partial last line until its newline comes, so feeding a
 log one byte at a time or whole ends in the same :class:`LogInfo`. The plotter is recognised from the log itself
-(the first line that only one format prints); after that only that format's handlers run. A log describes its first
-plot: once that plot is complete, later lines (``chia plots create -n 2``) are ignored, so the phase never goes back.
+(the first line that only one format prints); after that only that format's handlers run. A log follows its job's
+current plot: in a multi-plot job (``chia plots create -n 2``, madMAx ``-n``, bladebit ``-n``), the line with which
+the plotter starts another plot, once the current one reached PHASE_DONE, starts a fresh :class:`LogInfo` with
+``plot_index`` one higher. Within a plot the phase never goes back; ``(plot_index, phase)`` never goes back at all.
+A line about an earlier plot that comes late (madMAx finishes copying plot 1 while plot 2 runs) is ignored.
 
 :class:`LogFollower` reads one file incrementally: each poll reads only the bytes added since the last one.
 
@@ -123,9 +126,11 @@ class LogParser:
 
     def _line(self, line: str) -> None:
         info = self._info
+        handlers = self._handlers
+        if handlers is not None and info.phase >= PHASE_DONE and handlers.starts_next_plot(line):
+            info = self._info = info.next_plot()
         if info.completed:
             return
-        handlers = self._handlers
         if handlers is None:
             if info.start_time is None:
                 info.start_time = chia.header_start_time(line)

@@ -86,6 +86,8 @@ def job_message(j: Job) -> plotter_pb2.Job:
         buffer_mib=j.buffer_mib or 0,
         plot_name=j.plot_name or "",
         cmdline=list(j.cmdline),
+        plot_index=j.plot_index,
+        plot_count=j.plot_count,
     )
     eta = to_duration(j.eta_s)
     if eta is not None:

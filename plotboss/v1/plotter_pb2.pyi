@@ -101,7 +101,7 @@ class PhaseTime(_message.Message):
     def __init__(self, major: _Optional[int] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("plot_id", "k", "plotter", "pid", "tmp_dir", "tmp2_dir", "dst_dir", "phase", "progress", "eta", "state", "stalled", "wall", "user_cpu", "sys_cpu", "iowait", "rss_bytes", "tmp_bytes", "logfile", "phase_unknown_reason", "start_time", "phase_times", "threads", "buckets", "buffer_mib", "plot_name", "cmdline")
+    __slots__ = ("plot_id", "k", "plotter", "pid", "tmp_dir", "tmp2_dir", "dst_dir", "phase", "progress", "eta", "state", "stalled", "wall", "user_cpu", "sys_cpu", "iowait", "rss_bytes", "tmp_bytes", "logfile", "phase_unknown_reason", "start_time", "phase_times", "threads", "buckets", "buffer_mib", "plot_name", "cmdline", "plot_index", "plot_count")
     PLOT_ID_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     PLOTTER_FIELD_NUMBER: _ClassVar[int]
@@ -129,6 +129,8 @@ class Job(_message.Message):
     BUFFER_MIB_FIELD_NUMBER: _ClassVar[int]
     PLOT_NAME_FIELD_NUMBER: _ClassVar[int]
     CMDLINE_FIELD_NUMBER: _ClassVar[int]
+    PLOT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    PLOT_COUNT_FIELD_NUMBER: _ClassVar[int]
     plot_id: str
     k: int
     plotter: PlotterKind
@@ -156,7 +158,9 @@ class Job(_message.Message):
     buffer_mib: int
     plot_name: str
     cmdline: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, plot_id: _Optional[str] = ..., k: _Optional[int] = ..., plotter: _Optional[_Union[PlotterKind, str]] = ..., pid: _Optional[int] = ..., tmp_dir: _Optional[str] = ..., tmp2_dir: _Optional[str] = ..., dst_dir: _Optional[str] = ..., phase: _Optional[_Union[Phase, _Mapping]] = ..., progress: _Optional[float] = ..., eta: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., stalled: _Optional[bool] = ..., wall: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., user_cpu: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., sys_cpu: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., iowait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., rss_bytes: _Optional[int] = ..., tmp_bytes: _Optional[int] = ..., logfile: _Optional[str] = ..., phase_unknown_reason: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., phase_times: _Optional[_Iterable[_Union[PhaseTime, _Mapping]]] = ..., threads: _Optional[int] = ..., buckets: _Optional[int] = ..., buffer_mib: _Optional[int] = ..., plot_name: _Optional[str] = ..., cmdline: _Optional[_Iterable[str]] = ...) -> None: ...
+    plot_index: int
+    plot_count: int
+    def __init__(self, plot_id: _Optional[str] = ..., k: _Optional[int] = ..., plotter: _Optional[_Union[PlotterKind, str]] = ..., pid: _Optional[int] = ..., tmp_dir: _Optional[str] = ..., tmp2_dir: _Optional[str] = ..., dst_dir: _Optional[str] = ..., phase: _Optional[_Union[Phase, _Mapping]] = ..., progress: _Optional[float] = ..., eta: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., stalled: _Optional[bool] = ..., wall: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., user_cpu: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., sys_cpu: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., iowait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., rss_bytes: _Optional[int] = ..., tmp_bytes: _Optional[int] = ..., logfile: _Optional[str] = ..., phase_unknown_reason: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., phase_times: _Optional[_Iterable[_Union[PhaseTime, _Mapping]]] = ..., threads: _Optional[int] = ..., buckets: _Optional[int] = ..., buffer_mib: _Optional[int] = ..., plot_name: _Optional[str] = ..., cmdline: _Optional[_Iterable[str]] = ..., plot_index: _Optional[int] = ..., plot_count: _Optional[int] = ...) -> None: ...
 
 class ListJobsRequest(_message.Message):
     __slots__ = ()

@@ -50,12 +50,30 @@ class LogInfo:
     threads: int | None = None
     buckets: int | None = None
     buffer_mib: int | None = None
+    plot_index: int = 1  # which plot of a multi-plot job (`-n N`) this is; the log follows its current plot
+    earlier_plots: frozenset[str] = frozenset()  # plot ids of the job's earlier plots (multi-plot jobs)
 
     def copy(self) -> LogInfo:
         """An independent copy (the phase_times dict is not shared)."""
         c = LogInfo(**self.__dict__)
         c.phase_times = dict(self.phase_times)
         return c
+
+    def next_plot(self) -> LogInfo:
+        """The state at the start of the job's next plot: what the job keeps (plotter, k, dirs, threads, buckets,
+        buffer) carried over, everything about the plot itself fresh."""
+        return LogInfo(
+            plotter=self.plotter,
+            k=self.k,
+            tmp_dir=self.tmp_dir,
+            tmp2_dir=self.tmp2_dir,
+            dst_dir=self.dst_dir,
+            threads=self.threads,
+            buckets=self.buckets,
+            buffer_mib=self.buffer_mib,
+            plot_index=self.plot_index + 1,
+            earlier_plots=self.earlier_plots | ({self.plot_id} if self.plot_id else set()),
+        )
 
 
 def advance(info: LogInfo, major: int, minor: int = 0) -> None:
@@ -65,12 +83,30 @@ def advance(info: LogInfo, major: int, minor: int = 0) -> None:
         info.phase = new
 
 
-def set_plot_name(info: LogInfo, name: str) -> None:
-    """Record the final file name (directories and temp suffixes dropped) and what it tells: k, id, start date."""
+def base_name(name: str) -> str:
+    """A plot path as the log prints it -> the final file name (directories and temp suffixes dropped)."""
     base = name.rstrip().rsplit("/", 1)[-1]
     for suffix in (".2.tmp", ".tmp"):
         if base.endswith(".plot" + suffix):
             base = base[: -len(suffix)]
+    return base
+
+
+def is_other_plot(info: LogInfo, name: str) -> bool:
+    """True when ``name`` is a different plot than the one ``info`` follows (a line about an earlier plot of the same
+    job, such as madMAx or bladebit finishing the copy or write of plot 1 while plot 2 runs)."""
+    base = base_name(name)
+    if info.plot_name is not None:
+        return base != info.plot_name
+    m = PLOT_NAME_RE.match(base)
+    if m is None:
+        return False
+    return m["plot_id"] in info.earlier_plots or (info.plot_id is not None and m["plot_id"] != info.plot_id)
+
+
+def set_plot_name(info: LogInfo, name: str) -> None:
+    """Record the final file name (directories and temp suffixes dropped) and what it tells: k, id, start date."""
+    base = base_name(name)
     if not base:
         return
     info.plot_name = base
@@ -147,6 +183,21 @@ class HandlerSet:
         self.handlers: list[Handler] = []
         self.prefixes: tuple[str, ...] = ()
         self.byte_filter = line_filter(())
+        self.next_plot_markers: list[tuple[str, re.Pattern[str]]] = []
+
+    def _update_prefixes(self) -> None:
+        every = [h.prefix for h in self.handlers] + [p for p, _ in self.next_plot_markers]
+        self.prefixes = tuple(dict.fromkeys(every))
+        self.byte_filter = line_filter(self.prefixes)
+
+    def next_plot_on(self, prefix: str, regex: str) -> None:
+        """Lines (literal prefix, anchored regex) with which the plotter starts another plot of a multi-plot job."""
+        self.next_plot_markers.append((prefix, re.compile(regex)))
+        self._update_prefixes()
+
+    def starts_next_plot(self, line: str) -> bool:
+        """True when a cleaned line is where the plotter starts a plot (the first or a later one)."""
+        return any(line.startswith(p) and r.match(line) is not None for p, r in self.next_plot_markers)
 
     def on(self, prefix: str, regex: str) -> Callable[[Apply], Apply]:
         """Register a handler for lines that start with ``prefix`` and match ``regex`` (anchored at the start)."""
@@ -155,8 +206,7 @@ class HandlerSet:
 
         def register(fn: Apply) -> Apply:
             self.handlers.append(Handler(prefix, re.compile(regex), fn))
-            self.prefixes = tuple(dict.fromkeys(h.prefix for h in self.handlers))
-            self.byte_filter = line_filter(self.prefixes)
+            self._update_prefixes()
             return fn
 
         return register

@@ -17,7 +17,15 @@ from __future__ import annotations
 
 import re
 
-from plotter_agent.plotters.base import HandlerSet, LogInfo, Plotter, advance, set_plot_name, to_float
+from plotter_agent.plotters.base import (
+    HandlerSet,
+    LogInfo,
+    Plotter,
+    advance,
+    is_other_plot,
+    set_plot_name,
+    to_float,
+)
 
 handlers = HandlerSet(Plotter.BLADEBIT)
 
@@ -65,6 +73,10 @@ def _threads(m: re.Match[str], info: LogInfo) -> None:
 def _buckets(m: re.Match[str], info: LogInfo) -> None:
     # Bucket count   : 256
     info.buckets = int(m[1])
+
+
+# Generating plot 2 / 2: <id> (bladebit -n 2)
+handlers.next_plot_on("Generating plot ", r"Generating plot \d+ / \d+: ")
 
 
 @handlers.on("Generating plot ", r"Generating plot \d+ / \d+: ([0-9a-f]{64})$")
@@ -140,7 +152,8 @@ def _phase_done(m: re.Match[str], info: LogInfo) -> None:
 @handlers.on("Plot ", r"Plot (\S+\.plot) finished writing to disk")
 def _ram_written(m: re.Match[str], info: LogInfo) -> None:
     # Plot /mnt/tmp/01/manual-transfer/plot-k32-2021-08-29-22-22-1fc7b5...d88b3.plot finished writing to disk:
-    set_plot_name(info, m[1])
+    if not is_other_plot(info, m[1]):  # with -n, plot 1 may finish writing while plot 2 runs
+        set_plot_name(info, m[1])
 
 
 @handlers.on("Finished writing plot ", r"Finished writing plot (\S+?)\.?$")

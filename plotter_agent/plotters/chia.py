@@ -50,11 +50,16 @@ def header_start_time(line: str) -> float | None:
     return parse_time(m["ts"], "%Y-%m-%dT%H:%M:%S")
 
 
+# `chia plots create -n 2` prints a `Starting plot 2/2` header, then chiapos's whole output again for the next plot.
+handlers.next_plot_on("20", _HEADER_RE.pattern[: -len("(?P<msg>.*)")] + r"Starting plot \d+/")
+handlers.next_plot_on("Starting plotting progress", r"Starting plotting progress into temporary dirs: ")
+
+
 @handlers.on("20", _HEADER_RE.pattern)
 def _header(m: re.Match[str], info: LogInfo) -> None:
     # 2026-11-25T17:10:49.588 2.7.5  chia.plotting.create_plots       : INFO     Starting plot 1/1
     # 2021-07-14T22:33:24.985  chia.plotting.create_plots       : INFO     Starting plot 1/1
-    if info.start_time is None and m["msg"].startswith("Starting plot 1/"):
+    if info.start_time is None and re.match(r"Starting plot \d+/", m["msg"]):
         info.start_time = parse_time(m["ts"], "%Y-%m-%dT%H:%M:%S")
 
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import re
 
-from plotter_agent.plotters.base import HandlerSet, LogInfo, Plotter, advance, set_plot_name, to_float
+from plotter_agent.plotters.base import HandlerSet, LogInfo, Plotter, advance, is_other_plot, set_plot_name, to_float
 
 handlers = HandlerSet(Plotter.MADMAX)
+# Crafting plot 2 out of 2 (-n 2; the copy of plot 1 to the final dir may still be running and report later)
+handlers.next_plot_on("Crafting plot ", r"Crafting plot \d+ out of ")
 
 
 IDENTIFY_PREFIXES = ("Multi-threaded pipelined Chia",)
@@ -134,12 +136,15 @@ def _total(m: re.Match[str], info: LogInfo) -> None:
 @handlers.on("Started copy to ", r"Started copy to (.+)$")
 def _copy(m: re.Match[str], info: LogInfo) -> None:
     # Started copy to /farm/yards/902/fake_dst/plot-k33-2021-07-14-21-56-522acbd6...d21698.plot
-    set_plot_name(info, m[1])
+    if not is_other_plot(info, m[1]):
+        set_plot_name(info, m[1])
 
 
 @handlers.on("Renamed final plot to ", r"Renamed final plot to (.+)$")
 def _renamed(m: re.Match[str], info: LogInfo) -> None:
     # Renamed final plot to /farm/yards/902/fake_dst/plot-k33-2021-07-14-21-56-522acbd6...d21698.plot
+    if is_other_plot(info, m[1]):
+        return  # the background copy of an earlier plot of this job finished
     set_plot_name(info, m[1])
     advance(info, 5, 0)
     info.completed = True

@@ -51,3 +51,34 @@ def test_real_k18_job_is_followed_and_parsed(tmp_path: Path, procs: list[subproc
     assert lib.completed() == [info]
     model: EtaModel = lib.eta_model()
     assert model.profiles[(Plotter.CHIA, 18)].count == 1
+
+
+def test_real_two_plot_job_is_followed_to_its_second_plot(tmp_path: Path, procs: list[subprocess.Popen[bytes]]) -> None:
+    """`chia plots create -n 2`: after the first plot, the follower moves on to the second one."""
+    log = tmp_path / "logs" / "job.plot.log"
+    proc = start_chia_job(18, tmp_path / "tmp", tmp_path / "dst", log, extra=("-n", "2"))
+    procs.append(proc)
+    follower = LogFollower(log)
+    seen: list[tuple[int, tuple[int, int]]] = []
+    ids: set[str | None] = set()
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        follower.poll()
+        seen.append((follower.info.plot_index, follower.info.phase))
+        ids.add(follower.info.plot_id)
+        time.sleep(0.005)
+    assert proc.wait(timeout=5) == 0, log.read_text(errors="replace")
+    follower.poll()
+    seen.append((follower.info.plot_index, follower.info.phase))
+    assert seen == sorted(seen)
+    assert {index for index, _ in seen} == {1, 2}
+
+    by_id = {DiskProver(str(p)).get_id().hex(): p for p in (tmp_path / "dst").iterdir()}
+    assert len(by_id) == 2
+    info = parse_file(log)
+    assert follower.info == info
+    assert info.plot_index == 2 and info.completed and info.plot_id in by_id
+    assert info.plot_name == by_id[info.plot_id].name
+    (first,) = info.earlier_plots
+    assert {first, info.plot_id} == set(by_id)
+    assert ids - {None} <= set(by_id)

@@ -320,3 +320,29 @@ def test_dirs_orphans_watch_and_bad_requests(bed: Bed, procs: list[subprocess.Po
     (analysis,) = json.loads(bed.cli("analyze", "--json").stdout)["plotters"]
     assert analysis["incomplete_logs"] == 1  # the killed k25 log; the running job's log is not counted
     stop_process(job)
+
+
+@pytest.mark.slow
+def test_multi_plot_job_moves_on_to_its_second_plot(bed: Bed, procs: list[subprocess.Popen[bytes]]) -> None:
+    run_agent(bed, procs)
+    log = bed.logs / "two.log"
+    job = start_chia_job(20, bed.tmp[0], bed.dst, log, extra=("-n", "2"))
+    procs.append(job)
+    seen: list[tuple[int, str, tuple[int, int]]] = []
+    deadline = time.monotonic() + 120
+    while job.poll() is None and time.monotonic() < deadline:
+        listed = bed.jobs({job.pid})
+        if job.pid in listed:
+            j = listed[job.pid]
+            assert j.plot_count == 2
+            if j.phase.known:
+                seen.append((j.plot_index, j.plot_id, (j.phase.major, j.phase.minor)))
+        time.sleep(0.1)
+    assert job.wait(timeout=10) == 0, log.read_text(errors="replace")
+    ids = [line[4:].strip() for line in log.read_text().splitlines() if line.startswith("ID: ")]
+    assert len(ids) == 2 and ids[0] != ids[1]
+    assert {p.name.split("-")[-1].removesuffix(".plot") for p in bed.dst.glob("*.plot")} == set(ids)
+    assert [(index, phase) for index, _id, phase in seen] == sorted((index, phase) for index, _id, phase in seen)
+    assert {index for index, _id, _p in seen} == {1, 2}, seen
+    for index, plot_id, _phase in seen:
+        assert plot_id in ("", ids[index - 1]), (index, plot_id, ids)

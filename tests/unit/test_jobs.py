@@ -228,19 +228,26 @@ class TestStalled:
         assert (j.k, j.tmp_dir, j.dst_dir) == (32, "/t", "/d")
 
 
-def test_multi_plot_job_after_its_first_plot() -> None:
+def test_multi_plot_job_shows_its_current_plot() -> None:
     later = "d" * 64
     argv = ("chia", "plots", "create", "-n", "3", "-t", "/t", "-d", "/d")
     fds = ((1, "/logs/a.log"), (7, f"/t/plot-k32-2021-05-01-10-00-{later}.plot.table3.tmp"))
     fam = group_families([proc(9, argv, fds=fds)])[0]
-    info = LogInfo(plotter=Plotter.CHIA, plot_id=ID_C, k=32, phase=(5, 0), completed=True)
-    kw = dict(logfile="/logs/a.log", log_reason="", last_growth=None, progress=1.0, eta_s=0.0, tmp_bytes=0)
-    j = build_job(fam, now=1010.0, info=info, stall_after_s=600.0, **kw)  # type: ignore[arg-type]
-    # the first plot is finished; the job now works on the plot its open temp files name
-    assert j.plot_id == later and j.phase is None and "-n" in j.phase_unknown_reason and j.progress == 0.0
+    kw = dict(logfile="/logs/a.log", log_reason="", last_growth=None, progress=0.1, eta_s=None, tmp_bytes=0)
+    first = LogInfo(plotter=Plotter.CHIA, plot_id=ID_C, k=32, phase=(5, 0), completed=True)
+    # the log started plot 2 and has not printed its id yet: the open temp files name it
+    second = first.next_plot()
+    second.phase = (1, 2)
+    j = build_job(fam, now=1010.0, info=second, stall_after_s=600.0, **kw)  # type: ignore[arg-type]
+    assert (j.plot_id, j.phase, j.plot_index, j.plot_count) == (later, (1, 2), 2, 3)
+    assert (j.k, j.tmp_dir, j.dst_dir) == (32, "/t", "/d") and not j.phase_unknown_reason
+    second.plot_id = later
     fam2 = group_families([proc(9, argv, fds=fds[:1])])[0]
-    j2 = build_job(fam2, now=1010.0, info=info, stall_after_s=600.0, **kw)  # type: ignore[arg-type]
-    assert j2.plot_id is None  # unknown: none of its files can count as an orphan
+    j2 = build_job(fam2, now=1010.0, info=second, stall_after_s=600.0, **kw)  # type: ignore[arg-type]
+    assert j2.plot_id == later and j2.plot_index == 2
+    endless = group_families([proc(9, ("chia_plot", "-n", "-1", "-t", "/t/", "-d", "/d/"), fds=fds[:1])])[0]
+    j3 = build_job(endless, now=1010.0, info=None, stall_after_s=600.0, **kw)  # type: ignore[arg-type]
+    assert (j3.plot_index, j3.plot_count) == (1, 0)
 
 
 @given(st.text(max_size=80))

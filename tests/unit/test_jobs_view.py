@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cli.jobs_view import dir_json, job_json, short_ids, status_table
+from cli.jobs_view import dir_json, job_json, short_ids, status_phase, status_table
 from cli.render import Grid
 from plotboss.rpc import to_duration
 from plotboss.v1 import plotter_pb2
@@ -36,6 +36,16 @@ def test_job_json_shape() -> None:
     unknown = job_json(plotter_pb2.Job(pid=3, phase_unknown_reason="no log"))
     assert unknown["phase"] is None and unknown["plot_id"] is None and unknown["phase_unknown_reason"] == "no log"
     assert len(status_table([j]).rows) == 1
+
+
+def test_multi_plot_jobs_show_which_plot() -> None:
+    phase = plotter_pb2.Phase(major=3, minor=2, known=True)
+    single = plotter_pb2.Job(pid=1, phase=phase, plot_index=1, plot_count=1)
+    second_of_five = plotter_pb2.Job(pid=2, phase=phase, plot_index=2, plot_count=5)
+    endless = plotter_pb2.Job(pid=3, plot_index=7, plot_count=0)
+    assert [status_phase(j) for j in (single, second_of_five, endless)] == ["3:2", "3:2 #2/5", "? #7"]
+    assert (job_json(second_of_five)["plot_index"], job_json(second_of_five)["plot_count"]) == (2, 5)
+    assert job_json(endless)["plot_count"] is None
 
 
 def test_dir_json_shape() -> None:
