@@ -19,8 +19,18 @@ from tests.fixtures.agents import error_of, plotter_read
 from tests.fixtures.rsyncd import free_port
 
 
+def raw_unary(ch: grpc.Channel, method: str) -> grpc.UnaryUnaryMultiCallable[bytes, bytes]:
+    """A bytes-in, bytes-out call of ``method`` (no serializers)."""
+    return ch.unary_unary(method, request_serializer=None, response_deserializer=None)
+
+
+def raw_stream(ch: grpc.Channel, method: str) -> grpc.StreamStreamMultiCallable[bytes, bytes]:
+    return ch.stream_stream(method, request_serializer=None, response_deserializer=None)
+
+
 def _echo_auth(_request: bytes, context: grpc.ServicerContext) -> bytes:
-    return dict(context.invocation_metadata()).get("authorization", "").encode()
+    value = dict(context.invocation_metadata()).get("authorization", "")
+    return value.encode() if isinstance(value, str) else value
 
 
 def _sleep(request: bytes, _context: grpc.ServicerContext) -> bytes:
@@ -56,7 +66,7 @@ def test_dial_applies_a_default_deadline(raw_server: int) -> None:
     with dial(f"127.0.0.1:{raw_server}", timeout_s=0.3) as ch:
         t0 = time.monotonic()
         with pytest.raises(grpc.RpcError) as exc:
-            ch.unary_unary("/test.Slow/Sleep")(b"1")
+            raw_unary(ch, "/test.Slow/Sleep")(b"1")
         elapsed = time.monotonic() - t0
     assert exc.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert 0.25 <= elapsed < 5  # the server would have answered after 1 s: the code above is the real check
@@ -64,7 +74,7 @@ def test_dial_applies_a_default_deadline(raw_server: int) -> None:
 
 def test_dial_deadline_covers_streaming_calls(raw_server: int) -> None:
     with dial(f"127.0.0.1:{raw_server}", timeout_s=0.3) as ch:
-        call = ch.stream_stream("/test.Slow/SleepStream")(iter([b"x"]))
+        call = raw_stream(ch, "/test.Slow/SleepStream")(iter([b"x"]))
         with pytest.raises(grpc.RpcError) as exc:
             list(call)
     assert exc.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
@@ -72,19 +82,19 @@ def test_dial_deadline_covers_streaming_calls(raw_server: int) -> None:
 
 def test_an_explicit_timeout_wins_over_the_default(raw_server: int) -> None:
     with dial(f"127.0.0.1:{raw_server}", timeout_s=0.2) as ch:
-        assert ch.unary_unary("/test.Slow/Sleep")(b"0.5", timeout=5) == b"late"
+        assert raw_unary(ch, "/test.Slow/Sleep")(b"0.5", timeout=5) == b"late"
 
 
 def test_dial_sends_the_bearer_token(raw_server: int) -> None:
     with dial(f"127.0.0.1:{raw_server}", token="t" * 20, timeout_s=5) as ch:
-        assert ch.unary_unary("/test.Slow/Echo")(b"") == b"Bearer " + b"t" * 20
+        assert raw_unary(ch, "/test.Slow/Echo")(b"") == b"Bearer " + b"t" * 20
     with dial(f"127.0.0.1:{raw_server}", timeout_s=5) as ch:
-        assert ch.unary_unary("/test.Slow/Echo")(b"") == b""
+        assert raw_unary(ch, "/test.Slow/Echo")(b"") == b""
 
 
 def test_dial_to_nothing_is_unavailable_quickly() -> None:
     with dial(f"127.0.0.1:{free_port()}", timeout_s=3) as ch, pytest.raises(grpc.RpcError) as exc:
-        ch.unary_unary("/test.Slow/Echo")(b"")
+        raw_unary(ch, "/test.Slow/Echo")(b"")
     assert exc.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
@@ -123,7 +133,7 @@ def _call_in_thread(port: int, result: dict[str, Any]) -> threading.Thread:
 
 
 def test_graceful_stop_lets_in_flight_calls_finish() -> None:
-    servicer = _SlowPlotter()
+    servicer = _SlowPlotter()  # type: ignore[abstract]  # the stubs mark every RPC abstract; the rest are unused
     server = _serve(servicer)
     result: dict[str, Any] = {}
     t = _call_in_thread(server.port, result)
@@ -139,7 +149,7 @@ def test_graceful_stop_lets_in_flight_calls_finish() -> None:
 
 
 def test_stop_cancels_calls_that_outlive_the_grace_period() -> None:
-    servicer = _SlowPlotter()
+    servicer = _SlowPlotter()  # type: ignore[abstract]  # the stubs mark every RPC abstract; the rest are unused
     servicer.delay = 1.5
     server = _serve(servicer)
     result: dict[str, Any] = {}
@@ -155,7 +165,7 @@ def test_stop_cancels_calls_that_outlive_the_grace_period() -> None:
 def test_message_size_limit_is_applied(raw_server: int) -> None:
     big = b"x" * (MAX_MESSAGE_BYTES + 1)
     with dial(f"127.0.0.1:{raw_server}", timeout_s=5) as ch, pytest.raises(grpc.RpcError) as exc:
-        ch.unary_unary("/test.Slow/Echo")(big)
+        raw_unary(ch, "/test.Slow/Echo")(big)
     assert exc.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
@@ -175,7 +185,9 @@ def _health_status(port: int) -> Any:
 
 def test_watches_cannot_starve_health_checks_and_unary_calls() -> None:
     reg = ServiceRegistration(
-        plotter_pb2_grpc.add_PlotterServiceServicer_to_server, _Watcher(), "plotboss.v1.PlotterService"
+        plotter_pb2_grpc.add_PlotterServiceServicer_to_server,
+        _Watcher(),
+        "plotboss.v1.PlotterService",  # type: ignore[abstract]
     )
     server = serve([reg], "127.0.0.1:0", tls=None, tokens=TokenSet(), max_workers=6, max_streams=3)
     ch = dial(f"127.0.0.1:{server.port}", timeout_s=10)
@@ -183,10 +195,10 @@ def test_watches_cannot_starve_health_checks_and_unary_calls() -> None:
         stub = plotter_pb2_grpc.PlotterServiceStub(ch)
         streams = [stub.WatchJobs(plotter_pb2.WatchJobsRequest()) for _ in range(3)]
         for s in streams:
-            next(s)
+            next(iter(s))
         # a fourth watch is refused at once rather than queued behind the others
         with pytest.raises(grpc.RpcError) as exc:
-            next(stub.WatchJobs(plotter_pb2.WatchJobsRequest(), timeout=2))
+            next(iter(stub.WatchJobs(plotter_pb2.WatchJobsRequest(), timeout=2)))
         assert exc.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert "streams" in (exc.value.details() or "")
         # workers are left for everything else
@@ -194,18 +206,18 @@ def test_watches_cannot_starve_health_checks_and_unary_calls() -> None:
         code, _ = error_of(plotter_read(ch))
         assert code == grpc.StatusCode.UNIMPLEMENTED
         # a watch that ends gives its slot back
-        streams[0].cancel()
+        streams[0].cancel()  # type: ignore[no-untyped-call]  # untyped in grpc-stubs
         deadline = time.monotonic() + 5
         while True:
             try:
-                next(stub.WatchJobs(plotter_pb2.WatchJobsRequest(), timeout=2))
+                next(iter(stub.WatchJobs(plotter_pb2.WatchJobsRequest(), timeout=2)))
                 break
             except grpc.RpcError as e:
                 assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
                 assert time.monotonic() < deadline, "the cancelled watch never released its slot"
                 time.sleep(0.1)
         for s in streams:
-            s.cancel()
+            s.cancel()  # type: ignore[no-untyped-call]
     finally:
         ch.close()
         server.stop(0)
@@ -223,7 +235,7 @@ def test_an_rpc_missing_from_the_roles_table_is_refused() -> None:
     )
     try:
         with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch, pytest.raises(grpc.RpcError) as exc:
-            ch.unary_unary("/test.Unlisted/Echo")(b"", timeout=5)
+            raw_unary(ch, "/test.Unlisted/Echo")(b"", timeout=5)
         assert exc.value.code() == grpc.StatusCode.PERMISSION_DENIED
         assert "/test.Unlisted/Echo is not an RPC this agent serves" in (exc.value.details() or "")
     finally:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from plotboss import auth
 from plotboss.auth import RPC_ROLES, Role, TokenSet, bearer_from_metadata, is_loopback_peer, resolve_tokens
 from plotboss.config import MIN_TOKEN_LENGTH, SecretSource, TokensConfig
 from plotboss.errors import ConfigError
@@ -79,7 +78,7 @@ def test_role_of_compares_every_token_in_constant_time(monkeypatch: pytest.Monke
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(auth.hmac, "compare_digest", spy)
+    monkeypatch.setattr(hmac, "compare_digest", spy)
     tokens = TokenSet(read=(READ, READ + "2"), control=(CONTROL,))
     assert tokens.role_of(CONTROL) == Role.CONTROL
     # no early exit: every configured token was compared, whatever matched first

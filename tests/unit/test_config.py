@@ -149,4 +149,4 @@ def test_fleet_duplicate_names(tmp_path: Path) -> None:
 def test_config_values_are_frozen(tmp_path: Path) -> None:
     cfg = load_config(_write(tmp_path, "farmer.yaml", EXAMPLES["farmer"]), FarmerConfig)
     with pytest.raises(Exception, match="frozen"):
-        cfg.drives.min_free_bytes = 5  # type: ignore[misc]
+        cfg.drives.min_free_bytes = 5
