@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import click
 import grpc
-from rich.console import Console
-from rich.table import Table
 
 from cli.app import cli
-from cli.render import bar, console, human_bytes, print_json
-from cli.targets import ClientOptions, Outcome, fan_out, resolve_targets
+from cli.render import Grid, Printer, bar, human_bytes, print_json
+from cli.targets import ClientOptions, Outcome, fan_out, report_failures, resolve_targets
 from plotboss.v1 import farmer_pb2, farmer_pb2_grpc
 
 STATE_NAMES = {
@@ -25,7 +22,6 @@ STATE_NAMES = {
     farmer_pb2.DRIVE_STATE_READ_ONLY: "read-only",
     farmer_pb2.DRIVE_STATE_ERROR: "error",
 }
-STATE_STYLE = {"ok": "green", "full": "yellow", "missing": "red", "read-only": "red", "error": "red"}
 
 
 def drive_json(d: farmer_pb2.Drive) -> dict[str, Any]:
@@ -78,19 +74,54 @@ def _short_plot(name: str) -> str:
     return name[:34] + "…" + name[-5:] if len(name) > 60 else name
 
 
-def _wide_console() -> Console:
-    con = console()
-    if not sys.stdout.isatty():
-        con.width = max(con.width, 140)  # piped output: room for drive paths rather than 80 folded columns
-    return con
-
-
 def _stub(ch: grpc.Channel) -> farmer_pb2_grpc.FarmerServiceStub:
     return farmer_pb2_grpc.FarmerServiceStub(ch)
 
 
 def _name(o: Outcome[Any], agent: Any) -> str:
     return agent.name if agent is not None and agent.name else o.target.name
+
+
+def drives_table(drives: Sequence[farmer_pb2.Drive]) -> tuple[Grid, list[str]]:
+    """The drives of one farmer, and notes (why a drive is not ok) to print under the table."""
+    grid = Grid(
+        ("drive", "size", "free", "reserved", "fill", "plots", "state", "writers"),
+        right=frozenset({"size", "free", "reserved", "plots", "writers"}),
+    )
+    notes: list[str] = []
+    for d in drives:
+        state = STATE_NAMES.get(d.state, "unknown")
+        used = d.total_bytes - d.free_bytes + d.reserved_bytes
+        if d.error:
+            notes.append(f"{d.path}: {state}: {d.error}")
+        grid.add_row(
+            d.path,
+            human_bytes(d.total_bytes),
+            human_bytes(d.free_bytes),
+            human_bytes(d.reserved_bytes),
+            bar(used / d.total_bytes) if d.total_bytes else bar(0),
+            str(d.plot_count),
+            state,
+            str(d.writers),
+        )
+    if not drives:
+        notes.append("no drives (drives.paths matched nothing)")
+    return grid, notes
+
+
+def reservations_table(reservations: Sequence[farmer_pb2.Reservation], now: float) -> Grid:
+    grid = Grid(("id", "plot", "size", "requester", "drive", "expires in"), right=frozenset({"size", "expires in"}))
+    for r in reservations:
+        left = r.expire_time.ToNanoseconds() / 1e9 - now
+        grid.add_row(
+            r.id[:8],
+            _short_plot(r.plot_name),
+            human_bytes(r.size_bytes),
+            r.requester,
+            r.drive_path,
+            f"{max(0.0, left):.0f} s",
+        )
+    return grid
 
 
 @cli.command("drives")
@@ -105,43 +136,16 @@ def drives_cmd(opts: ClientOptions, as_json: bool) -> int:
     if as_json:
         _print_farmers_json(outcomes, "drives", lambda answer: [drive_json(d) for d in answer.drives])
     else:
-        con = _wide_console()
+        out = Printer()
         for o in outcomes:
             if o.value is None:
-                con.print(f"[bold]{o.target.name}[/] ({o.target.address}): [red]{o.error}[/]")
                 continue
-            table = Table(title=f"{_name(o, o.value.agent)} ({o.target.address})", title_justify="left")
-            table.add_column("drive", overflow="fold", min_width=12)
-            for col in ("size", "free", "reserved"):
-                table.add_column(col, justify="right", no_wrap=True)
-            table.add_column("fill", no_wrap=True)
-            table.add_column("plots", justify="right", no_wrap=True)
-            table.add_column("state", no_wrap=True)
-            table.add_column("writers", justify="right", no_wrap=True)
-            notes: list[str] = []
-            for d in o.value.drives:
-                state = STATE_NAMES.get(d.state, "unknown")
-                used = d.total_bytes - d.free_bytes + d.reserved_bytes
-                fill = bar(used / d.total_bytes) if d.total_bytes else bar(0)
-                shown = f"[{STATE_STYLE.get(state, 'red')}]{state}[/]"
-                if d.error:
-                    notes.append(f"{d.path}: {state}: {d.error}")
-                table.add_row(
-                    d.path,
-                    human_bytes(d.total_bytes),
-                    human_bytes(d.free_bytes),
-                    human_bytes(d.reserved_bytes),
-                    fill,
-                    str(d.plot_count),
-                    shown,
-                    str(d.writers),
-                )
-            if not o.value.drives:
-                notes.append("no drives (drives.paths matched nothing)")
-            con.print(table)
+            grid, notes = drives_table(o.value.drives)
+            out.heading(_name(o, o.value.agent), f" ({o.target.address}): {len(o.value.drives)} drives")
+            out.grid(grid)
             for note in notes:
-                con.print(f"  {note}", markup=False)
-    return 0 if all(o.ok for o in outcomes) else 1
+                out.line(f"  {note}")
+    return report_failures(outcomes)
 
 
 @cli.command("reservations")
@@ -158,30 +162,13 @@ def reservations_cmd(opts: ClientOptions, as_json: bool) -> int:
     if as_json:
         _print_farmers_json(outcomes, "reservations", lambda answer: [reservation_json(r) for r in answer.reservations])
     else:
-        con = _wide_console()
+        out = Printer()
         now = datetime.now(UTC).timestamp()
         for o in outcomes:
             if o.value is None:
-                con.print(f"[bold]{o.target.name}[/] ({o.target.address}): [red]{o.error}[/]")
                 continue
-            table = Table(title=f"{_name(o, o.value.agent)} ({o.target.address})", title_justify="left")
-            table.add_column("id", no_wrap=True)
-            table.add_column("plot", overflow="fold")
-            table.add_column("size", justify="right", no_wrap=True)
-            table.add_column("requester", overflow="fold")
-            table.add_column("drive", overflow="fold", min_width=12)
-            table.add_column("expires in", justify="right", no_wrap=True)
-            for r in o.value.reservations:
-                left = r.expire_time.ToNanoseconds() / 1e9 - now
-                table.add_row(
-                    r.id[:8],
-                    _short_plot(r.plot_name),
-                    human_bytes(r.size_bytes),
-                    r.requester,
-                    r.drive_path,
-                    f"{max(0.0, left):.0f} s",
-                )
-            if not o.value.reservations:
-                table.caption = "no reservations in force"
-            con.print(table)
-    return 0 if all(o.ok for o in outcomes) else 1
+            res = o.value.reservations
+            out.heading(_name(o, o.value.agent), f" ({o.target.address}): {len(res)} reservations in force")
+            if res:
+                out.grid(reservations_table(res, now))
+    return report_failures(outcomes)

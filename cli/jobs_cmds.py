@@ -28,7 +28,15 @@ from cli.jobs_view import (
     tmp_summary,
 )
 from cli.render import Grid, Printer, human_bytes, human_duration, print_json
-from cli.targets import ClientOptions, Outcome, Target, call, describe_rpc_error, fan_out, resolve_targets
+from cli.targets import (
+    ClientOptions,
+    Target,
+    call,
+    describe_rpc_error,
+    fan_out,
+    report_failures,
+    resolve_targets,
+)
 from plotboss.rpc import from_duration
 from plotboss.v1 import plotter_pb2, plotter_pb2_grpc
 
@@ -62,13 +70,6 @@ def _job_name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
 
 def _err(msg: str) -> None:
     click.echo(f"plotboss-cli: {msg}", err=True)
-
-
-def _report_failures(outcomes: Sequence[Outcome[Any]]) -> int:
-    failed = [o for o in outcomes if not o.ok]
-    for o in failed:
-        _err(f"{o.target.name} ({o.target.address}): {o.error}")
-    return 1 if failed else 0
 
 
 # -- locating one job across the fleet -------------------------------------------------------------------------------
@@ -131,7 +132,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
             if jobs:
                 out.grid(status_table(jobs))
                 out.grid(tmp_summary(jobs))
-    ctx.exit(_report_failures(outcomes))
+    ctx.exit(report_failures(outcomes))
 
 
 # -- details -------------------------------------------------------------------------------------------------------
@@ -191,14 +192,14 @@ def dirs(ctx: click.Context, clean_orphans: bool, yes: bool, as_json: bool) -> N
                 ]
             }
         )
-        ctx.exit(_report_failures(outcomes))
+        ctx.exit(report_failures(outcomes))
     out = Printer()
     if not as_json:
         for o in outcomes:
             if o.value is not None:
                 out.heading(o.target.name, f" ({o.target.address})")
                 out.grid(dirs_table(o.value.dirs))
-    rc = _report_failures(outcomes)
+    rc = report_failures(outcomes)
     if not clean_orphans:
         ctx.exit(rc)
     results: list[dict[str, Any]] = []
@@ -361,7 +362,7 @@ def analyze(ctx: click.Context, k: int | None, kind: str | None, as_json: bool) 
                 ]
             }
         )
-        ctx.exit(_report_failures(outcomes))
+        ctx.exit(report_failures(outcomes))
     out = Printer()
     for o in outcomes:
         if o.value is None:
@@ -378,4 +379,4 @@ def analyze(ctx: click.Context, k: int | None, kind: str | None, as_json: bool) 
                 human_duration(from_duration(g.total_mean)),
             )
         out.grid(t)
-    ctx.exit(_report_failures(outcomes))
+    ctx.exit(report_failures(outcomes))

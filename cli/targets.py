@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
@@ -49,6 +49,16 @@ class Outcome(Generic[T]):
     def head(self) -> dict[str, Any]:
         """The keys every agent entry of --json output starts with."""
         return {"name": self.target.name, "address": self.target.address, "ok": self.ok, "error": self.error}
+
+
+def report_failures(outcomes: Sequence[Outcome[Any]]) -> int:
+    """Say on stderr which agents failed and why; the exit status: 1 when any did, else 0."""
+    import click
+
+    failed = [o for o in outcomes if not o.ok]
+    for o in failed:
+        click.echo(f"plotboss-cli: {o.target.name} ({o.target.address}): {o.error}", err=True)
+    return 1 if failed else 0
 
 
 @dataclass(frozen=True)
