@@ -71,6 +71,16 @@ def run_agent(spec: AgentSpec, argv: Sequence[str] | None = None) -> int:
     @click.version_option(__version__, prog_name=spec.prog)
     def command(config_path: Path, listen: str | None, insecure: bool, port_file: Path | None, log_level: str) -> int:
         _setup_logging(log_level)
+        # Handlers first: a SIGTERM while the config loads or the agent is built (its first scan can take a while)
+        # must end in the same clean shutdown as one that comes later, not kill the process half-started.
+        stop = threading.Event()
+
+        def _on_signal(signum: int, _frame: FrameType | None) -> None:
+            log.info("received %s, shutting down", signal.Signals(signum).name)
+            stop.set()
+
+        signal.signal(signal.SIGTERM, _on_signal)
+        signal.signal(signal.SIGINT, _on_signal)
         try:
             cfg = load_config(config_path, spec.config_model)
             section = cast(HasAgentSection, cfg).agent
@@ -92,14 +102,10 @@ def run_agent(spec: AgentSpec, argv: Sequence[str] | None = None) -> int:
         except ConfigError as e:
             click.echo(f"{spec.prog}: {e}", err=True)
             return 2
-        stop = threading.Event()
-
-        def _on_signal(signum: int, _frame: FrameType | None) -> None:
-            log.info("received %s, shutting down", signal.Signals(signum).name)
-            stop.set()
-
-        signal.signal(signal.SIGTERM, _on_signal)
-        signal.signal(signal.SIGINT, _on_signal)
+        if stop.is_set():  # asked to stop while starting: nothing was started but the server
+            server.stop(0)
+            log.info("stopped before starting")
+            return 0
         try:
             agent.start()
         except ConfigError as e:  # e.g. a drive or dir the agent finds unusable once it looks at the machine

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 from collections.abc import Iterator
@@ -90,3 +91,28 @@ def test_an_address_in_use_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_unknown_option_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_agent(_spec([]), ["--config", str(tmp_path / "x.yaml"), "--colour"]) == 2
     assert "--colour" in capsys.readouterr().err
+
+
+class _SlowToBuildAgent(_FailingAgent):
+    """Gets SIGTERM while it is being built (as an agent whose first scan takes a while might)."""
+
+    started = False
+
+    def start(self) -> None:
+        self.started = True
+
+
+def test_sigterm_while_starting_is_a_clean_stop(tmp_path: Path, keep_signal_handlers: None) -> None:
+    config = write_yaml(tmp_path / "plotter.yaml", plotter_config(tmp_path))
+    built: list[_SlowToBuildAgent] = []
+
+    def build(_cfg: StrictModel, _path: Path) -> _SlowToBuildAgent:
+        os.kill(os.getpid(), signal.SIGTERM)  # before run_agent's own handlers were installed, this killed pytest
+        built.append(_SlowToBuildAgent())
+        return built[-1]
+
+    spec = AgentSpec(prog="plotboss-test", config_model=PlotterConfig, build=build)
+    rc = run_agent(spec, ["--config", str(config), "--port-file", str(tmp_path / "port")])
+    assert rc == 0
+    (agent,) = built
+    assert not agent.started and not (tmp_path / "port").exists()
