@@ -76,6 +76,8 @@ class View:
         self._dir_cache: dict[str, tuple[int | None, float, DirScan]] = {}
         self._fds_cache: dict[tuple[int, float], tuple[int, tuple[tuple[int, str], ...], str]] = {}
         self._fds_next: dict[tuple[int, float], tuple[int, tuple[tuple[int, str], ...], str]] = {}
+        #: each job's log as last found, by (pid, create time): kept for the poll after its process lost its fds
+        self._log_of: dict[tuple[int, float], str] = {}
         self._polls = 0
         self._poll_lock = threading.Lock()
         #: guards the LogLibrary, which the poll thread and AnalyzeLogs/TailLog both use
@@ -105,12 +107,21 @@ class View:
             self._fds_next = {}
             families = group_families(self.table.scan())
             located = []
+            logs_next: dict[tuple[int, float], str] = {}
             for fam in families:
                 path, reason = find_log(fam, str(self.log_dir))
                 if path is None:  # the scan read fds 1 and 2 only; the log may be open on another fd
                     fam = self._with_all_fds(fam)
                     path, reason = find_log(fam, str(self.log_dir))
+                key = (fam.main.pid, fam.main.create_time)
+                if path is None and key in self._log_of:
+                    # a job that just exited (a zombie until its parent reaps it) has no fds left: its log is where
+                    # it was a poll ago, so its id and final phase stay in view rather than turning into "?"
+                    path, reason = self._log_of[key], ""
+                if path is not None:
+                    logs_next[key] = path
                 located.append((fam, path, reason))
+            self._log_of = logs_next
             active = [Path(p) for _f, p, _r in located if p is not None]
             with self.library_lock:
                 self.library.refresh(active)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
+import psutil
 import pytest
 
 from plotboss.transport import dial
@@ -346,3 +347,26 @@ def test_multi_plot_job_moves_on_to_its_second_plot(bed: Bed, procs: list[subpro
     assert {index for index, _id, _p in seen} == {1, 2}, seen
     for index, plot_id, _phase in seen:
         assert plot_id in ("", ids[index - 1]), (index, plot_id, ids)
+
+
+@pytest.mark.slow
+def test_a_finished_job_not_yet_reaped_keeps_its_id_and_phase(bed: Bed, procs: list[subprocess.Popen[bytes]]) -> None:
+    """A job that exited but whose parent has not waited for it yet (a zombie) has no open files left; the agent
+    still shows which plot it was and that it got to the end, until the parent reaps it and it leaves the list."""
+    run_agent(bed, procs)
+    log = bed.logs / "zombie.log"
+    job = start_chia_job(18, bed.tmp[0], bed.dst, log)
+    procs.append(job)
+    wait_for("the job with its id", lambda: bool(bed.jobs({job.pid}).get(job.pid, plotter_pb2.Job()).plot_id), 60)
+    # not job.poll()/wait(): those would reap it
+    wait_for("the job to exit", lambda: psutil.Process(job.pid).status() == psutil.STATUS_ZOMBIE, 60, 0.05)
+    wait_for(
+        "the agent to see the zombie",
+        lambda: bed.jobs({job.pid}).get(job.pid, plotter_pb2.Job()).state == plotter_pb2.JOB_STATE_ZOMBIE,
+        10,
+    )
+    j = bed.jobs({job.pid})[job.pid]
+    assert j.plot_id == log_plot_id(log) and j.logfile == str(log)
+    assert (j.phase.known, j.phase.major, j.phase.minor) == (True, 5, 0) and not j.phase_unknown_reason
+    assert job.wait(timeout=5) == 0
+    wait_for("the reaped job to leave the list", lambda: job.pid not in bed.jobs({job.pid}), 10)
