@@ -4,10 +4,10 @@ fits, rich only for a table wider than the terminal."""
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 
-from cli import render
 from cli.render import Grid, Printer
 
 
@@ -19,7 +19,7 @@ def grid() -> Grid:
 
 
 def terminal(monkeypatch: pytest.MonkeyPatch, columns: int, colour: bool = True) -> Printer:
-    monkeypatch.setattr(render.shutil, "get_terminal_size", lambda *a: os.terminal_size((columns, 40)))
+    monkeypatch.setattr(shutil, "get_terminal_size", lambda *a: os.terminal_size((columns, 40)))
     p = Printer()
     p.tty, p.colour = True, colour
     return p
