@@ -11,7 +11,7 @@ from plotboss.config import PathStr, SecretSource, StrictModel, Version
 
 class Member(StrictModel):
     name: Annotated[str, Field(min_length=1, max_length=64)]
-    address: Annotated[str, Field(pattern=r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.\-]+):\d{1,5}$")]
+    address: Annotated[str, Field(pattern=r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.\-]+):[0-9]{1,5}$")]
     token: SecretSource | None = None
     token_file: PathStr | None = None
     tls_ca: PathStr | None = None

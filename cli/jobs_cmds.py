@@ -42,7 +42,7 @@ from plotboss.v1 import plotter_pb2, plotter_pb2_grpc
 
 T = TypeVar("T")
 
-JOB_NAME_RE = re.compile(r"^([0-9a-fA-F]{1,64}|pid:\d{1,10})$")
+JOB_NAME_RE = re.compile(r"^([0-9a-fA-F]{1,64}|pid:[0-9]{1,10})\Z")
 FOLLOW_TIMEOUT_S = 7 * 24 * 3600.0
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

@@ -32,7 +32,7 @@ from plotboss.plots import is_plot_name, parse_plot_name
 log = logging.getLogger(__name__)
 
 #: rsync's temp file for NAME while it receives it: ``.NAME.XXXXXX`` (six random letters/digits) in the same dir.
-RSYNC_TEMP_RE = re.compile(r"^\.(?P<name>plot-k\d{2}-.+\.plot)\.[A-Za-z0-9]{6}$")
+RSYNC_TEMP_RE = re.compile(r"^\.(?P<name>plot-k[0-9]{2}-.+\.plot)\.[A-Za-z0-9]{6}\Z")
 
 
 class DriveState(enum.Enum):

@@ -27,7 +27,7 @@ from farmer_agent.drives import RSYNC_TEMP_RE, DriveInfo
 from plotboss.errors import AlreadyExists, Conflict, FailedPrecondition, InsufficientSpace, InvalidArgument, NotFound
 from plotboss.plots import expected_plot_size, max_plot_size, parse_plot_name
 
-ID_RE = re.compile(r"^[0-9a-f]{32}$")
+ID_RE = re.compile(r"^[0-9a-f]{32}\Z")
 MAX_REQUESTER = 128
 RECOVERED = "recovered"
 

@@ -106,7 +106,7 @@ class ServerTlsConfig(StrictModel):
     client_ca: PathStr | None = None
 
 
-HostPort = Annotated[str, Field(pattern=r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.\-]+):\d{1,5}$")]
+HostPort = Annotated[str, Field(pattern=r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.\-]+):[0-9]{1,5}$")]
 
 
 class AgentSection(StrictModel):

@@ -15,7 +15,7 @@ MIN_K = 18
 MAX_K = 50
 
 PLOT_NAME_RE = re.compile(
-    r"^plot-k(?P<k>\d{2})-(?P<date>\d{4}-\d{2}-\d{2}-\d{2}-\d{2})-(?P<plot_id>[0-9a-f]{64})\.plot$"
+    r"^plot-k(?P<k>[0-9]{2})-(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2})-(?P<plot_id>[0-9a-f]{64})\.plot\Z"
 )
 
 

@@ -53,7 +53,7 @@ class ServiceRegistration:
 def split_host_port(address: str) -> tuple[str, int]:
     """'127.0.0.1:8470' -> ('127.0.0.1', 8470); '[::1]:0' -> ('::1', 0). ConfigError when malformed."""
     host, sep, port_s = address.rpartition(":")
-    if not sep or not host or not port_s.isdigit() or int(port_s) > 65535:
+    if not sep or not host or not (port_s.isascii() and port_s.isdigit()) or int(port_s) > 65535:
         raise ConfigError(f"{address!r}: expected HOST:PORT (e.g. 127.0.0.1:8470)")
     return host.strip("[]"), int(port_s)
 

@@ -18,8 +18,8 @@ from plotter_agent.cmdline import JobCommand, parse_cmdline
 from plotter_agent.logparse import LogInfo, Plotter
 from plotter_agent.proctable import ProcFacts
 
-HEX_RE = re.compile(r"^[0-9a-f]+$")
-PID_NAME_RE = re.compile(r"^pid:(\d{1,10})$")
+HEX_RE = re.compile(r"^[0-9a-f]+\Z")
+PID_NAME_RE = re.compile(r"^pid:([0-9]{1,10})\Z")
 PLOT_ID_IN_NAME_RE = re.compile(r"(?<![0-9a-f])([0-9a-f]{64})(?![0-9a-f])")
 
 

@@ -126,7 +126,7 @@ def parse_time(text: str, fmt: str) -> float | None:
     frac = 0.0
     if "." in text and fmt.endswith("%S"):
         text, _, ms = text.partition(".")
-        frac = float("0." + ms) if ms.isdigit() else 0.0
+        frac = float("0." + ms) if ms.isascii() and ms.isdigit() else 0.0
     try:
         return time.mktime(time.strptime(text.strip(), fmt)) + frac
     except (ValueError, OverflowError):

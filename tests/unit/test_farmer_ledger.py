@@ -144,7 +144,7 @@ def test_release_unknown_and_malformed_ids() -> None:
     led = ledger(Clock())
     with pytest.raises(NotFound):
         led.release("0" * 32)
-    for bad in ("", "xyz", "../" + "0" * 29, "A" * 32, "0" * 33):
+    for bad in ("", "xyz", "../" + "0" * 29, "A" * 32, "0" * 33, "0" * 32 + "\n"):
         with pytest.raises(InvalidArgument):
             led.release(bad)
         with pytest.raises(InvalidArgument):
@@ -164,6 +164,9 @@ def test_release_unknown_and_malformed_ids() -> None:
         (plot(1), 2**63, "p"),
         (plot(1), MiB, ""),
         (plot(1), MiB, "   "),
+        (plot(1) + "\n", MiB, "p"),  # `$` would let a trailing newline through: a second name for one plot
+        (plot(1).replace("k20", "k\uff12\uff10"), MiB, "p"),  # fullwidth digits are digits to `\d`, not to a farm
+        (plot(1).replace("2021", "\u0662\u0660\u0662\u0661"), MiB, "p"),  # Arabic-Indic digits
     ],
 )
 def test_bad_requests_are_invalid_and_change_nothing(name: str, size: int, requester: str) -> None:

@@ -25,7 +25,9 @@ def test_split_host_port(address: str, expected: tuple[str, int]) -> None:
     assert split_host_port(address) == expected
 
 
-@pytest.mark.parametrize("address", ["127.0.0.1", ":8470", "host:", "host:port", "host:65536", "host:-1", ""])
+@pytest.mark.parametrize(
+    "address", ["127.0.0.1", ":8470", "host:", "host:port", "host:65536", "host:-1", "", "host:\u00b2", "host:\u0668"]
+)
 def test_split_host_port_refuses(address: str) -> None:
     with pytest.raises(ConfigError, match="expected HOST:PORT"):
         split_host_port(address)
