@@ -1,7 +1,9 @@
 """Plot file names and sizes by k, shared by both agents.
 
 A final plot is named ``plot-k<k>-<yyyy>-<mm>-<dd>-<HH>-<MM>-<64 hex id>.plot`` (chia, madMAx and bladebit all use
-this form; ``plot-mmx-`` and compressed-C variants are not farmed by chia and not accepted).
+this form), or ``plot-k<k>-c<NN>-<date>-<id>.plot`` for a compressed plot (bladebit 3 and chia 2.x
+``chia plotters bladebit``, whose ``--compress`` defaults to 1; chia 2 farms them). ``plot-mmx-`` plots are not
+farmed by chia and not accepted.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ MIN_K = 18
 MAX_K = 50
 
 PLOT_NAME_RE = re.compile(
-    r"^plot-k(?P<k>[0-9]{2})-(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2})-(?P<plot_id>[0-9a-f]{64})\.plot\Z"
+    r"^plot-k(?P<k>[0-9]{2})(?:-c(?P<compression>[0-9]{2}))?"
+    r"-(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2})-(?P<plot_id>[0-9a-f]{64})\.plot\Z"
 )
 
 
@@ -31,7 +34,7 @@ def parse_plot_name(name: str) -> PlotName:
         raise InvalidArgument(f"plot name {name!r}: must be a bare file name without path separators")
     m = PLOT_NAME_RE.match(name)
     if m is None:
-        raise InvalidArgument(f"plot name {name!r}: expected plot-k<k>-<yyyy-mm-dd-HH-MM>-<64 hex digits>.plot")
+        raise InvalidArgument(f"plot name {name!r}: expected plot-k<k>[-c<NN>]-<yyyy-mm-dd-HH-MM>-<64 hex digits>.plot")
     k = int(m["k"])
     if not MIN_K <= k <= MAX_K:
         raise InvalidArgument(f"plot name {name!r}: k={k} is outside {MIN_K}..{MAX_K}")

@@ -1,0 +1,43 @@
+"""Plot file names: the forms chia farms are accepted, everything else is refused with a clear error."""
+
+from __future__ import annotations
+
+import pytest
+
+from plotboss.errors import InvalidArgument
+from plotboss.plots import is_plot_name, parse_plot_name
+
+ID = "ab" * 32
+
+
+@pytest.mark.parametrize(
+    ("name", "k"),
+    [
+        (f"plot-k32-2021-05-05-12-34-{ID}.plot", 32),
+        (f"plot-k25-2026-11-25-17-10-{ID}.plot", 25),
+        (f"plot-k32-c05-2023-06-01-10-00-{ID}.plot", 32),  # bladebit compressed (chia 2 `--compress`)
+        (f"plot-k32-c01-2023-06-01-10-00-{ID}.plot", 32),
+    ],
+)
+def test_final_plot_names(name: str, k: int) -> None:
+    p = parse_plot_name(name)
+    assert (p.k, p.plot_id) == (k, ID) and is_plot_name(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        f"plot-k32-2021-05-05-12-34-{ID}.plot.tmp",
+        f"plot-k32-2021-05-05-12-34-{ID}.plot.2.tmp",
+        f"plot-k32-c5-2021-05-05-12-34-{ID}.plot",
+        f"plot-mmx-k32-2021-05-05-12-34-{ID}.plot",
+        f"plot-k32-2021-05-05-12-34-{ID}.plot\n",
+        f"plot-k17-2021-05-05-12-34-{ID}.plot",
+        f"../plot-k32-2021-05-05-12-34-{ID}.plot",
+        "",
+    ],
+)
+def test_not_final_plot_names(name: str) -> None:
+    assert not is_plot_name(name)
+    with pytest.raises(InvalidArgument, match="plot name"):
+        parse_plot_name(name)
