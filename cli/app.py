@@ -84,6 +84,9 @@ def cli(
     """Query and control plotboss plotter and farmer agents, one or a whole fleet."""
     if (tls_cert is None) != (tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together")
+    if tls_cert is not None and tls_ca is None:
+        # without a CA there is no TLS at all: the certificate would be ignored and the token sent in plaintext
+        raise click.UsageError("--tls-cert/--tls-key need --tls-ca (the CA that signed the agent's certificate)")
     ctx.obj = ClientOptions(
         fleet=fleet,
         plotters=plotters,

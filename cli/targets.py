@@ -14,7 +14,7 @@ from plotboss.transport import DEFAULT_TIMEOUT_S, dial, split_host_port
 
 if TYPE_CHECKING:
     from cli.fleet import Member
-    from plotboss.config import ClientTlsConfig
+    from plotboss.config import ClientTlsConfig, SecretSource
 
 # The config models (pydantic) are imported where they are used: ad-hoc `--plotter HOST:PORT` calls without
 # --token-file/--tls-ca never need them, and importing pydantic and building the models costs more start-up time than
@@ -73,20 +73,51 @@ class ClientOptions:
     timeout_s: float = DEFAULT_TIMEOUT_S
 
 
-def _member_target(kind: Kind, m: Member, label: str) -> Target:
-    from plotboss.config import ClientTlsConfig, SecretSource
+def _token(source: SecretSource, label: str) -> str:
+    """Read a client token; ConfigError naming ``label`` when it cannot be read or could never be sent."""
+    from plotboss.config import token_problem
 
-    token: str | None = None
     try:
-        if m.token is not None:
-            token = m.token.resolve()
-        elif m.token_file is not None:
-            token = SecretSource(file=m.token_file).resolve()
+        token = source.resolve()
     except ConfigError as e:
         raise ConfigError(f"{label}: {e}") from None
+    problem = token_problem(token)
+    if problem is not None:
+        raise ConfigError(f"{label}: {problem}")
+    return token
+
+
+def _check_readable(path: Path | None, label: str) -> None:
+    """Read a TLS file now, so a missing one is a config error naming the option or field (exit 2), not a failed
+    call per agent."""
+    if path is None:
+        return
+    try:
+        path.read_bytes()
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{label}: cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+
+
+def _member_target(kind: Kind, m: Member, label: str, base: Path) -> Target:
+    """A fleet member as a target; its relative paths are relative to the fleet file's dir (``base``)."""
+    from plotboss.config import ClientTlsConfig, SecretSource
+
+    def rel(p: Path | None) -> Path | None:
+        return None if p is None else base / p
+
+    token: str | None = None
+    if m.token is not None:
+        src = m.token if m.token.file is None else SecretSource(file=rel(m.token.file))
+        token = _token(src, f"{label}.token")
+    elif m.token_file is not None:
+        token = _token(SecretSource(file=rel(m.token_file)), f"{label}.token_file")
     tls = None
     if m.tls_ca is not None:
-        tls = ClientTlsConfig(ca=m.tls_ca, cert=m.tls_cert, key=m.tls_key, server_name=m.tls_server_name)
+        tls = ClientTlsConfig(
+            ca=base / m.tls_ca, cert=rel(m.tls_cert), key=rel(m.tls_key), server_name=m.tls_server_name
+        )
+        for field, path in (("tls_ca", tls.ca), ("tls_cert", tls.cert), ("tls_key", tls.key)):
+            _check_readable(path, f"{label}.{field}")
     return Target(kind=kind, name=m.name, address=m.address, token=token, tls=tls)
 
 
@@ -98,15 +129,14 @@ def resolve_targets(opts: ClientOptions, kind: Kind) -> list[Target]:
         if opts.token_file is not None:
             from plotboss.config import SecretSource
 
-            try:
-                token = SecretSource(file=opts.token_file).resolve()
-            except ConfigError as e:
-                raise ConfigError(f"--token-file: {e}") from None
+            token = _token(SecretSource(file=opts.token_file), "--token-file")
         tls = None
         if opts.tls_ca is not None:
             from plotboss.config import ClientTlsConfig
 
             tls = ClientTlsConfig(ca=opts.tls_ca, cert=opts.tls_cert, key=opts.tls_key)
+            for option, path in (("--tls-ca", tls.ca), ("--tls-cert", tls.cert), ("--tls-key", tls.key)):
+                _check_readable(path, option)
         out = []
         for addr in adhoc:
             try:
@@ -125,7 +155,8 @@ def resolve_targets(opts: ClientOptions, kind: Kind) -> list[Target]:
     if not members:
         raise ConfigError(f"{opts.fleet}: {kind}s: the fleet file lists no {kind}s")
     section = "plotters" if kind == "plotter" else "farmers"
-    return [_member_target(kind, m, f"{opts.fleet}: {section}[{i}]") for i, m in enumerate(members)]
+    base = opts.fleet.parent
+    return [_member_target(kind, m, f"{opts.fleet}: {section}[{i}]", base) for i, m in enumerate(members)]
 
 
 def describe_rpc_error(err: grpc.RpcError) -> str:

@@ -115,7 +115,13 @@ def run_agent(spec: AgentSpec, argv: Sequence[str] | None = None) -> int:
         click.echo(f"{spec.prog} {section.name} listening on {server.address}", err=False)
         sys.stdout.flush()
         if port_file is not None:
-            port_file.write_text(f"{server.port}\n")
+            try:
+                port_file.write_text(f"{server.port}\n")
+            except OSError as e:  # whoever waits for the port would wait forever: stop rather than run unseen
+                server.stop(0)
+                agent.stop()
+                click.echo(f"{spec.prog}: --port-file: cannot write {port_file}: {e.strerror or e}", err=True)
+                return 2
         try:
             while not stop.wait(1.0):
                 pass

@@ -17,7 +17,7 @@ from typing import Any
 
 import grpc
 
-from plotboss.config import MIN_TOKEN_LENGTH, TokensConfig
+from plotboss.config import TokensConfig, token_problem
 from plotboss.errors import ConfigError
 from plotboss.interceptors import GuardInterceptor
 
@@ -100,11 +100,9 @@ def resolve_tokens(cfg: TokensConfig, label: str) -> TokenSet:
                 value = src.resolve()
             except ConfigError as e:
                 raise ConfigError(f"{where}: {e}") from None
-            if len(value) < MIN_TOKEN_LENGTH or any(c.isspace() for c in value):
-                raise ConfigError(
-                    f"{where}: a token must be at least {MIN_TOKEN_LENGTH} characters without white space "
-                    "(make one with: openssl rand -hex 32)"
-                )
+            problem = token_problem(value)
+            if problem is not None:
+                raise ConfigError(f"{where}: {problem}")
             out[role].append(value)
     return TokenSet(read=tuple(out["read"]), control=tuple(out["control"]))
 

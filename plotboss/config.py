@@ -6,16 +6,19 @@ raised as ConfigError; entry points turn it into exit status 2 before anything s
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
 from plotboss.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
+
+MIN_TOKEN_LENGTH = 16
 
 _TYPE_WORDS = {
     "int_type": "expected an integer",
@@ -36,8 +39,23 @@ _TYPE_WORDS = {
 }
 
 
-#: A filesystem path given as a YAML string (strict models otherwise refuse str -> Path).
-PathStr = Annotated[Path, Strict(False)]
+def _clean_path(path: Path) -> Path:
+    if "\x00" in str(path):
+        raise ValueError("a path cannot contain a NUL byte")
+    return path.expanduser()
+
+
+#: A filesystem path given as a YAML string (strict models otherwise refuse str -> Path); ``~`` is expanded.
+PathStr = Annotated[Path, Strict(False), AfterValidator(_clean_path)]
+
+
+def token_problem(token: str) -> str | None:
+    """Why ``token`` cannot be a bearer token (gRPC metadata is printable ASCII), or None when it can."""
+    if len(token) < MIN_TOKEN_LENGTH:
+        return f"a token must be at least {MIN_TOKEN_LENGTH} characters (make one with: openssl rand -hex 32)"
+    if not all("!" <= c <= "~" for c in token):
+        return "a token must be printable ASCII without white space (make one with: openssl rand -hex 32)"
+    return None
 
 
 class StrictModel(BaseModel):
@@ -72,8 +90,12 @@ class SecretSource(StrictModel):
         if self.file is not None:
             try:
                 text = self.file.read_text(encoding="utf-8")
-            except OSError as e:
-                raise ConfigError(f"cannot read {self.describe()}: {e.strerror or e}") from None
+            except UnicodeDecodeError:
+                raise ConfigError(
+                    f"{self.describe()} is not UTF-8 text (a secret is text, e.g. from: openssl rand -hex 32)"
+                ) from None
+            except (OSError, ValueError) as e:
+                raise ConfigError(f"cannot read {self.describe()}: {getattr(e, 'strerror', None) or e}") from None
         elif self.env is not None:
             text = os.environ.get(self.env, "")
         else:
@@ -82,9 +104,6 @@ class SecretSource(StrictModel):
         if not text:
             raise ConfigError(f"{self.describe()} is empty")
         return text
-
-
-MIN_TOKEN_LENGTH = 16
 
 
 class TokensConfig(StrictModel):
@@ -169,6 +188,27 @@ def parse_config(data: Any, model: type[M], label: str) -> M:
         raise ConfigError(describe_validation_error(label, e)) from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping (safe_load silently keeps the last one: a second
+    ``tokens:`` further down would quietly drop the first one's tokens)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key; the base class reports it
+                duplicate = False
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark
+                )
+            with contextlib.suppress(TypeError):
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: Path, model: type[M]) -> M:
     """Read and validate a YAML config file. ConfigError (naming the file and field) on any problem."""
     label = str(path)
@@ -181,7 +221,7 @@ def load_config(path: Path, model: type[M]) -> M:
     except OSError as e:
         raise ConfigError(f"{label}: cannot read: {e.strerror or e}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader that also refuses duplicate keys
     except yaml.YAMLError as e:
         where = ""
         mark = getattr(e, "problem_mark", None)

@@ -128,7 +128,72 @@ def test_fleet_member_token_file_problems_name_the_member(tmp_path: Path) -> Non
         f"  - {{name: f1, address: 'b:1', token_file: {empty}}}\n"
     )
     opts = ClientOptions(fleet=path, plotters=(), farmers=(), token_file=None, tls_ca=None, tls_cert=None, tls_key=None)
-    with pytest.raises(ConfigError, match=rf"^{path}: farmers\[1\]: file {empty} is empty$"):
+    with pytest.raises(ConfigError, match=rf"^{path}: farmers\[1\]\.token_file: file {empty} is empty$"):
         resolve_targets(opts, "farmer")
     with pytest.raises(ConfigError, match=rf"^{path}: plotters: the fleet file lists no plotters$"):
         resolve_targets(opts, "plotter")
+
+
+def test_config_check_runs_the_start_checks(tmp_path: Path) -> None:
+    """`config check` says ok only for what the agent would start with: token files read, TLS files read, and the
+    listen address's need for --insecure said as a warning."""
+    ok_token = tmp_path / "control.token"
+    ok_token.write_text("c" * 32 + "\n")
+    base = (
+        "version: 1\nagent: {name: plotter-01, listen: '%s', tokens: {control: [{file: %s}]}}\n"
+        f"logging: {{plots: {tmp_path}}}\ndirectories: {{tmp: [{tmp_path}], dst: [{tmp_path}]}}\n"
+    )
+    missing = tmp_path / "missing.yaml"
+    missing.write_text(base % ("127.0.0.1:8470", tmp_path / "nope.token"))
+    run = _cli("config", "check", "plotter", str(missing))
+    assert run.returncode == 2 and f"{missing}: agent.tokens.control[0]: cannot read file" in run.stderr
+    binary = tmp_path / "binary.token"
+    binary.write_bytes(b"\xff\xfe" + b"0" * 30)
+    bad = tmp_path / "binary.yaml"
+    bad.write_text(base % ("127.0.0.1:8470", binary))
+    run = _cli("config", "check", "plotter", str(bad))
+    assert run.returncode == 2 and "is not UTF-8 text" in run.stderr
+    public = tmp_path / "public.yaml"
+    public.write_text(base % ("0.0.0.0:8470", ok_token))
+    run = _cli("config", "check", "plotter", str(public))
+    assert run.returncode == 0 and run.stdout.strip() == f"{public}: ok"
+    assert "warning:" in run.stderr and "refusing to listen on 0.0.0.0:8470 without TLS" in run.stderr
+    assert "only with --insecure" in run.stderr
+    dup = tmp_path / "dup.yaml"
+    dup.write_text(
+        "version: 1\nagent:\n  name: plotter-01\n  listen: '127.0.0.1:8470'\n"
+        f"  tokens:\n    control: [{{file: {ok_token}}}]\n  tokens: {{}}\n"
+        f"logging: {{plots: {tmp_path}}}\ndirectories: {{tmp: [{tmp_path}], dst: [{tmp_path}]}}\n"
+    )
+    run = _cli("config", "check", "plotter", str(dup))
+    assert run.returncode == 2 and "duplicate key 'tokens'" in run.stderr
+
+
+def test_fleet_paths_are_relative_to_the_fleet_file_and_tls_files_are_checked(tmp_path: Path) -> None:
+    home = tmp_path / "fleet"
+    home.mkdir()
+    (home / "p.token").write_text("p" * 32)
+    fleet = home / "fleet.yaml"
+    fleet.write_text("version: 1\nplotters: [{name: plotter-01, address: '127.0.0.1:8470', token_file: p.token}]\n")
+    opts = ClientOptions(
+        fleet=fleet, plotters=(), farmers=(), token_file=None, tls_ca=None, tls_cert=None, tls_key=None
+    )
+    (target,) = resolve_targets(opts, "plotter")  # found next to the fleet file, whatever the working dir
+    assert target.token == "p" * 32
+    fleet.write_text("version: 1\nplotters: [{name: plotter-01, address: '127.0.0.1:8470', tls_ca: ca.pem}]\n")
+    run = _cli("--fleet", str(fleet), "status")
+    assert run.returncode == 2
+    assert f"{fleet}: plotters[0].tls_ca: cannot read {home / 'ca.pem'}" in run.stderr
+
+
+def test_cli_tls_and_token_options_are_checked_before_any_call(tmp_path: Path) -> None:
+    cert = tmp_path / "client.pem"
+    cert.write_text("x")
+    run = _cli("--plotter", "127.0.0.1:1", "--tls-cert", str(cert), "--tls-key", str(cert), "status")
+    assert run.returncode == 2 and "--tls-cert/--tls-key need --tls-ca" in run.stderr  # not plaintext
+    run = _cli("--plotter", "127.0.0.1:1", "--tls-ca", str(tmp_path / "nope.pem"), "status")
+    assert run.returncode == 2 and f"--tls-ca: cannot read {tmp_path / 'nope.pem'}" in run.stderr
+    token = tmp_path / "t"
+    token.write_text("\u00e9" * 20)
+    run = _cli("--plotter", "127.0.0.1:1", "--token-file", str(token), "status")
+    assert run.returncode == 2 and "--token-file: a token must be printable ASCII" in run.stderr

@@ -116,3 +116,21 @@ def test_sigterm_while_starting_is_a_clean_stop(tmp_path: Path, keep_signal_hand
     assert rc == 0
     (agent,) = built
     assert not agent.started and not (tmp_path / "port").exists()
+
+
+def test_an_unwritable_port_file_stops_the_agent_with_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], keep_signal_handlers: None
+) -> None:
+    config = write_yaml(tmp_path / "plotter.yaml", plotter_config(tmp_path))
+    built: list[_SlowToBuildAgent] = []
+
+    def build(_cfg: StrictModel, _path: Path) -> _SlowToBuildAgent:
+        built.append(_SlowToBuildAgent())
+        return built[-1]
+
+    spec = AgentSpec(prog="plotboss-test", config_model=PlotterConfig, build=build)
+    rc = run_agent(spec, ["--config", str(config), "--port-file", str(tmp_path)])  # a directory
+    assert rc == 2
+    assert f"plotboss-test: --port-file: cannot write {tmp_path}: Is a directory" in capsys.readouterr().err
+    (agent,) = built
+    assert agent.stopped

@@ -146,11 +146,13 @@ def test_resolve_tokens_from_file_env_and_value(tmp_path: Path, monkeypatch: pyt
         ("  \n", "is empty"),
         ("short", f"at least {MIN_TOKEN_LENGTH} characters"),
         ("a" * 20 + " " + "b" * 20, "without white space"),
+        ("\u00e9" * 20, "printable ASCII"),  # gRPC metadata is ASCII: such a token could never be sent
+        (b"\xff\xfe0123456789abcdef0123", "not UTF-8 text"),  # e.g. made with head -c 32 /dev/urandom
     ],
 )
-def test_resolve_tokens_refuses_bad_files(tmp_path: Path, content: str, message: str) -> None:
+def test_resolve_tokens_refuses_bad_files(tmp_path: Path, content: str | bytes, message: str) -> None:
     f = tmp_path / "t"
-    f.write_text(content)
+    f.write_bytes(content if isinstance(content, bytes) else content.encode())
     cfg = TokensConfig(read=[SecretSource(value=READ)], control=[SecretSource(file=f)])
     with pytest.raises(ConfigError) as exc:
         resolve_tokens(cfg, "p.yaml: agent.tokens")

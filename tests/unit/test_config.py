@@ -150,3 +150,26 @@ def test_config_values_are_frozen(tmp_path: Path) -> None:
     cfg = load_config(_write(tmp_path, "farmer.yaml", EXAMPLES["farmer"]), FarmerConfig)
     with pytest.raises(Exception, match="frozen"):
         cfg.drives.min_free_bytes = 5
+
+
+def test_a_key_given_twice_is_an_error_not_a_silent_override(tmp_path: Path) -> None:
+    """safe_load keeps the last of two keys: a second `tokens:` would drop the first one's tokens without a word."""
+    text = (
+        EXAMPLES["plotter"]
+        .replace("agent:\n", "agent:\n  tokens:\n    control: [{value: " + "c" * 20 + "}]\n", 1)
+        .replace("agent:\n", "agent:\n  tokens: {}\n", 1)
+    )
+    assert text.count("tokens:") >= 2
+    err = _error(_write(tmp_path, "plotter.yaml", text), PlotterConfig)
+    assert err.startswith(f"{tmp_path / 'plotter.yaml'}: not valid YAML at line ") and "duplicate key 'tokens'" in err
+
+
+def test_paths_expand_home_and_refuse_nul(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    fleet = "version: 1\nplotters: [{name: plotter-01, address: '127.0.0.1:8470', token_file: ~/t.token}]\n"
+    cfg = load_config(_write(tmp_path, "fleet.yaml", fleet), FleetConfig)
+    assert cfg.plotters[0].token_file == tmp_path / "t.token"
+    bad = fleet.replace("~/t.token", '"a\\0b"')
+    assert "plotters[0].token_file: a path cannot contain a NUL byte" in _error(
+        _write(tmp_path, "fleet2.yaml", bad), FleetConfig
+    )
