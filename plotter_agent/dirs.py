@@ -1,10 +1,13 @@
 """The tmp, tmp2 and dst dirs: space, jobs using them, complete plots, temp files and orphans.
 
-A temp file is any file whose name carries a 64-hex plot id but is not a finished plot name. That covers chiapos
+A temp file is a file whose name carries a 64-hex plot id and ends in ``.tmp``. That covers chiapos
 (``<plot>.plot.table1.tmp`` .. ``table7``, ``.sort.tmp``, ``.p1.t3.sort_bucket_012.tmp``, ``<plot>.plot.2.tmp``),
-madMAx (``<plot>.p1.t1.sort_bucket_000.tmp``, ``<plot>.plot.tmp``) and bladebit's final ``<plot>.plot.tmp``.
-Files without a plot id in the name (bladebit diskplot's ``t1_*.tmp`` buckets) cannot be attributed and are never
-touched. An orphan is a temp file whose plot id no running job has; ``clean`` removes only those.
+madMAx (``<plot>.p1.t1.sort_bucket_000.tmp``, ``<plot>.plot.tmp``) and bladebit's final ``<plot>.plot.tmp``. A name
+ending in ``.plot`` is never a temp file, whatever it otherwise looks like (a compressed ``plot-k32-c05-...``, a
+plot format we do not know yet); nor is any other name without the ``.tmp`` suffix (an rsync partial
+``.plot-k32-....plot.AbC123``). Files without a plot id in the name (bladebit diskplot's ``t1_*.tmp`` buckets)
+cannot be attributed and are never touched. An orphan is a temp file whose plot id no running job has; ``clean``
+removes only those.
 
 Scanning and classifying are split: ``scan_dir`` does the I/O (one ``scandir`` per dir), the rest is pure.
 """
@@ -67,9 +70,17 @@ class DirView:
         return sum(f.size_bytes for f in self.orphans)
 
 
+#: Every temp file of chiapos, madMAx and bladebit ends so; nothing else is ever removed.
+TEMP_SUFFIX = ".tmp"
+
+
 def temp_plot_id(name: str) -> str | None:
-    """The plot id a temp file is named for, or None (not a temp file, or a finished plot)."""
-    if PLOT_NAME_RE.match(name):
+    """The plot id a temp file is named for, or None (not a temp file, or a finished plot).
+
+    The one rule for what may be removed: orphan detection, orphan cleaning and kill's clean-up all go through it, and
+    :func:`remove_files` applies it again to each name right before unlinking.
+    """
+    if name.endswith(".plot") or not name.endswith(TEMP_SUFFIX):
         return None
     hit = PLOT_ID_IN_NAME_RE.search(name)
     return hit.group(1) if hit is not None else None

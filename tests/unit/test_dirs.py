@@ -29,6 +29,11 @@ NAME = "plot-k32-2021-05-01-10-00-{}.plot"
         (NAME.format(LIVE) + ".tmp", LIVE),  # madMAx / bladebit final copy
         (NAME.format(LIVE)[:-5] + ".p1t1.sort_bucket_000.tmp", LIVE),  # madMAx-like
         (NAME.format(LIVE), None),  # a finished plot is never a temp file
+        (f"plot-k32-c05-2023-06-01-10-00-{LIVE}.plot", None),  # bladebit --compress 5
+        (f"plot-mmx-k32-c7-2023-06-01-10-00-{LIVE}.plot", None),  # a plot format we do not know: still a plot
+        (NAME.format(LIVE) + ".tmp.plot", None),  # ends in .plot: never removed, whatever comes before
+        (f".{NAME.format(LIVE)}.Xy12Ab", None),  # an rsync partial: no temp suffix
+        (NAME.format(LIVE) + ".TMP", None),
         ("t1_0.tmp", None),
         ("notes.txt", None),
         ("x" + LIVE[:63], None),
@@ -98,6 +103,9 @@ def test_remove_refuses_a_renamed_plot(tmp_dir: Path) -> None:
     # a forged entry pointing at a finished plot is refused by name
     removed, _ = remove_files([replace(victim, path=str(final))])
     assert removed == [] and final.exists()
+    # so is one pointing at any name that ends in .plot
+    mmx = _touch(tmp_dir / f"plot-mmx-k32-c7-2021-05-01-10-00-{victim.plot_id}.plot", 50)
+    assert remove_files([replace(victim, path=str(mmx))]) == ([], 0) and mmx.exists()
     # a file that vanished meanwhile is skipped quietly
     os.unlink(victim.path)
     assert remove_files([victim]) == ([], 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from dataclasses import replace
@@ -170,3 +171,31 @@ def test_no_answer_before_the_first_look(setup: tuple[View, Controller, FakeTabl
     threading.Timer(0.1, view.poll).start()
     assert view.first(5.0).version == 1
     assert ctl.find("pid:20").pid == 20
+
+
+def test_clean_and_kill_never_remove_a_plot(setup: tuple[View, Controller, FakeTable, Clock, Path]) -> None:
+    """Whatever a name ending in .plot otherwise looks like, neither clean-orphans nor kill removes it."""
+    view, ctl, _table, _clock, tmp = setup
+    dst = tmp.parent / "dst"
+    dead = "de" * 32
+    keep: list[Path] = []
+    for plot_id in (PLOT_ID, dead):  # the killed job's id, and an id no job has (its files are orphan candidates)
+        for d in (tmp, dst):
+            for name in (
+                f"plot-k32-c05-2023-06-01-10-00-{plot_id}.plot",  # a finished compressed plot (bladebit --compress)
+                f"plot-mmx-k32-c7-2023-06-01-10-00-{plot_id}.plot",  # a plot format plotboss does not know
+            ):
+                keep.append(d / name)
+                keep[-1].write_bytes(b"p" * 5)
+                os.utime(keep[-1], (100.0, 100.0))  # older than every job: nothing guards it but its name
+    orphan = tmp / f"plot-k18-2021-01-01-00-00-{dead}.plot.table1.tmp"
+    orphan.write_bytes(b"x" * 7)
+    os.utime(orphan, (100.0, 100.0))  # older than pid 20, the job whose plot id is not known
+    temp = dst / f"plot-k18-2021-01-01-00-00-{PLOT_ID}.plot.2.tmp"
+    temp.write_bytes(b"x" * 3)
+    view.poll()
+    assert [f.path for d in view.snapshot.dirs for f in d.orphans] == [str(orphan)]
+    assert ctl.clean_orphans(7) == ([str(orphan)], 7)
+    res = ctl.kill("000102")
+    assert res.removed_files == (str(temp),)
+    assert all(p.exists() for p in keep) and not orphan.exists() and not temp.exists()
