@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from typing import Any
 
 from farmer_agent.ledger import ID_RE, Reservation
 from plotboss.errors import ConfigError
+from plotboss.plots import is_plot_name
 
 log = logging.getLogger(__name__)
 
@@ -46,30 +48,60 @@ def encode(reservations: list[Reservation]) -> bytes:
     return json.dumps({"format": FORMAT, "reservations": rows}, separators=(",", ":")).encode()
 
 
+def _int(row: dict[str, Any], key: str) -> int:
+    v = row[key]
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ValueError(f"{key}: expected an integer, got {_show(v)}")
+    return v
+
+
+def _time(row: dict[str, Any], key: str) -> float:
+    v = row[key]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ValueError(f"{key}: expected a finite number of seconds, got {_show(v)}")
+    return float(v)
+
+
+def _str(row: dict[str, Any], key: str) -> str:
+    v = row[key]
+    if not isinstance(v, str):
+        raise ValueError(f"{key}: expected a string, got {_show(v)}")
+    return v
+
+
+def _show(v: object) -> str:
+    return repr(v)[:40]
+
+
 def _row(row: Any, where: str) -> Reservation:
     if not isinstance(row, dict):
         raise ValueError(f"{where}: expected an object")
     try:
         r = Reservation(
-            id=str(row["id"]),
-            plot_name=str(row["plot_name"]),
-            size_bytes=int(row["size_bytes"]),
-            requester=str(row["requester"]),
-            drive=str(row["drive"]),
-            create_time=float(row["create_time"]),
-            expire_time=float(row["expire_time"]),
+            id=_str(row, "id"),
+            plot_name=_str(row, "plot_name"),
+            size_bytes=_int(row, "size_bytes"),
+            requester=_str(row, "requester"),
+            drive=_str(row, "drive"),
+            create_time=_time(row, "create_time"),
+            expire_time=_time(row, "expire_time"),
         )
     except KeyError as e:
         raise ValueError(f"{where}: missing {e.args[0]}") from None
-    except (TypeError, ValueError) as e:
+    except ValueError as e:
         raise ValueError(f"{where}: {e}") from None
     if not ID_RE.match(r.id):
-        raise ValueError(f"{where}: bad id {r.id!r}")
+        raise ValueError(f"{where}: bad id {r.id[:40]!r}")
+    if not is_plot_name(r.plot_name):
+        raise ValueError(f"{where}: plot_name {r.plot_name[:100]!r} is not a plot name")
+    if r.size_bytes <= 0:
+        raise ValueError(f"{where}: size_bytes {r.size_bytes} must be greater than 0")
     return r
 
 
 def decode(data: bytes, label: str) -> list[Reservation]:
-    """Parse a state file; ConfigError naming the file on anything unexpected."""
+    """Parse a state file; ConfigError naming the file on anything unexpected (sizes must be integers and times
+    finite numbers; a number too large for a float or JSON nested too deep is refused, not a traceback)."""
     try:
         doc = json.loads(data)
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
@@ -78,11 +110,14 @@ def decode(data: bytes, label: str) -> list[Reservation]:
         if not isinstance(rows, list):
             raise ValueError("reservations: expected a list")
         return [_row(row, f"reservations[{i}]") for i, row in enumerate(rows)]
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ConfigError(
-            f"{label}: not a plotboss farmer state file ({e}); move it away to start afresh (reservations in flight "
-            "are then rebuilt from the rsync temp files on the drives)"
-        ) from None
+    except RecursionError:
+        reason = "JSON nested too deep"
+    except (ValueError, UnicodeDecodeError, OverflowError) as e:
+        reason = str(e)
+    raise ConfigError(
+        f"{label}: not a plotboss farmer state file ({reason}); move it away to start afresh (reservations in flight "
+        "are then rebuilt from the rsync temp files on the drives)"
+    )
 
 
 def load(path: Path) -> list[Reservation]:

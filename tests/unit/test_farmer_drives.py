@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -156,6 +157,44 @@ def test_state_file_round_trip_and_corruption(tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match="not a plotboss farmer state file"):
             decode(bad, "state.json")
     assert default_state_path(Path("/etc/plotboss/farmer.yaml")) == Path("/etc/plotboss/.farmer.state.json")
+
+
+def _state_row(**over: object) -> bytes:
+    row: dict[str, object] = {
+        "id": "a" * 32,
+        "plot_name": plot(1),
+        "size_bytes": 10,
+        "requester": "p1",
+        "drive": "/d",
+        "create_time": 1.5,
+        "expire_time": 2.5,
+    }
+    row.update(over)
+    return json.dumps({"format": 1, "reservations": [row]}).encode()
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (_state_row(size_bytes=1e999), "size_bytes: expected an integer"),  # json reads 1e999 as inf
+        (_state_row(size_bytes=10.7), "size_bytes: expected an integer"),  # never truncated to 10
+        (_state_row(size_bytes=True), "size_bytes: expected an integer"),
+        (_state_row(size_bytes="10"), "size_bytes: expected an integer"),
+        (_state_row(size_bytes=0), "greater than 0"),
+        (_state_row(expire_time=1e999), "expire_time: expected a finite number"),
+        (_state_row(create_time=None), "create_time: expected a finite number"),
+        (_state_row(plot_name="p"), "not a plot name"),
+        (_state_row(drive=["/d"]), "drive: expected a string"),
+        (b'{"format": 1, "reservations": [{"id": "' + b"a" * 32 + b'", "size_bytes": NaN}]}', "reservations"),
+        (b"[" * 100_000, "nested too deep"),
+        (b'{"format": 1, "reservations": ' + b"[" * 100_000, "nested too deep"),
+    ],
+)
+def test_state_file_with_odd_numbers_or_deep_nesting_is_a_config_error(data: bytes, why: str) -> None:
+    with pytest.raises(ConfigError, match=r"state\.json: not a plotboss farmer state file") as e:
+        decode(data, "state.json")
+    assert why in str(e.value)
+    assert decode(_state_row(), "state.json")[0].size_bytes == 10
 
 
 def test_state_writer_group_commits(tmp_path: Path) -> None:
