@@ -36,6 +36,7 @@ class FarmerAgent:
         *,
         probe: ProbeFn | None = None,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self.config_path = config_path
@@ -49,7 +50,7 @@ class FarmerAgent:
             lease_s=config.reservations.lease_s,
         )
         restored = load(self.state_path)
-        self.ledger = Ledger(rules, clock, reservations=restored)
+        self.ledger = Ledger(rules, clock, reservations=restored, monotonic=monotonic)
         self.ledger.extend_all()
         self.prober = DriveProber(
             config.drives.paths,
@@ -57,6 +58,7 @@ class FarmerAgent:
             poll_s=config.agent.poll_s,
             timeout_s=config.agent.probe_timeout_s,
             clock=clock,
+            monotonic=monotonic,
         )
         self.state = StateWriter(self.state_path, self.ledger.export)
         try:

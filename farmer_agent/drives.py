@@ -10,6 +10,9 @@ probe of a drive is still hanging, no second one is started for it (threads neve
 
 The listing is taken *before* statvfs, so the bytes a transfer has written (seen in the listing) are never more than
 what the free space already accounts for; the ledger relies on that to count reserved space down as a temp file grows.
+
+Each snapshot carries two times: ``probe_time`` (wall clock, shown to clients) and ``probe_mono`` (monotonic, taken
+before the probe started), by which the ledger orders probes and completions; a wall-clock step never reorders them.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from plotboss.errors import FailedPrecondition
@@ -59,8 +62,11 @@ class DriveInfo:
     plots: frozenset[str] = frozenset()
     written: Mapping[str, int] = field(default_factory=dict)
     temp_files: tuple[str, ...] = ()
-    #: Clock time the probe started (before listing and statvfs); 0 when never probed.
+    #: Wall-clock time the probe started (before listing and statvfs); 0 when never probed. Shown to clients only.
     probe_time: float = 0.0
+    #: Monotonic-clock time at or before the probe started, stamped by the prober: what the ledger orders probes and
+    #: completions by (a wall-clock step, e.g. by NTP, must not make every fresh probe look older than the last one).
+    probe_mono: float = 0.0
 
     @property
     def usable(self) -> bool:
@@ -174,6 +180,7 @@ class _Pending:
     """One probe running in its own thread."""
 
     def __init__(self, probe: ProbeFn, path: str, now: float, started: float) -> None:
+        """``now``: wall-clock time given to the probe; ``started``: monotonic time stamped on its result."""
         self.path = path
         self.started = started
         self.result: DriveInfo | None = None
@@ -183,10 +190,12 @@ class _Pending:
 
     def _run(self, probe: ProbeFn, now: float) -> None:
         try:
-            self.result = probe(self.path, now)
+            self.result = replace(probe(self.path, now), probe_mono=self.started)
         except Exception as e:  # a probe seam must not kill the prober
             log.exception("probe of %s failed", self.path)
-            self.result = DriveInfo(self.path, DriveState.ERROR, f"probe failed: {e}", probe_time=now)
+            self.result = DriveInfo(
+                self.path, DriveState.ERROR, f"probe failed: {e}", probe_time=now, probe_mono=self.started
+            )
         finally:
             self.done.set()
 
@@ -204,6 +213,8 @@ class DriveProber:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``clock`` (wall) stamps ``probe_time``; ``monotonic`` times the probes and stamps ``probe_mono`` (give the
+        ledger the same one)."""
         self._patterns = list(patterns)
         self._probe = probe
         self._poll_s = poll_s
@@ -234,7 +245,11 @@ class DriveProber:
                 if old is not None and not old.done.is_set():
                     waited = start - old.started
                     hung[p] = DriveInfo(
-                        p, DriveState.ERROR, f"probe hung for {waited:.0f} s (drive not answering)", probe_time=now
+                        p,
+                        DriveState.ERROR,
+                        f"probe hung for {waited:.0f} s (drive not answering)",
+                        probe_time=now,
+                        probe_mono=start,
                     )
                     continue
                 pend = _Pending(self._probe, p, now, start)
@@ -254,7 +269,13 @@ class DriveProber:
                     del self._pending[p]
                 else:
                     out.append(
-                        DriveInfo(p, DriveState.ERROR, f"probe timed out after {self._timeout_s:g} s", probe_time=now)
+                        DriveInfo(
+                            p,
+                            DriveState.ERROR,
+                            f"probe timed out after {self._timeout_s:g} s",
+                            probe_time=now,
+                            probe_mono=start,
+                        )
                     )
             # forget finished probes of drives that went away
             for p in [p for p, pend in self._pending.items() if p not in paths and pend.done.is_set()]:

@@ -1,4 +1,4 @@
-"""The reservation ledger: pure decisions over a drives snapshot, with an injected clock. No I/O.
+"""The reservation ledger: pure decisions over a drives snapshot, with injected clocks. No I/O.
 
 Space accounting, per drive (all from one probe, see drives.py):
 
@@ -11,6 +11,10 @@ transfer proceeds. When a reservation completes, the plot's remaining bytes keep
 until a probe that started after the completion has seen them in ``free``. Released or expired reservations stop
 counting at once: their partial files are removed, which only ever makes a stale ``free`` too low, never too high.
 
+Two clocks: leases (create/expire times, which clients see as timestamps) run on the wall clock; whether a probe is
+newer than another one or than a completion is decided on the monotonic clock (``DriveInfo.probe_mono`` and the
+landed records), so a wall-clock step (NTP) never makes fresh probes look stale nor a landed plot look seen.
+
 One re-entrant lock guards every decision; the gRPC threads call in concurrently.
 """
 
@@ -19,6 +23,7 @@ from __future__ import annotations
 import re
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -58,6 +63,7 @@ class _Landed:
     drive: str
     plot_name: str
     size_bytes: int
+    #: monotonic time of the completion, compared with ``DriveInfo.probe_mono``
     at: float
 
 
@@ -91,9 +97,13 @@ class Ledger:
         clock: Callable[[], float],
         new_id: Callable[[], str] = lambda: secrets.token_hex(16),
         reservations: Iterable[Reservation] = (),
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``clock``: wall-clock seconds, for leases (clients see them as timestamps). ``monotonic``: the clock the
+        drive prober stamps ``probe_mono`` with, for ordering probes and completions."""
         self.rules = rules
         self._clock = clock
+        self._monotonic = monotonic
         self._new_id = new_id
         self._lock = threading.RLock()
         self._by_id: dict[str, Reservation] = {r.id: r for r in reservations}
@@ -138,7 +148,7 @@ class Ledger:
                 if r.drive == info.path:
                     total += max(0, r.size_bytes - info.written.get(r.plot_name, 0))
             for ld in self._landed:
-                if ld.drive == info.path and ld.at >= info.probe_time:
+                if ld.drive == info.path and ld.at >= info.probe_mono:
                     total += max(0, ld.size_bytes - info.written.get(ld.plot_name, 0))
             return total
 
@@ -162,7 +172,7 @@ class Ledger:
         """Why this drive cannot take ``size`` more bytes now, or None when it can."""
         if not info.usable:
             return f"{info.state.value}" + (f" ({info.error})" if info.error else "")
-        if info.probe_time < self._newest_probe.get(info.path, info.probe_time):
+        if info.probe_mono < self._newest_probe.get(info.path, info.probe_mono):
             return "stale probe (a newer one was already used; try again)"
         w = self.writers(info.path)
         if w >= self.rules.max_writers_per_drive:
@@ -174,8 +184,8 @@ class Ledger:
 
     def _prune_landed(self, drives: Sequence[DriveInfo]) -> None:
         for d in drives:
-            self._newest_probe[d.path] = max(d.probe_time, self._newest_probe.get(d.path, d.probe_time))
-        seen = {d.path: d.probe_time for d in drives}
+            self._newest_probe[d.path] = max(d.probe_mono, self._newest_probe.get(d.path, d.probe_mono))
+        seen = {d.path: d.probe_mono for d in drives}
         self._landed = [ld for ld in self._landed if seen.get(ld.drive, ld.at) <= ld.at]
 
     def reserve(self, plot_name: str, size_bytes: int, requester: str, drives: Sequence[DriveInfo]) -> Reservation:
@@ -238,7 +248,7 @@ class Ledger:
                     f"plot {r.plot_name} on {r.drive}: {observed_size} bytes, reserved for {r.size_bytes}"
                 )
             del self._by_id[r.id]
-            self._landed.append(_Landed(r.drive, r.plot_name, r.size_bytes, self._clock()))
+            self._landed.append(_Landed(r.drive, r.plot_name, r.size_bytes, self._monotonic()))
             self._version += 1
             return r
 

@@ -104,6 +104,29 @@ def test_prober_background_refresh(tmp_path: Path) -> None:
         prober.stop()
 
 
+def test_prober_stamps_probes_with_both_clocks_and_a_wall_clock_step_refuses_nothing(tmp_path: Path) -> None:
+    from farmer_agent.ledger import Ledger, Rules
+
+    (tmp_path / "d").mkdir()
+    wall, mono = [5000.0], [10.0]
+    prober = DriveProber(
+        [str(tmp_path / "d")],
+        probe=make_probe(True),
+        poll_s=60,
+        timeout_s=5,
+        clock=lambda: wall[0],
+        monotonic=lambda: mono[0],
+    )
+    led = Ledger(Rules(max_writers_per_drive=8), lambda: wall[0], monotonic=lambda: mono[0])
+    (d,) = prober.refresh()
+    assert (d.probe_time, d.probe_mono) == (5000.0, 10.0)
+    led.reserve(plot(1), 2**20, "p", [d])
+    wall[0], mono[0] = 5000.0 - 3600, 12.0  # NTP steps the wall clock back an hour
+    (d,) = prober.refresh()
+    assert (d.probe_time, d.probe_mono) == (1400.0, 12.0)
+    assert led.reserve(plot(2), 2**20, "p", [d]).drive == str(tmp_path / "d")
+
+
 def rsyncd(path: Path, host: str = "farmer-01") -> RsyncdSection:
     return RsyncdSection(host=host, port=8873, module="plots", path=path)
 

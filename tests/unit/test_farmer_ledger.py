@@ -39,15 +39,32 @@ def drive(
     temps: tuple[str, ...] = (),
     plots: frozenset[str] = frozenset(),
     t: float = 0.0,
+    wall: float | None = None,
 ) -> DriveInfo:
+    """A probe of ``path`` started at ``t`` (monotonic; the wall-clock time is the same unless ``wall`` is given)."""
     return DriveInfo(
-        path, state, "", 100 * MiB, free, plots=plots, written=dict(written or {}), temp_files=temps, probe_time=t
+        path,
+        state,
+        "",
+        100 * MiB,
+        free,
+        plots=plots,
+        written=dict(written or {}),
+        temp_files=temps,
+        probe_time=t if wall is None else wall,
+        probe_mono=t,
     )
 
 
-def ledger(clock: Clock, **rules: object) -> Ledger:
+def ledger(clock: Clock, monotonic: Clock | None = None, **rules: object) -> Ledger:
+    """A ledger on virtual clocks: ``clock`` (wall) and ``monotonic`` (the same one unless given)."""
     counter = itertools.count(1)
-    return Ledger(Rules(**rules), clock, new_id=lambda: f"{next(counter):032x}")  # type: ignore[arg-type]
+    return Ledger(
+        Rules(**rules),  # type: ignore[arg-type]
+        clock,
+        new_id=lambda: f"{next(counter):032x}",
+        monotonic=monotonic or clock,
+    )
 
 
 def test_most_free_picks_the_drive_with_most_room() -> None:
@@ -229,6 +246,24 @@ def test_an_older_snapshot_after_a_newer_one_is_refused_not_under_counted() -> N
     assert "stale probe" in str(e.value)
 
 
+def test_a_wall_clock_step_back_neither_refuses_fresh_probes_nor_forgets_a_landed_plot() -> None:
+    """NTP steps the wall clock back an hour: probes and completions are ordered on the monotonic clock, so a fresh
+    probe is not 'stale', and a probe started before a completion still counts the landed plot."""
+    wall, mono = Clock(1000), Clock(50)
+    led = ledger(wall, mono, max_writers_per_drive=8)
+    r = led.reserve(plot(1), 10 * MiB, "p", [drive("/a", 100 * MiB, t=49, wall=999)])
+    wall.t, mono.t = 1000 - 3600, 55  # the step, and 5 s of real time
+    before = drive("/a", 100 * MiB, t=54, wall=-2601)  # probed before plot 1 landed: its 10 MiB not in free yet
+    led.complete(r.id, 10 * MiB)
+    assert led.available_bytes(before) == 90 * MiB
+    mono.t = 57
+    fresh = drive("/a", 90 * MiB, plots=frozenset({plot(1)}), written={plot(1): 10 * MiB}, t=56, wall=-2599)
+    assert led.reserve(plot(2), MiB, "p", [fresh]).drive == "/a"
+    assert led.available_bytes(fresh) == 89 * MiB
+    # leases stay on the wall clock: clients see them as timestamps
+    assert led.get(led.reservations()[0].id).expire_time == wall.t + 120
+
+
 def test_recover_holds_space_for_unknown_temp_files() -> None:
     clock = Clock()
     led = ledger(clock, lease_s=30)
@@ -340,6 +375,7 @@ class FakeDrive:
             plots=frozenset(self.final),
             written=written,
             probe_time=now,
+            probe_mono=now,
         )
 
 
