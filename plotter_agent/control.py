@@ -1,4 +1,5 @@
-"""Job control: kill (SIGTERM, SIGKILL after a grace period, then remove that job's temp files), suspend, resume.
+"""Job control: kill (SIGTERM, SIGKILL after a grace period, then remove that job's temp files, those of the earlier
+plots of a multi-plot job included), suspend, resume.
 
 Only jobs in the view can be named, and before any signal each of the job's pids is re-read from the process table:
 it must be the same process (same start time) and still a plot job, so a recycled pid is never signalled.
@@ -117,8 +118,10 @@ class Controller:
                 raise FailedPrecondition(f"job {job.name}: pids {left} survived SIGKILL; temp files left in place")
         removed: list[str] = []
         removed_bytes = 0
-        if job.plot_id:
-            removed, removed_bytes = remove_files(temp_files_of(job.plot_id, job.dirs))
+        if job.plot_ids:
+            # the earlier plots' too: a multi-plot job may have been copying plot N-1 when it died, and nothing will
+            # finish that copy now (only temp files are removed, never a finished .plot)
+            removed, removed_bytes = remove_files(temp_files_of(job.plot_ids, job.dirs))
             log.info("job %s: removed %d temp files (%d bytes)", job.name, len(removed), removed_bytes)
         self.view.poll(fresh=True)
         return KillResult(job=job, removed_files=tuple(removed), removed_bytes=removed_bytes)

@@ -6,8 +6,9 @@ madMAx (``<plot>.p1.t1.sort_bucket_000.tmp``, ``<plot>.plot.tmp``) and bladebit'
 ending in ``.plot`` is never a temp file, whatever it otherwise looks like (a compressed ``plot-k32-c05-...``, a
 plot format we do not know yet); nor is any other name without the ``.tmp`` suffix (an rsync partial
 ``.plot-k32-....plot.AbC123``). Files without a plot id in the name (bladebit diskplot's ``t1_*.tmp`` buckets)
-cannot be attributed and are never touched. An orphan is a temp file whose plot id no running job has; ``clean``
-removes only those.
+cannot be attributed and are never touched. An orphan is a temp file whose plot id no running job has, neither as
+its current plot nor as an earlier plot of a multi-plot job (madMAx and bladebit ``-n N`` copy or write plot N-1 in
+the background while plot N runs); ``clean`` removes only those.
 
 Scanning and classifying are split: ``scan_dir`` does the I/O (one ``scandir`` per dir), the rest is pure.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from plotboss.plots import PLOT_NAME_RE
@@ -139,12 +140,12 @@ def job_dirs(job: Job) -> list[tuple[str, str]]:
 
 
 def find_orphans(scan: DirScan, jobs: Sequence[Job]) -> tuple[TempFile, ...]:
-    """Temp files in ``scan`` named for a plot id no running job has.
+    """Temp files in ``scan`` named for a plot id no running job has (current or earlier plot of a multi-plot job).
 
     Conservative while a job using this dir has no known plot id yet: files modified since that job started might be
     its own, so they are not orphans.
     """
-    live = {j.plot_id for j in jobs if j.plot_id}
+    live = {i for j in jobs for i in j.plot_ids}
     unknown_since = [j.create_time for j in jobs if not j.plot_id and scan.path in j.dirs]
     guard = min(unknown_since) if unknown_since else None
     return tuple(f for f in scan.temp_files if f.plot_id not in live and (guard is None or f.mtime < guard))
@@ -219,13 +220,14 @@ def remove_files(paths: Iterable[TempFile]) -> tuple[list[str], int]:
     return removed, total
 
 
-def temp_files_of(plot_id: str, dirs: Iterable[str]) -> list[TempFile]:
-    """Fresh listing of the temp files named for ``plot_id`` in ``dirs`` (for kill cleanup)."""
+def temp_files_of(plot_ids: Collection[str], dirs: Iterable[str]) -> list[TempFile]:
+    """Fresh listing of the temp files named for any of ``plot_ids`` in ``dirs`` (for kill cleanup)."""
+    ids = frozenset(plot_ids)
     out: list[TempFile] = []
     seen: set[str] = set()
     for d in dirs:
         if d in seen:
             continue
         seen.add(d)
-        out.extend(f for f in scan_dir(d).temp_files if f.plot_id == plot_id)
+        out.extend(f for f in scan_dir(d).temp_files if f.plot_id in ids)
     return out

@@ -104,11 +104,19 @@ class Job:
     #: Which plot of a multi-plot job (`-n N`) the job is on, from 1, and how many it makes (0: endless or unknown).
     plot_index: int = 1
     plot_count: int = 1
+    #: The plot ids of the job's earlier plots (multi-plot jobs), from the log: madMAx and bladebit may still copy or
+    #: write plot N-1 in the background while plot N runs, so their temp files are the job's, not orphans.
+    earlier_plot_ids: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
         """How users name the job: its plot id, or ``pid:N`` until the id is known."""
         return self.plot_id or f"pid:{self.pid}"
+
+    @property
+    def plot_ids(self) -> tuple[str, ...]:
+        """Every plot id whose temp files are this job's: the current plot's (when known) and the earlier plots'."""
+        return (*((self.plot_id,) if self.plot_id else ()), *self.earlier_plot_ids)
 
     @property
     def dirs(self) -> tuple[str, ...]:
@@ -282,6 +290,7 @@ def build_job(
         log_age_s=log_age,
         plot_index=info.plot_index if info is not None else 1,
         plot_count=max(cmd.count, 0),
+        earlier_plot_ids=tuple(sorted(i for i in info.earlier_plots if i != plot_id)) if info is not None else (),
     )
 
 

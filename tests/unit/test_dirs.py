@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 from plotter_agent.dirs import build_dirs, find_orphans, job_temp_bytes, remove_files, scan_dir, temp_plot_id
-from tests.unit.test_jobs import job
+from plotter_agent.jobs import build_job, group_families
+from plotter_agent.logparse import LogParser
+from tests.unit.test_jobs import job, proc
+from tests.unit.test_logparse_multiplot import ID1_MADMAX, ID2, madmax_two_plots
 
 LIVE = "1" * 64
 DEAD = "2" * 64
@@ -124,3 +127,36 @@ def test_unconfigured_job_dirs_are_listed_without_orphans(tmp_dir: Path, tmp_pat
     )
     assert [(v.path, v.role) for v in views] == [(str(tmp_path), "dst"), (str(tmp_dir), "tmp")]
     assert views[1].jobs[0].pid == 1 and views[1].orphans == ()  # never offered for removal
+
+
+def test_earlier_plot_being_copied_is_not_an_orphan(tmp_path: Path) -> None:
+    """madMAx `-n 2`: while plot 2 runs, plot 1 is still copied from tmp2 to dst; those files are the job's."""
+    data, late_at = madmax_two_plots()
+    parser = LogParser()
+    parser.feed(data[:late_at])  # plot 2 in phase 1, plot 1's copy not finished
+    tmp, tmp2, dst = (tmp_path / n for n in ("tmp", "tmp2", "dst"))
+    for d in (tmp, tmp2, dst):
+        d.mkdir()
+    plot1 = f"plot-k33-2021-07-14-21-56-{ID1_MADMAX}.plot"
+    _touch(tmp2 / (plot1 + ".tmp"), 500, 1000)  # plot 1, complete, being copied
+    _touch(dst / (plot1 + ".tmp"), 300, 1000)  # the copy in progress
+    _touch(tmp / f"plot-k33-2021-07-14-22-30-{ID2}.p1.t1.sort_bucket_000.tmp", 70, 1000)  # plot 2's own
+    _touch(tmp / (NAME.format(DEAD) + ".p1.t1.sort_bucket_000.tmp"), 9, 1000)  # a real orphan
+    argv = ("chia_plot", "-n", "2", "-t", f"{tmp}/", "-2", f"{tmp2}/", "-d", f"{dst}/")
+    fam = group_families([proc(100, argv, fds=((1, "/logs/mm.log"),))])[0]
+    j = build_job(
+        fam,
+        now=2000.0,
+        logfile="/logs/mm.log",
+        log_reason="",
+        info=parser.info.copy(),
+        last_growth=1999.0,
+        progress=0.1,
+        eta_s=None,
+        tmp_bytes=0,
+        stall_after_s=600.0,
+    )
+    assert (j.plot_id, j.earlier_plot_ids) == (ID2, (ID1_MADMAX,))
+    pairs = [(str(tmp), "tmp"), (str(tmp2), "tmp2"), (str(dst), "dst")]
+    views = build_dirs(pairs, {p: scan_dir(p) for p, _r in pairs}, [j])
+    assert [(v.role, [f.plot_id for f in v.orphans]) for v in views] == [("tmp", [DEAD]), ("tmp2", []), ("dst", [])]

@@ -241,13 +241,14 @@ def test_multi_plot_job_shows_its_current_plot() -> None:
     j = build_job(fam, now=1010.0, info=second, stall_after_s=600.0, **kw)  # type: ignore[arg-type]
     assert (j.plot_id, j.phase, j.plot_index, j.plot_count) == (later, (1, 2), 2, 3)
     assert (j.k, j.tmp_dir, j.dst_dir) == (32, "/t", "/d") and not j.phase_unknown_reason
+    assert j.earlier_plot_ids == (ID_C,) and j.plot_ids == (later, ID_C)  # plot 1 may still be copied: still the job's
     second.plot_id = later
     fam2 = group_families([proc(9, argv, fds=fds[:1])])[0]
     j2 = build_job(fam2, now=1010.0, info=second, stall_after_s=600.0, **kw)  # type: ignore[arg-type]
     assert j2.plot_id == later and j2.plot_index == 2
     endless = group_families([proc(9, ("chia_plot", "-n", "-1", "-t", "/t/", "-d", "/d/"), fds=fds[:1])])[0]
     j3 = build_job(endless, now=1010.0, info=None, stall_after_s=600.0, **kw)  # type: ignore[arg-type]
-    assert (j3.plot_index, j3.plot_count) == (1, 0)
+    assert (j3.plot_index, j3.plot_count, j3.earlier_plot_ids, j3.plot_ids) == (1, 0, (), ())
 
 
 @given(st.text(max_size=80))

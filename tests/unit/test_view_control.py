@@ -18,6 +18,7 @@ from plotter_agent.loglib import LogLibrary
 from plotter_agent.proctable import ProcFacts
 from plotter_agent.view import View
 from tests.unit.test_jobs import proc
+from tests.unit.test_logparse_multiplot import ID1_MADMAX, ID2, madmax_two_plots
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "logs" / "chiapos-2.0.12-k18.plot.log"
 PLOT_ID = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
@@ -199,3 +200,39 @@ def test_clean_and_kill_never_remove_a_plot(setup: tuple[View, Controller, FakeT
     res = ctl.kill("000102")
     assert res.removed_files == (str(temp),)
     assert all(p.exists() for p in keep) and not orphan.exists() and not temp.exists()
+
+
+def test_kill_removes_the_temp_files_of_earlier_plots(tmp_path: Path) -> None:
+    """madMAx `-n 2` killed while plot 2 runs and plot 1 is still copied: plot 1's copy is never finished now, so its
+    temp files go too (never a finished plot), and nothing of the job was an orphan before the kill."""
+    logs, tmp, tmp2, dst = (tmp_path / n for n in ("logs", "tmp", "tmp2", "dst"))
+    for d in (logs, tmp, tmp2, dst):
+        d.mkdir()
+    data, late_at = madmax_two_plots()
+    log = logs / "mm.log"
+    log.write_bytes(data[:late_at])  # plot 2 in phase 1, plot 1's copy not finished
+    plot1 = f"plot-k33-2021-07-14-21-56-{ID1_MADMAX}.plot"
+    temps = [tmp2 / (plot1 + ".tmp"), dst / (plot1 + ".tmp"), tmp / f"plot-k33-2021-07-14-22-30-{ID2}.p1.t1.tmp"]
+    for t in temps:
+        t.write_bytes(b"x" * 4)
+    finished = tmp / plot1  # a finished file of plot 1 is never removed, wherever it is
+    finished.write_bytes(b"p")
+    cmd = ("chia_plot", "-n", "2", "-t", f"{tmp}/", "-2", f"{tmp2}/", "-d", f"{dst}/")
+    table = FakeTable([proc(30, cmd, fds=((1, str(log)), (2, str(log))))])
+    clock = Clock()
+    view = View(
+        log_dir=logs,
+        dirs=configured_dirs([str(tmp)], str(tmp2), [str(dst)]),
+        table=table,
+        library=LogLibrary(logs, clock=clock),
+        stall_after_s=600,
+        poll_s=0.1,
+        clock=clock,
+    )
+    ctl = Controller(view, table, kill_grace_s=1.0, sleep=clock.sleep, monotonic=clock)
+    (j,) = view.poll().jobs
+    assert (j.plot_id, j.earlier_plot_ids) == (ID2, (ID1_MADMAX,))
+    assert [f for d in view.snapshot.dirs for f in d.orphans] == []
+    res = ctl.kill(ID2[:8])
+    assert sorted(res.removed_files) == sorted(map(str, temps)) and res.removed_bytes == 12
+    assert not any(t.exists() for t in temps) and finished.exists()
