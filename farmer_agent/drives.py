@@ -11,6 +11,12 @@ probe of a drive is still hanging, no second one is started for it (threads neve
 The listing is taken *before* statvfs, so the bytes a transfer has written (seen in the listing) are never more than
 what the free space already accounts for; the ledger relies on that to count reserved space down as a temp file grows.
 
+More than one file for one plot on a drive (the temp file of a transfer that died plus the new one's, or a stale
+temp file next to the final file): ``written`` credits the *smallest*. Which file is the live transfer's cannot be
+told from a listing, and every one of them is already counted in ``free``; crediting the smallest makes the ledger
+count at least what the live transfer still has to write (it may hold a few bytes too many until the stale file is
+removed), where crediting the largest would let it promise the same bytes twice.
+
 Each snapshot carries two times: ``probe_time`` (wall clock, shown to clients) and ``probe_mono`` (monotonic, taken
 before the probe started), by which the ledger orders probes and completions; a wall-clock step never reorders them.
 """
@@ -49,7 +55,8 @@ class DriveState(enum.Enum):
 @dataclass(frozen=True)
 class DriveInfo:
     """One drive as the last probe saw it. ``written`` maps a plot name to the bytes already on this drive for it
-    (its rsync temp file(s) or its final file): a transfer in progress."""
+    (its rsync temp file or its final file; the smallest when there are several, see the module doc): a transfer in
+    progress."""
 
     path: str
     state: DriveState
@@ -148,7 +155,8 @@ def probe_drive(
                     plots.add(name)
                     plot_bytes += st.st_size
                     largest = max(largest, st.st_size)
-                written[key] = max(written.get(key, 0), st.st_size)
+                # the smallest of a plot's files: see "More than one file for one plot" in the module doc
+                written[key] = min(written.get(key, st.st_size), st.st_size)
         sp = space(path)
     except OSError as e:
         return DriveInfo(path, DriveState.ERROR, f"probe failed: {e.strerror or e}", probe_time=now)

@@ -62,6 +62,36 @@ def test_probe_counts_plots_and_temp_files(tmp_path: Path) -> None:
     assert info.total_bytes > 0 and info.free_bytes > 0 and info.probe_time == 5.0
 
 
+def test_two_files_of_one_plot_credit_the_smallest_never_promising_bytes_twice(tmp_path: Path) -> None:
+    """A transfer died leaving its temp file (12 units); the plotter retries under the same reservation and rsync
+    writes a new temp file from 0 (1 unit so far). Only the new one is progress: crediting the dead one would let
+    the drive be promised past its free space."""
+    from farmer_agent.drives import DiskSpace
+    from farmer_agent.ledger import Ledger, Rules
+    from plotboss.errors import InsufficientSpace
+
+    unit = 64 * 2**10
+
+    def space(path: str) -> DiskSpace:  # 20 units free before any file, less what is in the dir
+        used = sum(e.stat().st_size for e in os.scandir(path))
+        return DiskSpace(100 * unit, 20 * unit - used, False)
+
+    probe = make_probe(True, space)
+    led = Ledger(Rules(max_writers_per_drive=4), lambda: 1000.0, monotonic=lambda: 1000.0)
+    led.reserve(plot(1), 16 * unit, "p", [probe(str(tmp_path), 1)])
+    (tmp_path / f".{plot(1)}.OLD111").write_bytes(b"\0" * 12 * unit)
+    (tmp_path / f".{plot(1)}.NEW222").write_bytes(b"\0" * unit)
+    d = probe(str(tmp_path), 2)
+    with pytest.raises(InsufficientSpace):
+        led.reserve(plot(2), 3 * unit, "q", [d])  # 15 + 3 units promised on a drive with 7 free
+    assert d.free_bytes == 7 * unit and d.written[plot(1)] == unit
+    assert led.reserved_bytes(d) == 15 * unit  # what the live transfer still has to write
+    # a stale temp file next to the final file: the smaller counts too
+    (tmp_path / plot(3)).write_bytes(b"\0" * 3 * unit)
+    (tmp_path / f".{plot(3)}.Stale1").write_bytes(b"\0" * 2 * unit)
+    assert probe(str(tmp_path), 3).written[plot(3)] == 2 * unit
+
+
 def test_hung_probe_reports_error_and_never_piles_up_threads(tmp_path: Path) -> None:
     release = threading.Event()
     calls: list[str] = []

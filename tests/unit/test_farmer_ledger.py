@@ -365,7 +365,7 @@ class FakeDrive:
     def probe(self, now: float) -> None:
         written = dict(self.temp)
         for name, size in self.final.items():
-            written[name] = max(written.get(name, 0), size)
+            written[name] = min(written.get(name, size), size)  # as probe_drive does
         self.seen = DriveInfo(
             self.path,
             DriveState.OK,
