@@ -35,6 +35,7 @@ class JobCommand:
     threads: int | None = None
     buckets: int | None = None
     buffer_mib: int | None = None
+    #: How many plots the job makes; 0 or less: until stopped (madMAx ``-n -1``, bladebit ``-n 0``).
     count: int = 1
     #: chia 2.x ``chia plotters <name>`` wrappers spawn the real plotter as a child; the child is the same job.
     wrapper: bool = False
@@ -299,6 +300,17 @@ def _int(value: str | None) -> int | None:
         return None
 
 
+def _count(plotter: Plotter, value: str | None) -> int:
+    """The ``-n`` value as :attr:`JobCommand.count`. bladebit ``-n 0`` and madMAx ``-n -1`` plot until stopped; chia
+    (and madMAx ``-n 0``, which would make none and exit) count as at least one plot."""
+    n = _int(value)
+    if n is None:
+        return 1
+    if plotter is Plotter.BLADEBIT or (plotter is Plotter.MADMAX and n < 0):
+        return n
+    return max(n, 1)
+
+
 def _resolve(path: str | None, cwd: str | None) -> str | None:
     if path is None or path == "":
         return None
@@ -362,6 +374,6 @@ def parse_cmdline(argv: Sequence[str], cwd: str | None = None) -> JobCommand | N
         threads=_int(merged.get("threads")),
         buckets=_int(merged.get("buckets")),
         buffer_mib=_int(merged.get("buffer")),
-        count=_int(merged.get("count")) or 1,
+        count=_count(plotter, merged.get("count")),
         wrapper=wrapper,
     )

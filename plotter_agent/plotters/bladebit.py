@@ -76,12 +76,14 @@ def _buckets(m: re.Match[str], info: LogInfo) -> None:
 
 
 # Generating plot 2 / 2: <id> (bladebit -n 2)
-handlers.next_plot_on("Generating plot ", r"Generating plot \d+ / \d+: ")
+# Generating plot 2: <id> (bladebit -n 0: plots until stopped; main.cpp leaves out " / M")
+handlers.next_plot_on("Generating plot ", r"Generating plot \d+(?: / \d+)?: ")
 
 
-@handlers.on("Generating plot ", r"Generating plot \d+ / \d+: ([0-9a-f]{64})$")
+@handlers.on("Generating plot ", r"Generating plot \d+(?: / \d+)?: ([0-9a-f]{64})$")
 def _plot_id(m: re.Match[str], info: LogInfo) -> None:
     # Generating plot 1 / 1: 1fc7b57baae24da78e3bea44d58ab51f162a3ed4d242bab2fbcc24f6577d88b3
+    # Generating plot 1: 1fc7b57baae24da78e3bea44d58ab51f162a3ed4d242bab2fbcc24f6577d88b3  (-n 0)
     if info.plot_id is None:
         info.plot_id = m[1]
     if info.k is None:

@@ -381,6 +381,28 @@ def test_option_without_value_at_end() -> None:
     assert cmd is not None and cmd.k == 32 and cmd.tmp_dir == "/c"
 
 
+@pytest.mark.parametrize(
+    ("argv", "count"),
+    [
+        (["bladebit", "-f", "F", "-c", "C", "-n", "0", "ramplot", "/dst"], 0),  # plots until stopped
+        (["bladebit", "--count", "0", "/dst"], 0),
+        (["bladebit", "-n", "3", "diskplot", "-t1", "/t", "/dst"], 3),
+        (["bladebit", "/dst"], 1),
+        (["chia", "plotters", "bladebit", "cudaplot", "-d", "/d", "-n", "0"], 0),  # chia passes -n on to bladebit
+        (["chia_plot", "-n", "-1", "-t", "/t/", "-d", "/d/"], -1),  # madMAx: until stopped
+        (["chia_plot", "--count=-1", "-t", "/t/", "-d", "/d/"], -1),
+        (["chia_plot", "-n", "0", "-t", "/t/", "-d", "/d/"], 1),  # madMAx -n 0 makes none and exits
+        (["chia", "plots", "create", "-n", "0"], 1),  # chia: at least one
+        (["chia", "plots", "create", "-n", "-1"], 1),
+        (["chia", "plots", "create", "--num", "4"], 4),
+        (["chia", "plots", "create", "-n", "x"], 1),
+    ],
+)
+def test_plot_count(argv: list[str], count: int) -> None:
+    cmd = parse_cmdline(argv, "/")
+    assert cmd is not None and cmd.count == count
+
+
 def test_unknown_options_are_tolerated() -> None:
     cmd = parse_cmdline(["chia_plot", "--newflag", "--newopt=7", "-t", "/t", "-d", "/d"], "/")
     assert cmd is not None and (cmd.tmp_dir, cmd.dst_dir) == ("/t", "/d")
@@ -400,5 +422,6 @@ _WORDS = st.sampled_from(
 @given(st.lists(st.one_of(_WORDS, st.text(max_size=12)), max_size=14), st.one_of(st.none(), st.just("/cwd")))
 def test_any_command_line_parses_or_is_refused_without_raising(argv: list[str], cwd: str | None) -> None:
     cmd = parse_cmdline(argv, cwd)
-    assert cmd is None or (cmd.plotter in (C, M, B) and cmd.count != 0)
+    assert cmd is None or (cmd.plotter in (C, M, B) and (cmd.count != 0 or cmd.plotter is B))
+    assert cmd is None or cmd.plotter is not C or cmd.count >= 1
     assert is_candidate(argv) or cmd is None

@@ -249,6 +249,9 @@ def test_multi_plot_job_shows_its_current_plot() -> None:
     endless = group_families([proc(9, ("chia_plot", "-n", "-1", "-t", "/t/", "-d", "/d/"), fds=fds[:1])])[0]
     j3 = build_job(endless, now=1010.0, info=None, stall_after_s=600.0, **kw)  # type: ignore[arg-type]
     assert (j3.plot_index, j3.plot_count, j3.earlier_plot_ids, j3.plot_ids) == (1, 0, (), ())
+    forever = group_families([proc(9, ("bladebit", "-n", "0", "-f", "F", "ramplot", "/d"), fds=fds[:1])])[0]
+    j4 = build_job(forever, now=1010.0, info=None, stall_after_s=600.0, **kw)  # type: ignore[arg-type]
+    assert (j4.plot_index, j4.plot_count) == (1, 0)  # bladebit -n 0: until stopped
 
 
 @given(st.text(max_size=80))

@@ -61,14 +61,16 @@ def madmax_two_plots(at: bytes = b"[P1] Table 3") -> tuple[bytes, int]:
     return body + late + b"".join(second[p1_line:]), len(body)
 
 
-def bladebit_two_plots() -> tuple[bytes, int]:
-    """(whole log, offset of plot 1's late `finished writing to disk` line inside plot 2) of bladebit `-n 2`."""
+def bladebit_two_plots(endless: bool = False) -> tuple[bytes, int]:
+    """(whole log, offset of plot 1's late `finished writing to disk` line inside plot 2) of bladebit `-n 2`, or of
+    the first two plots of bladebit `-n 0` (``endless``: plots until stopped, `Generating plot N: <id>`)."""
     lines = (SAMPLES / "plotman-bladebit.plot.log").read_bytes().splitlines(keepends=True)
     gen = next(i for i, ln in enumerate(lines) if ln.startswith(b"Generating plot"))
     written = next(i for i, ln in enumerate(lines) if b"finished writing to disk" in ln)
-    first = [ln.replace(b"/ 1:", b"/ 2:") for ln in lines if b"finished writing to disk" not in ln]
+    of1, of2 = (b"1:", b"2:") if endless else (b"1 / 2:", b"2 / 2:")
+    first = [ln.replace(b"1 / 1:", of1) for ln in lines if b"finished writing to disk" not in ln]
     second = [
-        ln.replace(b"1 / 1:", b"2 / 2:").replace(ID1_BLADEBIT.encode(), ID2.encode())
+        ln.replace(b"1 / 1:", of2).replace(ID1_BLADEBIT.encode(), ID2.encode())
         for i, ln in enumerate(lines[gen:], gen)
         if i != written
     ]
@@ -118,17 +120,30 @@ def test_madmax_late_copy_of_plot_one_does_not_complete_plot_two(at: bytes) -> N
     assert (info.plot_id, info.plot_index, info.completed, info.phase) == (ID2, 2, True, PHASE_DONE)
 
 
-def test_bladebit_late_write_of_plot_one_does_not_name_plot_two() -> None:
-    data, late_at = bladebit_two_plots()
+@pytest.mark.parametrize("endless", [False, True], ids=["n2", "n0"])
+def test_bladebit_late_write_of_plot_one_does_not_name_plot_two(endless: bool) -> None:
+    data, late_at = bladebit_two_plots(endless)
+    assert (b"Generating plot 2: " in data) is endless
     before = whole(data[:late_at])
-    assert (before.plot_index, before.plot_id, before.plot_name) == (2, ID2, None)
+    assert (before.plot_index, before.plot_id, before.plot_name, before.phase) == (2, ID2, None, (2, 0))
+    assert not before.completed and before.earlier_plots == {ID1_BLADEBIT}
     after = whole(data[: data.index(b"\n", late_at) + 1])
     assert after == before
     info = whole(data)
     assert (info.plot_id, info.plot_index, info.completed) == (ID2, 2, True)
+    first = whole(data[: data.index(b"Generating plot 2")])
+    assert (first.plot_id, first.plot_index, first.k) == (ID1_BLADEBIT, 1, 32)
 
 
-@pytest.mark.parametrize("build", [chia_two_plots, madmax_two_plots, bladebit_two_plots], ids=lambda f: f.__name__)
+def bladebit_endless_two_plots() -> tuple[bytes, int]:
+    return bladebit_two_plots(endless=True)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [chia_two_plots, madmax_two_plots, bladebit_two_plots, bladebit_endless_two_plots],
+    ids=lambda f: f.__name__,
+)
 def test_two_plot_logs_chunking_does_not_matter_and_never_go_back(build: object) -> None:
     data = build()[0]  # type: ignore[operator]
     reference = whole(data)
