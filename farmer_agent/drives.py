@@ -332,12 +332,23 @@ def remove_partials(drive: str, plot_name: str) -> list[str]:
     Never descends into sub-dirs, never removes a directory, never touches another plot's files. Returns the
     removed paths.
     """
+    return _remove_plot_files(drive, plot_name, final=True)
+
+
+def remove_temps(drive: str, plot_name: str) -> list[str]:
+    """Remove this plot's rsync temp files (``.NAME.XXXXXX``) from ``drive`` only, never its final file (an archived
+    plot). Same care as ``remove_partials``."""
+    return _remove_plot_files(drive, plot_name, final=False)
+
+
+def _remove_plot_files(drive: str, plot_name: str, *, final: bool) -> list[str]:
     parse_plot_name(plot_name)
     removed: list[str] = []
     with os.scandir(drive) as it:
         for entry in it:
             m = RSYNC_TEMP_RE.match(entry.name)
-            if entry.name != plot_name and (m is None or m["name"] != plot_name):
+            is_final = final and entry.name == plot_name
+            if not is_final and (m is None or m["name"] != plot_name):
                 continue
             if entry.is_dir(follow_symlinks=False):
                 continue
@@ -352,8 +363,13 @@ def remove_partials(drive: str, plot_name: str) -> list[str]:
 T = TypeVar("T")
 
 
+class TimedOut(FailedPrecondition):
+    """A time-boxed disk touch has not answered in time (it goes on in its thread)."""
+
+
 def time_boxed(fn: Callable[[], T], timeout_s: float, what: str) -> T:
-    """Run ``fn`` in a daemon thread; FailedPrecondition when it has not answered within ``timeout_s``."""
+    """Run ``fn`` in a daemon thread; TimedOut when it has not answered within ``timeout_s`` (``fn`` then goes on
+    in its thread: whatever must happen when it really ends belongs in ``fn``)."""
     box: list[T] = []
     err: list[BaseException] = []
     done = threading.Event()
@@ -368,7 +384,7 @@ def time_boxed(fn: Callable[[], T], timeout_s: float, what: str) -> T:
 
     threading.Thread(target=run, name=f"io {what}", daemon=True).start()
     if not done.wait(timeout_s):
-        raise FailedPrecondition(f"{what}: the drive did not answer within {timeout_s:g} s")
+        raise TimedOut(f"{what}: the drive did not answer within {timeout_s:g} s")
     if err:
         raise err[0]
     return box[0]

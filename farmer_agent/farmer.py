@@ -3,6 +3,11 @@
 The servicer converts messages and calls these; the app wires them and runs the prober and the expiry sweeper.
 Disk touches here (checking a landed plot, removing partials) are seams and are time-boxed so a hung drive fails
 one call instead of holding a gRPC thread forever.
+
+Removing a plot's files on a drive: the ledger notes the removal (that plot is then not placed on that drive), the
+farmer runs it in a thread and waits for it at most ``io_timeout_s``. The thread itself reports to the ledger when
+the removal has really ended, also after the caller stopped waiting: done (the plot may go on that drive again) or
+failed (it stays off that drive; the expiry sweeper retries it until it succeeds).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from farmer_agent.config import RsyncdSection
-from farmer_agent.drives import DriveInfo, DriveState, final_size, remove_partials, time_boxed
+from farmer_agent.drives import DriveInfo, DriveState, TimedOut, final_size, remove_partials, remove_temps, time_boxed
 from farmer_agent.ledger import RECOVERED, Ledger, Reservation, check_id
 from farmer_agent.rsyncd import rsync_url
 from farmer_agent.state import StateWriter
@@ -45,6 +50,7 @@ class Farmer:
         io_timeout_s: float = 5.0,
         final_size_fn: Callable[[str, str], int | None] = final_size,
         remove_fn: Callable[[str, str], list[str]] = remove_partials,
+        remove_temps_fn: Callable[[str, str], list[str]] = remove_temps,
     ) -> None:
         self.rsyncd = rsyncd
         self.ledger = ledger
@@ -53,6 +59,7 @@ class Farmer:
         self._io_timeout_s = io_timeout_s
         self._final_size = final_size_fn
         self._remove = remove_fn
+        self._remove_temps = remove_temps_fn
         self._urls: dict[str, str] = {}
 
     # --- reads -------------------------------------------------------------------------------------------------
@@ -122,33 +129,70 @@ class Farmer:
         log.info("completed %s on %s (%d bytes) for %s", r.plot_name, r.drive, r.size_bytes, r.requester)
         return os.path.join(r.drive, r.plot_name), r
 
-    def _clean(self, r: Reservation) -> list[str]:
+    def _run_removal(self, plot_name: str, drive: str) -> list[str]:
+        """Remove what the ledger has down for ``plot_name`` on ``drive``; the removed paths, [] when it failed or
+        is still running after ``io_timeout_s`` (see the module doc)."""
+        rm = self.ledger.removal(plot_name, drive)
+        if rm is None:
+            return []
+        what = "rsync temp files" if rm.keep_final else "partial files"
+        remove = self._remove_temps if rm.keep_final else self._remove
+
+        def work() -> list[str]:
+            try:
+                removed = remove(drive, plot_name)
+            except Exception as e:
+                failed = self.ledger.removal_failed(plot_name, drive)
+                log.warning(
+                    "could not remove the %s of %s on %s (attempt %d): %s; retried later, and the plot is not placed "
+                    "on that drive until they are gone",
+                    what,
+                    plot_name,
+                    drive,
+                    failed.failures if failed else 1,
+                    e.strerror or e if isinstance(e, OSError) else e,
+                )
+                raise
+            self.ledger.removal_done(plot_name, drive)
+            if removed:
+                log.info("removed %s", ", ".join(removed))
+            return removed
+
         try:
-            removed = time_boxed(lambda: self._remove(r.drive, r.plot_name), self._io_timeout_s, f"cleaning {r.drive}")
-        except Exception as e:
-            log.warning("could not remove the partial files of %s on %s: %s", r.plot_name, r.drive, e)
-            removed = []
-        finally:
-            self.ledger.cleaned(r.plot_name)
-        if removed:
-            log.info("removed %s", ", ".join(removed))
-        return removed
+            return time_boxed(work, self._io_timeout_s, f"cleaning {drive}")
+        except TimedOut:
+            log.warning(
+                "removing the %s of %s on %s takes longer than %g s; it goes on in the background (the plot is not "
+                "placed on that drive until it is done)",
+                what,
+                plot_name,
+                drive,
+                self._io_timeout_s,
+            )
+        except Exception:
+            pass  # logged by work(), which also scheduled the retry
+        return []
 
     def release(self, reservation_id: str) -> list[str]:
         check_id(reservation_id)
         r = self.ledger.release(reservation_id)
         self._save()
         log.info("released %s on %s (%s)", r.plot_name, r.drive, r.id)
-        return self._clean(r)
+        return self._run_removal(r.plot_name, r.drive)
 
     def sweep(self) -> list[Reservation]:
-        """Release every reservation whose lease ran out, removing its partial files."""
+        """Release every reservation whose lease ran out, removing its partial files; retry failed removals."""
         gone = self.ledger.expire()
         if gone:
             self._save()
         for r in gone:
             log.warning("reservation %s of %s on %s expired (no renewal); releasing it", r.id, r.plot_name, r.drive)
-            self._clean(r)
+            self._run_removal(r.plot_name, r.drive)
+        for rm in self.ledger.removals_due():
+            log.info(
+                "retrying the removal of the files of %s on %s (attempt %d)", rm.plot_name, rm.drive, rm.failures + 1
+            )
+            self._run_removal(rm.plot_name, rm.drive)
         return gone
 
     def recover(self) -> list[Reservation]:

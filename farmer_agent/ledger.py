@@ -15,6 +15,12 @@ Two clocks: leases (create/expire times, which clients see as timestamps) run on
 newer than another one or than a completion is decided on the monotonic clock (``DriveInfo.probe_mono`` and the
 landed records), so a wall-clock step (NTP) never makes fresh probes look stale nor a landed plot look seen.
 
+Removals: a released or expired reservation leaves its plot's files on its drive to be removed (by the farmer, which
+does the I/O and reports back). Until the farmer reports the removal really finished, that plot is not placed on
+*that* drive again (the drive is refused for it, with the reason; another drive may take it): a late removal would
+delete the new transfer's temp file, and a leftover temp file would be credited as the new transfer's progress. A
+removal that failed stays due and blocking, and is retried with a growing delay (1 s, doubling up to a minute).
+
 One re-entrant lock guards every decision; the gRPC threads call in concurrently.
 """
 
@@ -29,7 +35,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from farmer_agent.drives import RSYNC_TEMP_RE, DriveInfo
-from plotboss.errors import AlreadyExists, Conflict, FailedPrecondition, InsufficientSpace, InvalidArgument, NotFound
+from plotboss.errors import AlreadyExists, FailedPrecondition, InsufficientSpace, InvalidArgument, NotFound
 from plotboss.plots import expected_plot_size, max_plot_size, parse_plot_name
 
 ID_RE = re.compile(r"^[0-9a-f]{32}\Z")
@@ -65,6 +71,26 @@ class _Landed:
     size_bytes: int
     #: monotonic time of the completion, compared with ``DriveInfo.probe_mono``
     at: float
+
+
+@dataclass(frozen=True)
+class Removal:
+    """Files of one plot on one drive that are to go; while it exists, that plot is not placed on that drive."""
+
+    plot_name: str
+    drive: str
+    #: True: only the rsync temp files (the file under the final name is an archived plot); False: the partial
+    #: files of an abandoned transfer, including one under the final name (rsync --partial)
+    keep_final: bool
+    #: the farmer is removing them now (False: the last attempt failed; due again at ``retry_at``)
+    running: bool = True
+    failures: int = 0
+    #: monotonic time of the next attempt after a failure
+    retry_at: float = 0.0
+
+
+#: the longest wait between two attempts at a removal that keeps failing
+MAX_RETRY_S = 60.0
 
 
 def check_id(reservation_id: str) -> str:
@@ -111,8 +137,8 @@ class Ledger:
         #: newest probe time a decision has used, per drive: landed records older than it are gone, so an older
         #: snapshot of that drive would under-count them and is refused as stale (see reserve)
         self._newest_probe: dict[str, float] = {}
-        #: plot names whose files are being removed after a release or expiry; not reservable until done
-        self._cleaning: set[str] = set()
+        #: (plot name, drive) whose files are to be removed; that plot is not placed on that drive until done
+        self._removals: dict[tuple[str, str], Removal] = {}
         self._version = 0
 
     # --- views -------------------------------------------------------------------------------------------------
@@ -168,10 +194,12 @@ class Ledger:
 
     # --- decisions ---------------------------------------------------------------------------------------------
 
-    def _refusal(self, info: DriveInfo, size: int) -> str | None:
-        """Why this drive cannot take ``size`` more bytes now, or None when it can."""
+    def _refusal(self, info: DriveInfo, plot_name: str, size: int) -> str | None:
+        """Why this drive cannot take ``plot_name`` (``size`` more bytes) now, or None when it can."""
         if not info.usable:
             return f"{info.state.value}" + (f" ({info.error})" if info.error else "")
+        if (plot_name, info.path) in self._removals:
+            return "files of an earlier transfer of this plot are still being removed here"
         if info.probe_mono < self._newest_probe.get(info.path, info.probe_mono):
             return "stale probe (a newer one was already used; try again)"
         w = self.writers(info.path)
@@ -196,18 +224,19 @@ class Ledger:
             for r in self._by_id.values():
                 if r.plot_name == plot_name:
                     raise AlreadyExists(f"plot {plot_name}: already reserved on {r.drive} (reservation {r.id})")
-            if plot_name in self._cleaning:
-                raise Conflict(f"plot {plot_name}: its partial files are being removed; try again")
             for ld in self._landed:
                 if ld.plot_name == plot_name:
                     raise AlreadyExists(f"plot {plot_name}: already archived on {ld.drive}")
             for d in drives:
                 if plot_name in d.plots:
-                    raise AlreadyExists(f"plot {plot_name}: already on {d.path}")
+                    rm = self._removals.get((plot_name, d.path))
+                    if rm is None or rm.keep_final:
+                        raise AlreadyExists(f"plot {plot_name}: already on {d.path}")
+                    # else: a partial file under the final name, being removed (that drive is refused below)
             fits: list[DriveInfo] = []
             reasons: list[str] = []
             for d in drives:
-                why = self._refusal(d, size_bytes)
+                why = self._refusal(d, plot_name, size_bytes)
                 if why is None:
                     fits.append(d)
                 else:
@@ -259,7 +288,7 @@ class Ledger:
             r = self._by_id.pop(reservation_id, None)
             if r is None:
                 raise NotFound(f"reservation {reservation_id}: unknown (completed, released or expired)")
-            self._cleaning.add(r.plot_name)
+            self._remove_later(r.plot_name, r.drive, keep_final=False)
             self._version += 1
             return r
 
@@ -270,15 +299,51 @@ class Ledger:
             gone = [r for r in self._by_id.values() if r.expire_time <= now]
             for r in gone:
                 del self._by_id[r.id]
-                self._cleaning.add(r.plot_name)
+                self._remove_later(r.plot_name, r.drive, keep_final=False)
             if gone:
                 self._version += 1
             return gone
 
-    def cleaned(self, plot_name: str) -> None:
-        """The files of a released or expired reservation are gone: its plot name may be reserved again."""
+    # --- removals (see the module doc) -------------------------------------------------------------------------
+
+    def _remove_later(self, plot_name: str, drive: str, *, keep_final: bool) -> None:
+        old = self._removals.get((plot_name, drive))
+        keep_final = keep_final and (old is None or old.keep_final)
+        self._removals[(plot_name, drive)] = Removal(plot_name, drive, keep_final)
+
+    def removal(self, plot_name: str, drive: str) -> Removal | None:
+        """What is to be removed of ``plot_name`` on ``drive``, if anything."""
         with self._lock:
-            self._cleaning.discard(plot_name)
+            return self._removals.get((plot_name, drive))
+
+    def removals(self) -> list[Removal]:
+        with self._lock:
+            return sorted(self._removals.values(), key=lambda rm: (rm.drive, rm.plot_name))
+
+    def removal_done(self, plot_name: str, drive: str) -> None:
+        """The files are gone: the plot may be placed on that drive again."""
+        with self._lock:
+            self._removals.pop((plot_name, drive), None)
+
+    def removal_failed(self, plot_name: str, drive: str) -> Removal | None:
+        """The attempt failed: the plot stays off that drive, and the removal is due again after a delay."""
+        with self._lock:
+            rm = self._removals.get((plot_name, drive))
+            if rm is None:
+                return None
+            delay = min(MAX_RETRY_S, 2.0**rm.failures)
+            rm = replace(rm, running=False, failures=rm.failures + 1, retry_at=self._monotonic() + delay)
+            self._removals[(plot_name, drive)] = rm
+            return rm
+
+    def removals_due(self) -> list[Removal]:
+        """Failed removals whose delay is over, marked running: the caller attempts each again."""
+        with self._lock:
+            now = self._monotonic()
+            due = [replace(rm, running=True) for rm in self._removals.values() if not rm.running and rm.retry_at <= now]
+            for rm in due:
+                self._removals[(rm.plot_name, rm.drive)] = rm
+            return sorted(due, key=lambda rm: (rm.drive, rm.plot_name))
 
     def extend_all(self) -> None:
         """After a restart: give every restored reservation at least one lease from now (plotters could not renew

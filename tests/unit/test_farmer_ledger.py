@@ -5,14 +5,15 @@ from __future__ import annotations
 import contextlib
 import itertools
 from collections.abc import Mapping
+from dataclasses import replace
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from farmer_agent.drives import DriveInfo, DriveState
-from farmer_agent.ledger import Ledger, Rules, check_id
-from plotboss.errors import AlreadyExists, Conflict, FailedPrecondition, InsufficientSpace, InvalidArgument, NotFound
+from farmer_agent.ledger import Ledger, Removal, Rules, check_id
+from plotboss.errors import AlreadyExists, FailedPrecondition, InsufficientSpace, InvalidArgument, NotFound
 from plotboss.plots import expected_plot_size
 
 MiB = 2**20
@@ -105,7 +106,7 @@ def test_writer_limit() -> None:
     with pytest.raises(InsufficientSpace, match="2/2 writers busy"):
         led.reserve(plot(3), MiB, "p", drives)
     led.release(a.id)
-    led.cleaned(a.plot_name)
+    led.removal_done(a.plot_name, a.drive)
     assert led.reserve(plot(3), MiB, "p", drives).drive == "/a"
 
 
@@ -137,11 +138,61 @@ def test_lease_expiry_and_renew() -> None:
     assert [g.id for g in gone] == [r.id]
     with pytest.raises(NotFound):
         led.renew(r.id)
-    # until its files are cleaned, the name is not reservable again
-    with pytest.raises(Conflict):
+    # until its files are removed, the plot is not placed on that drive again
+    with pytest.raises(
+        InsufficientSpace, match="/a: files of an earlier transfer of this plot are still being removed"
+    ):
         led.reserve(plot(1), MiB, "p", drives)
-    led.cleaned(plot(1))
+    led.removal_done(plot(1), "/a")
     assert led.reserve(plot(1), MiB, "p", drives).drive == "/a"
+
+
+def test_a_plot_whose_files_are_being_removed_is_placed_on_another_drive_only() -> None:
+    led = ledger(Clock(), max_writers_per_drive=4)
+    a, b = drive("/a", 100 * MiB), drive("/b", 50 * MiB)
+    r = led.reserve(plot(1), MiB, "p", [a, b])
+    assert r.drive == "/a"
+    led.release(r.id)
+    assert led.removal(plot(1), "/a") == Removal(plot(1), "/a", keep_final=False)
+    with pytest.raises(
+        InsufficientSpace, match="/a: files of an earlier transfer of this plot are still being removed"
+    ):
+        led.reserve(plot(1), MiB, "p", [a])
+    assert led.reserve(plot(1), MiB, "p", [a, b]).drive == "/b"  # another drive may take it
+    assert led.reserve(plot(2), MiB, "p", [a, b]).drive == "/a"  # and other plots still go to /a
+    # rsync --partial left a partial under the final name: while it is being removed it is no archived plot
+    r3 = led.reserve(plot(3), MiB, "p", [a, b])
+    led.release(r3.id)
+    a3 = drive("/a", 99 * MiB, plots=frozenset({plot(3)}), written={plot(3): 10})
+    assert led.reserve(plot(3), MiB, "p", [a3, b]).drive == "/b"
+    assert led.removals() == [Removal(plot(1), "/a", False), Removal(plot(3), "/a", False)]
+    led.removal_done(plot(3), "/a")
+    with pytest.raises(AlreadyExists):  # once removed, a file under the final name is a plot again
+        led.reserve(plot(3), MiB, "p", [a3])
+
+
+def test_a_failed_removal_keeps_blocking_and_is_due_again_with_a_growing_delay() -> None:
+    wall, mono = Clock(1000), Clock(0)
+    led = ledger(wall, mono)
+    a = drive("/a", 100 * MiB)
+    led.release(led.reserve(plot(1), MiB, "p", [a]).id)
+    assert led.removals_due() == []  # running (the farmer is at it)
+    failed = led.removal_failed(plot(1), "/a")
+    assert failed == Removal(plot(1), "/a", False, running=False, failures=1, retry_at=1.0)
+    assert led.removals_due() == []
+    mono.t = 1.0
+    assert led.removals_due() == [replace(failed, running=True)]
+    assert led.removals_due() == []  # handed out once
+    assert led.removal_failed(plot(1), "/a") == replace(failed, failures=2, retry_at=3.0)
+    for _ in range(10):
+        led.removal_failed(plot(1), "/a")
+    stuck = led.removal(plot(1), "/a")
+    assert stuck is not None and stuck.retry_at == mono.t + 60  # at most a minute apart
+    wall.t += 3600  # leases come and go; the plot stays off /a all along
+    with pytest.raises(InsufficientSpace, match="still being removed"):
+        led.reserve(plot(1), MiB, "p", [a])
+    led.removal_done(plot(1), "/a")
+    assert led.reserve(plot(1), MiB, "p", [a]).drive == "/a"
 
 
 def test_complete_checks_size_and_keeps_reservation_on_mismatch() -> None:
@@ -319,13 +370,13 @@ def test_ledger_invariants(
             try:
                 r = led.reserve(plot(n), size * MiB, "p", drives)
                 held.append(r.id)
-            except (InsufficientSpace, AlreadyExists, Conflict):
+            except (InsufficientSpace, AlreadyExists):
                 pass
         elif op == "tick":
             clock.t += n
         elif op == "expire":
             for r in led.expire():
-                led.cleaned(r.plot_name)
+                led.removal_done(r.plot_name, r.drive)
         elif held:
             rid = held[n % len(held)]
             try:
@@ -334,7 +385,8 @@ def test_ledger_invariants(
                 elif op == "complete":
                     led.complete(rid, led.get(rid).size_bytes)
                 else:
-                    led.cleaned(led.release(rid).plot_name)
+                    gone = led.release(rid)
+                    led.removal_done(gone.plot_name, gone.drive)
             except NotFound:
                 pass
         for d in drives:
@@ -412,7 +464,7 @@ def test_never_more_used_plus_promised_than_capacity_minus_floor(
     def forget(r_plot: str, r_drive: str) -> None:
         disks[r_drive].temp.pop(r_plot, None)
         disks[r_drive].final.pop(r_plot, None)
-        led.cleaned(r_plot)
+        led.removal_done(r_plot, r_drive)
 
     for op, n, size in ops:
         held = led.reservations()

@@ -1,0 +1,144 @@
+"""The farmer facade removing a plot's files on real dirs: a removal that hangs or fails keeps that plot off that
+drive (only) until it has really finished; failed ones are retried by the sweeper. Mocks stand in only for the
+faults (a drive that stops answering, an unlink that fails); the removal itself is the real one."""
+
+from __future__ import annotations
+
+import errno
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from farmer_agent.config import RsyncdSection
+from farmer_agent.drives import DriveProber, make_probe, remove_partials
+from farmer_agent.farmer import Farmer
+from farmer_agent.ledger import Ledger, Rules
+
+MiB = 2**20
+
+
+def plot(i: int, k: int = 20) -> str:
+    return f"plot-k{k}-2021-05-05-12-34-{i:064x}.plot"
+
+
+class Clock:
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class Farm:
+    """Two drives (tmp dirs) a and b under one rsync module, a real prober, a ledger on virtual clocks."""
+
+    def __init__(self, root: Path, remove_fn: Callable[[str, str], list[str]], io_timeout_s: float = 5.0) -> None:
+        self.a, self.b = root / "farm" / "a", root / "farm" / "b"
+        self.a.mkdir(parents=True)
+        self.b.mkdir()
+        self.wall, self.mono = Clock(1000.0), Clock(0.0)
+        self.prober = DriveProber(
+            [str(root / "farm" / "*")],
+            probe=make_probe(True),
+            poll_s=60,
+            timeout_s=5,
+            clock=self.wall,
+            monotonic=self.mono,
+        )
+        # fill_first: a plot goes to a unless a is refused for it
+        self.ledger = Ledger(Rules(policy="fill_first", max_writers_per_drive=4), self.wall, monotonic=self.mono)
+        rsyncd = RsyncdSection(host="h", module="plots", path=root / "farm")
+        self.farmer = Farmer(
+            rsyncd, self.prober.snapshot, self.ledger, None, io_timeout_s=io_timeout_s, remove_fn=remove_fn
+        )
+
+    def probe(self) -> None:
+        self.mono.t += 0.1
+        self.prober.refresh()
+
+
+def wait_for(pred: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not pred():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.01)
+
+
+def test_a_removal_outliving_its_time_box_keeps_the_plot_off_that_drive_until_it_ends(tmp_path: Path) -> None:
+    """Release on a drive that stalls: the call returns after the time box; the plot may go to another drive at once,
+    never back to the stalled one while its old files are still being removed (the late removal would delete the
+    new transfer's temp file there)."""
+    unhang = threading.Event()
+
+    def stalling_remove(drive: str, name: str) -> list[str]:
+        unhang.wait(30)  # the drive stops answering for a while
+        return remove_partials(drive, name)
+
+    farm = Farm(tmp_path, stalling_remove, io_timeout_s=0.2)
+    x = plot(1)
+    farm.probe()
+    r1 = farm.farmer.reserve(x, MiB, "p1")
+    assert r1.drive == str(farm.a)
+    old = farm.a / f".{x}.OLD111"
+    old.write_bytes(b"x" * 10)
+    t0 = time.monotonic()
+    assert farm.farmer.release(r1.id) == []
+    assert time.monotonic() - t0 < 2  # the time box holds: no gRPC thread waits on the drive
+    farm.probe()
+    r2 = farm.farmer.reserve(x, MiB, "p1")  # the plotter retries at once
+    assert r2.drive == str(farm.b)
+    new = farm.b / f".{x}.NEW222"
+    new.write_bytes(b"y" * 10)
+    assert farm.farmer.reserve(plot(2), MiB, "p2").drive == str(farm.a)  # other plots still go to a
+
+    unhang.set()  # the drive answers again; the old removal ends in the background
+    wait_for(lambda: farm.ledger.removal(x, str(farm.a)) is None)
+    assert not old.exists()
+    assert new.read_bytes() == b"y" * 10  # the new transfer's temp file is untouched
+    assert {r.id for r in farm.farmer.reservations()} >= {r2.id}
+    # once removed, the plot may go to a again
+    assert farm.farmer.release(r2.id) == [str(new)]
+    farm.probe()
+    assert farm.farmer.reserve(x, MiB, "p1").drive == str(farm.a)
+
+
+def test_a_failed_removal_is_retried_by_the_sweeper_and_blocks_that_drive_until_it_succeeds(tmp_path: Path) -> None:
+    failures = [2]  # the drive's first two unlink attempts fail (EIO)
+
+    def flaky_remove(drive: str, name: str) -> list[str]:
+        if drive.endswith("/a") and failures[0]:
+            failures[0] -= 1
+            raise OSError(errno.EIO, "Input/output error")
+        return remove_partials(drive, name)
+
+    farm = Farm(tmp_path, flaky_remove)
+    x = plot(1)
+    farm.probe()
+    r1 = farm.farmer.reserve(x, MiB, "p1")
+    left = farm.a / f".{x}.Left11"
+    left.write_bytes(b"x" * 1000)
+    assert farm.farmer.release(r1.id) == []
+    assert left.exists() and failures == [1]
+
+    def placed_on() -> str:
+        farm.probe()
+        r = farm.farmer.reserve(x, MiB, "p1")
+        farm.ledger.release(r.id)  # only to see where it would go
+        farm.ledger.removal_done(r.plot_name, r.drive)
+        return r.drive
+
+    assert placed_on() == str(farm.b)  # the leftover is never credited to a new transfer of x on a
+    farm.farmer.sweep()
+    assert failures == [1]  # not due yet (retried after 1 s)
+    farm.mono.t += 1
+    farm.farmer.sweep()  # attempt 2 fails: next one 2 s later
+    assert failures == [0] and left.exists()
+    assert placed_on() == str(farm.b)
+    farm.mono.t += 1
+    farm.farmer.sweep()
+    assert left.exists()
+    farm.mono.t += 1
+    farm.farmer.sweep()  # attempt 3 succeeds
+    assert not left.exists() and farm.ledger.removals() == []
+    assert placed_on() == str(farm.a)
