@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from plotboss.plots import PLOT_NAME_RE
@@ -220,9 +220,9 @@ def remove_files(paths: Iterable[TempFile]) -> tuple[list[str], int]:
     return removed, total
 
 
-def temp_files_of(plot_ids: Collection[str], dirs: Iterable[str]) -> list[TempFile]:
-    """Fresh listing of the temp files named for any of ``plot_ids`` in ``dirs`` (for kill cleanup)."""
-    ids = frozenset(plot_ids)
+def temp_files_of(plot_ids: str | Iterable[str], dirs: Iterable[str]) -> list[TempFile]:
+    """Fresh listing of the temp files named for ``plot_ids`` (one id, or several) in ``dirs`` (for kill cleanup)."""
+    ids = frozenset((plot_ids,) if isinstance(plot_ids, str) else plot_ids)
     out: list[TempFile] = []
     seen: set[str] = set()
     for d in dirs:

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from plotter_agent.dirs import build_dirs, find_orphans, job_temp_bytes, remove_files, scan_dir, temp_plot_id
+from plotter_agent.dirs import (
+    build_dirs,
+    find_orphans,
+    job_temp_bytes,
+    remove_files,
+    scan_dir,
+    temp_files_of,
+    temp_plot_id,
+)
 from plotter_agent.jobs import build_job, group_families
 from plotter_agent.logparse import LogParser
 from tests.unit.test_jobs import job, proc
@@ -112,6 +120,14 @@ def test_remove_refuses_a_renamed_plot(tmp_dir: Path) -> None:
     # a file that vanished meanwhile is skipped quietly
     os.unlink(victim.path)
     assert remove_files([victim]) == ([], 0)
+
+
+def test_temp_files_of_one_or_more_ids(tmp_dir: Path) -> None:
+    def names(ids: str | list[str]) -> set[str]:
+        return {os.path.basename(f.path) for f in temp_files_of(ids, [str(tmp_dir), str(tmp_dir)])}
+
+    assert names(DEAD) == names([DEAD]) == {NAME.format(DEAD) + ".2.tmp", NAME.format(DEAD) + ".table2.tmp"}
+    assert len(temp_files_of([DEAD, LIVE], [str(tmp_dir)])) == 4 and temp_files_of([], [str(tmp_dir)]) == []
 
 
 def test_missing_dir_is_reported(tmp_path: Path) -> None:
