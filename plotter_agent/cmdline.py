@@ -7,6 +7,8 @@ Pure functions over ``argv`` (and the process's cwd, against which relative path
 - madMAx: ``chia_plot`` / ``chia_plot_k34``;
 - bladebit: RAM (``bladebit [opts] <dst>``, v2+ ``bladebit [opts] ramplot <dst>``), ``diskplot`` and ``cudaplot``.
 
+Short options may carry their value attached (``-k33``, ``-t/mnt/tmp``, ``-n2``), as click (``chia plots create``) and
+cxxopts (madMAx) accept; a word that is itself a known option (bladebit's ``-t1``, madMAx's ``-2``) is never split.
 Parsing is tolerant: an unknown option is skipped (its value too when written ``--opt=value``), because a job that
 runs is a job whatever options a newer plotter version grew. ``--help``/``--version`` invocations are not jobs.
 """
@@ -322,6 +324,26 @@ def _resolve(path: str | None, cwd: str | None) -> str | None:
     return os.path.normpath(os.path.join(cwd, path))
 
 
+def _short_group(word: str, table: dict[str, _Opt]) -> tuple[_Opt, str | None] | None:
+    """A short-option word that is not itself an option name, read as getopt, click and cxxopts read it: ``-k33`` is
+    ``-k 33``, ``-t/mnt/tmp`` is ``-t /mnt/tmp``, ``-xk33`` is ``-x -k 33`` (flags, then an option that takes the rest
+    of the word as its value, or the next word when nothing is left).
+
+    (the value-taking option, its attached value or None), or None when the word is not such a group (an unknown
+    letter, or flags only). Callers first look the whole word up, so bladebit's ``-t1``/``-t2`` stay options of their
+    own. (bladebit's own parser matches whole words only, so a running bladebit never has an attached value.)
+    """
+    if len(word) < 3 or word[0] != "-" or word[1] == "-":
+        return None
+    for j in range(1, len(word)):
+        opt = table.get("-" + word[j])
+        if opt is None:
+            return None
+        if opt.takes_value:
+            return opt, word[j + 1 :] or None
+    return None
+
+
 def parse_cmdline(argv: Sequence[str], cwd: str | None = None) -> JobCommand | None:
     """Parse a plot job's command line; None when it is not one (or only asks for help/version)."""
     found = classify(argv)
@@ -341,15 +363,19 @@ def parse_cmdline(argv: Sequence[str], cwd: str | None = None) -> JobCommand | N
             break
         name, eq, inline = w.partition("=") if w.startswith("--") else (w, "", "")
         opt = table.get(name)
+        attached: str | None = None
         if opt is None:
-            # bladebit-style attached short values (-t4) are not used by any plotter we know; an unknown word
-            # is a flag or a positional.
-            if not w.startswith("-") or w == "-":
-                positionals.append(w)
-            continue
+            grouped = _short_group(w, table)
+            if grouped is None:  # an unknown word is a flag or a positional
+                if not w.startswith("-") or w == "-":
+                    positionals.append(w)
+                continue
+            opt, attached = grouped
         if not opt.takes_value:
             continue
-        if eq:
+        if attached is not None:
+            value = attached
+        elif eq:
             value = inline
         elif i < len(words):
             value = words[i]

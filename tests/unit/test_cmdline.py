@@ -403,6 +403,41 @@ def test_plot_count(argv: list[str], count: int) -> None:
     assert cmd is not None and cmd.count == count
 
 
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        # click (chia plots create) and cxxopts (madMAx) read -k33 as -k 33
+        (
+            ["chia", "plots", "create", "-k25", "-t/mnt/tmp/00", "-2/mnt/t2", "-d/mnt/dst/00", "-r4", "-n2", "-u64"],
+            J(C, 25, "/mnt/tmp/00", "/mnt/t2", "/mnt/dst/00", threads=4, buckets=64, buffer_mib=3389, count=2),
+        ),
+        (
+            ["chia", "plots", "create", "-xk26", "-etrel", "-b6000", "-fabc", "-d", "/d"],  # flags grouped before it
+            J(C, 26, "/home/u/rel", None, "/d", threads=2, buckets=128, buffer_mib=6000),
+        ),
+        (
+            ["chia_plot", "-k33", "-t/t/", "-2/t2/", "-d/d/", "-r16", "-u512", "-n-1", "-v128", "-ffarmerkey"],
+            J(M, 33, "/t", "/t2", "/d", threads=16, buckets=512, count=-1),
+        ),
+        (["chia_plot", "-wt", "/t/", "-Gd/d/"], J(M, 32, "/t", None, "/d", threads=4, buckets=256)),
+        # bladebit: -t1/-t2 are options of their own, never -t 1 / -t 2
+        (
+            ["bladebit", "-t8", "-n2", "diskplot", "-t1", "/t1", "-t2", "/t2", "-b128", "/dst"],
+            J(B, 32, "/t1", "/t2", "/dst", threads=8, buckets=128, count=2),
+        ),
+        (["bladebit", "-t1", "/t1", "-t", "4", "/dst"], J(B, 32, "/t1", None, "/dst", threads=4)),
+        (
+            ["chia", "plotters", "bladebit", "diskplot", "-t/t", "-2/t2", "-d/d", "-r8", "-n0"],
+            J(B, 32, "/t", "/t2", "/d", threads=8, count=0, wrapper=True),
+        ),
+        # not groups: an unknown letter, flags only, a lone dash
+        (["chia_plot", "-Q33", "-wG", "-", "-t", "/t/"], J(M, 32, "/t", None, "/home/u", threads=4, buckets=256)),
+    ],
+)
+def test_attached_short_values(argv: list[str], expected: JobCommand) -> None:
+    assert parse_cmdline(argv, "/home/u") == expected
+
+
 def test_unknown_options_are_tolerated() -> None:
     cmd = parse_cmdline(["chia_plot", "--newflag", "--newopt=7", "-t", "/t", "-d", "/d"], "/")
     assert cmd is not None and (cmd.tmp_dir, cmd.dst_dir) == ("/t", "/d")

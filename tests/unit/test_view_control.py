@@ -66,6 +66,20 @@ class Clock:
         self.now += s
 
 
+def _view(logs: Path, dirs: list[tuple[str, str]], table: FakeTable) -> tuple[View, Controller, Clock]:
+    clock = Clock()
+    view = View(
+        log_dir=logs,
+        dirs=dirs,
+        table=table,
+        library=LogLibrary(logs, clock=clock),
+        stall_after_s=600,
+        poll_s=0.1,
+        clock=clock,
+    )
+    return view, Controller(view, table, kill_grace_s=1.0, sleep=clock.sleep, monotonic=clock), clock
+
+
 @pytest.fixture
 def setup(tmp_path: Path) -> tuple[View, Controller, FakeTable, Clock, Path]:
     logs, tmp, dst = tmp_path / "logs", tmp_path / "tmp", tmp_path / "dst"
@@ -80,17 +94,7 @@ def setup(tmp_path: Path) -> tuple[View, Controller, FakeTable, Clock, Path]:
             proc(20, cmd, fds=((1, "/dev/pts/1"),), create_time=900.0),
         ]
     )
-    clock = Clock()
-    view = View(
-        log_dir=logs,
-        dirs=configured_dirs([str(tmp)], None, [str(dst)]),
-        table=table,
-        library=LogLibrary(logs, clock=clock),
-        stall_after_s=600,
-        poll_s=0.1,
-        clock=clock,
-    )
-    ctl = Controller(view, table, kill_grace_s=1.0, sleep=clock.sleep, monotonic=clock)
+    view, ctl, clock = _view(logs, configured_dirs([str(tmp)], None, [str(dst)]), table)
     return view, ctl, table, clock, tmp
 
 
@@ -219,20 +223,27 @@ def test_kill_removes_the_temp_files_of_earlier_plots(tmp_path: Path) -> None:
     finished.write_bytes(b"p")
     cmd = ("chia_plot", "-n", "2", "-t", f"{tmp}/", "-2", f"{tmp2}/", "-d", f"{dst}/")
     table = FakeTable([proc(30, cmd, fds=((1, str(log)), (2, str(log))))])
-    clock = Clock()
-    view = View(
-        log_dir=logs,
-        dirs=configured_dirs([str(tmp)], str(tmp2), [str(dst)]),
-        table=table,
-        library=LogLibrary(logs, clock=clock),
-        stall_after_s=600,
-        poll_s=0.1,
-        clock=clock,
-    )
-    ctl = Controller(view, table, kill_grace_s=1.0, sleep=clock.sleep, monotonic=clock)
+    view, ctl, _clock = _view(logs, configured_dirs([str(tmp)], str(tmp2), [str(dst)]), table)
     (j,) = view.poll().jobs
     assert (j.plot_id, j.earlier_plot_ids) == (ID2, (ID1_MADMAX,))
     assert [f for d in view.snapshot.dirs for f in d.orphans] == []
     res = ctl.kill(ID2[:8])
     assert sorted(res.removed_files) == sorted(map(str, temps)) and res.removed_bytes == 12
     assert not any(t.exists() for t in temps) and finished.exists()
+
+
+def test_kill_cleans_the_dirs_given_with_attached_values(tmp_path: Path) -> None:
+    """`chia plots create -k18 -t/mnt/tmp -d/mnt/dst` (click reads -t/x as -t /x): kill cleans those dirs, not cwd."""
+    logs, tmp, dst = tmp_path / "logs", tmp_path / "tmp", tmp_path / "dst"
+    for d in (logs, tmp, dst):
+        d.mkdir()
+    log = logs / "job.log"
+    log.write_bytes(SAMPLE.read_bytes()[:3000])
+    cmd = ("chia", "plots", "create", "-k18", f"-t{tmp}", f"-d{dst}")
+    table = FakeTable([proc(10, cmd, fds=((1, str(log)), (2, str(log))))])
+    view, ctl, _clock = _view(logs, configured_dirs([str(tmp)], None, [str(dst)]), table)
+    (j,) = view.poll().jobs
+    assert (j.k, j.tmp_dir, j.dst_dir) == (18, str(tmp), str(dst))
+    temp = tmp / f"plot-k18-2021-01-01-00-00-{PLOT_ID}.plot.table1.tmp"
+    temp.write_bytes(b"x" * 10)
+    assert ctl.kill("0001").removed_files == (str(temp),) and not temp.exists()
