@@ -2,7 +2,8 @@
 
 Start-up order matters for restart safety: reservations are restored from the state file (leases extended by one
 lease, since plotters could not renew while the agent was down), the drives are probed once, and rsync temp files no
-reservation covers get a recovered reservation, all before the server answers its first call.
+reservation covers get a recovered reservation (or, next to their plot's final file, are removed as stale leftovers),
+all before the server answers its first call (see ``Ledger.recover``).
 """
 
 from __future__ import annotations

@@ -67,6 +67,8 @@ class DriveInfo:
     plot_bytes: int = 0
     largest_plot_bytes: int = 0
     plots: frozenset[str] = frozenset()
+    #: size of each file under a final plot name (``plots``)
+    plot_sizes: Mapping[str, int] = field(default_factory=dict)
     written: Mapping[str, int] = field(default_factory=dict)
     temp_files: tuple[str, ...] = ()
     #: Wall-clock time the probe started (before listing and statvfs); 0 when never probed. Shown to clients only.
@@ -131,7 +133,7 @@ def probe_drive(
             return DriveInfo(
                 path, DriveState.MISSING, "not a mount point (drives.allow_non_mount is false)", probe_time=now
             )
-        plots: set[str] = set()
+        plots: dict[str, int] = {}
         plot_bytes = largest = 0
         written: dict[str, int] = {}
         temps: list[str] = []
@@ -152,7 +154,7 @@ def probe_drive(
                     key = m["name"]
                 else:
                     key = name
-                    plots.add(name)
+                    plots[name] = st.st_size
                     plot_bytes += st.st_size
                     largest = max(largest, st.st_size)
                 # the smallest of a plot's files: see "More than one file for one plot" in the module doc
@@ -171,6 +173,7 @@ def probe_drive(
         plot_bytes=plot_bytes,
         largest_plot_bytes=largest,
         plots=frozenset(plots),
+        plot_sizes=plots,
         written=written,
         temp_files=tuple(sorted(temps)),
         probe_time=now,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from farmer_agent.config import RsyncdSection
 from farmer_agent.drives import DriveInfo, DriveState, TimedOut, final_size, remove_partials, remove_temps, time_boxed
-from farmer_agent.ledger import RECOVERED, Ledger, Reservation, check_id
+from farmer_agent.ledger import RECOVERED, Ledger, Recovery, Reservation, check_id
 from farmer_agent.rsyncd import rsync_url
 from farmer_agent.state import StateWriter
 from plotboss.errors import ConfigError, FailedPrecondition
@@ -195,10 +195,11 @@ class Farmer:
             self._run_removal(rm.plot_name, rm.drive)
         return gone
 
-    def recover(self) -> list[Reservation]:
-        """At start: hold space for rsync temp files no restored reservation covers."""
-        found = self.ledger.recover(self._snapshot())
-        for r in found:
+    def recover(self) -> Recovery:
+        """At start: hold space for rsync temp files no restored reservation covers, remove stale temp files next to
+        archived plots (never the plots), and protect plots already whole under a restored reservation."""
+        rec = self.ledger.recover(self._snapshot())
+        for r in rec.held:
             log.warning(
                 "holding %d bytes on %s for an unknown transfer of %s (%s)",
                 r.size_bytes,
@@ -206,6 +207,22 @@ class Farmer:
                 r.plot_name,
                 RECOVERED,
             )
-        if found:
+        for r in rec.whole:
+            log.warning(
+                "reservation %s: %s is already whole on %s; it waits for its Complete, and if the reservation ends "
+                "without one the plot is kept there (only its temp files are removed)",
+                r.id,
+                r.plot_name,
+                r.drive,
+            )
+        if rec.held:
             self._save()
-        return found
+        for rm in rec.stale:
+            log.warning(
+                "%s is archived on %s and no reservation covers its rsync temp files there: removing those (stale "
+                "leftovers of an earlier transfer), keeping the plot",
+                rm.plot_name,
+                rm.drive,
+            )
+            self._run_removal(rm.plot_name, rm.drive)
+        return rec

@@ -89,6 +89,20 @@ class Removal:
     retry_at: float = 0.0
 
 
+@dataclass(frozen=True)
+class Recovery:
+    """What ``Ledger.recover`` found on the drives at start."""
+
+    #: new reservations by ``recovered`` for rsync temp files of transfers no reservation covers
+    held: list[Reservation]
+    #: rsync temp files next to their plot's final file, no reservation covering them: stale leftovers to remove
+    #: (the temp files only, never the final file: an archived plot)
+    stale: list[Removal]
+    #: restored reservations whose plot is already whole on their drive: if they end without a Complete, only their
+    #: temp files are removed, the plot is kept
+    whole: list[Reservation]
+
+
 #: the longest wait between two attempts at a removal that keeps failing
 MAX_RETRY_S = 60.0
 
@@ -139,6 +153,8 @@ class Ledger:
         self._newest_probe: dict[str, float] = {}
         #: (plot name, drive) whose files are to be removed; that plot is not placed on that drive until done
         self._removals: dict[tuple[str, str], Removal] = {}
+        #: ids of restored reservations whose plot was whole on their drive at start (see recover)
+        self._keep_final: set[str] = set()
         self._version = 0
 
     # --- views -------------------------------------------------------------------------------------------------
@@ -277,6 +293,7 @@ class Ledger:
                     f"plot {r.plot_name} on {r.drive}: {observed_size} bytes, reserved for {r.size_bytes}"
                 )
             del self._by_id[r.id]
+            self._keep_final.discard(r.id)
             self._landed.append(_Landed(r.drive, r.plot_name, r.size_bytes, self._monotonic()))
             self._version += 1
             return r
@@ -288,7 +305,7 @@ class Ledger:
             r = self._by_id.pop(reservation_id, None)
             if r is None:
                 raise NotFound(f"reservation {reservation_id}: unknown (completed, released or expired)")
-            self._remove_later(r.plot_name, r.drive, keep_final=False)
+            self._remove_later(r.plot_name, r.drive, keep_final=self._ended(r))
             self._version += 1
             return r
 
@@ -299,12 +316,19 @@ class Ledger:
             gone = [r for r in self._by_id.values() if r.expire_time <= now]
             for r in gone:
                 del self._by_id[r.id]
-                self._remove_later(r.plot_name, r.drive, keep_final=False)
+                self._remove_later(r.plot_name, r.drive, keep_final=self._ended(r))
             if gone:
                 self._version += 1
             return gone
 
     # --- removals (see the module doc) -------------------------------------------------------------------------
+
+    def _ended(self, r: Reservation) -> bool:
+        """A reservation was released or expired: True when its final file is to be kept (see recover)."""
+        if r.id in self._keep_final:
+            self._keep_final.discard(r.id)
+            return True
+        return False
 
     def _remove_later(self, plot_name: str, drive: str, *, keep_final: bool) -> None:
         old = self._removals.get((plot_name, drive))
@@ -354,30 +378,56 @@ class Ledger:
                 self._by_id[rid] = replace(r, expire_time=max(r.expire_time, floor))
             self._version += 1
 
-    def recover(self, drives: Sequence[DriveInfo]) -> list[Reservation]:
-        """Hold space for rsync temp files that no reservation covers (a transfer in flight the ledger forgot).
+    def recover(self, drives: Sequence[DriveInfo]) -> Recovery:
+        """At start, after the reservations were restored: look at the rsync temp files and final files on the drives.
 
-        Each becomes a reservation by ``recovered`` sized at the expected size for its k (never less than what is
-        written), lasting one lease: if nobody completes it, it expires and its partials are removed.
+        - A temp file of a plot no reservation covers, on a drive where that plot's final file is: a stale leftover
+          (the plot is archived there). Its temp files are down for removal (``stale``), never the final file; a
+          recovered reservation would expire and remove the archived plot with them.
+        - Any other temp file of a plot no reservation covers: a transfer in flight the ledger forgot. It becomes a
+          reservation by ``recovered`` sized at the expected size for its k (never less than what is written),
+          lasting one lease: if nobody completes it, it expires and its partials are removed (``held``).
+        - A restored reservation whose plot is already on its drive, whole (exactly its size): the plotter may still
+          complete it; but the state file may also be older than a Complete already answered (a failed save), and
+          then the plotter may have deleted its copy. Such a reservation that ends without a Complete removes only
+          its temp files and keeps the plot (``whole``).
         """
         with self._lock:
             known = {r.plot_name for r in self._by_id.values()}
             now = self._clock()
-            out: list[Reservation] = []
+            by_path = {d.path: d for d in drives}
+            whole: list[Reservation] = []
+            for r in self.reservations():
+                d = by_path.get(r.drive)
+                if d is not None and r.id not in self._keep_final and d.plot_sizes.get(r.plot_name) == r.size_bytes:
+                    self._keep_final.add(r.id)
+                    whole.append(r)
+            stale: list[Removal] = []
+            unknown: list[tuple[DriveInfo, str]] = []
             for d in drives:
                 for temp in d.temp_files:
                     m = RSYNC_TEMP_RE.match(temp)
                     if m is None or m["name"] in known:
                         continue
-                    try:
-                        k = parse_plot_name(m["name"]).k
-                    except InvalidArgument:
-                        continue
-                    size = min(max(expected_plot_size(k), d.written.get(m["name"], 0)), max_plot_size(k))
-                    r = Reservation(self._new_id(), m["name"], size, RECOVERED, d.path, now, now + self.rules.lease_s)
-                    self._by_id[r.id] = r
-                    known.add(r.plot_name)
-                    out.append(r)
-            if out:
+                    name = m["name"]
+                    if name not in d.plots:
+                        unknown.append((d, name))
+                    elif (name, d.path) not in self._removals:
+                        self._remove_later(name, d.path, keep_final=True)
+                        stale.append(self._removals[(name, d.path)])
+            held: list[Reservation] = []
+            for d, name in unknown:
+                if name in known:
+                    continue
+                try:
+                    k = parse_plot_name(name).k
+                except InvalidArgument:
+                    continue
+                size = min(max(expected_plot_size(k), d.written.get(name, 0)), max_plot_size(k))
+                r = Reservation(self._new_id(), name, size, RECOVERED, d.path, now, now + self.rules.lease_s)
+                self._by_id[r.id] = r
+                known.add(r.plot_name)
+                held.append(r)
+            if held:
                 self._version += 1
-            return out
+            return Recovery(held, stale, whole)

@@ -257,7 +257,10 @@ def test_temp_files_without_a_reservation_are_held_after_a_lost_state(
 ) -> None:
     (d0,) = make_drives(rsyncd.path, 1)
     (d0 / f".{plot(3)}.AbCd12").write_bytes(b"x" * 1000)
+    (d0 / plot(4)).write_bytes(b"y" * 4096)  # archived, with a stale temp file of a killed attempt next to it
+    (d0 / f".{plot(4)}.Zz9876").write_bytes(b"y" * 100)
     f = start_farmer(farmer_config(tmp_path, rsyncd.path, rsyncd.port, max_writers_per_drive=2))
+    assert sorted(p.name for p in d0.iterdir()) == [f".{plot(3)}.AbCd12", plot(4)]  # the stale one went, not the plot
     (held,) = f.stub.ListReservations(farmer_pb2.ListReservationsRequest()).reservations
     assert (held.plot_name, held.requester, held.drive_path) == (plot(3), "recovered", str(d0))
     (drive,) = f.stub.ListDrives(farmer_pb2.ListDrivesRequest()).drives

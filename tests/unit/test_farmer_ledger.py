@@ -12,7 +12,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from farmer_agent.drives import DriveInfo, DriveState
-from farmer_agent.ledger import Ledger, Removal, Rules, check_id
+from farmer_agent.ledger import Ledger, Recovery, Removal, Reservation, Rules, check_id
 from plotboss.errors import AlreadyExists, FailedPrecondition, InsufficientSpace, InvalidArgument, NotFound
 from plotboss.plots import expected_plot_size
 
@@ -322,9 +322,52 @@ def test_recover_holds_space_for_unknown_temp_files() -> None:
     temps = (f".{plot(1)}.AbC123", f".{plot(2)}.x1Y2z3", ".notaplot.abcdef")
     d = drive("/a", 100 * MiB, temps=temps, written={plot(1): 10, plot(2): 20})
     found = led.recover([d])
-    assert [(r.plot_name, r.requester, r.size_bytes) for r in found] == [(plot(2), "recovered", expected_plot_size(20))]
+    assert [(r.plot_name, r.requester, r.size_bytes) for r in found.held] == [
+        (plot(2), "recovered", expected_plot_size(20))
+    ]
+    assert found.stale == [] and found.whole == []
     assert {r.plot_name for r in led.reservations()} == {known.plot_name, plot(2)}
-    assert led.recover([d]) == []
+    assert led.recover([d]) == Recovery([], [], [])
+
+
+def test_recover_never_holds_a_stale_temp_file_next_to_its_archived_plot() -> None:
+    """A temp file left by an earlier, killed attempt next to the archived plot: a recovered reservation would
+    expire and remove the plot with it. The temp files are down for removal instead, the plot is kept."""
+    clock = Clock()
+    led = ledger(clock, lease_s=30)
+    temps = (f".{plot(1)}.AbC123", f".{plot(1)}.dEf456", f".{plot(2)}.x1Y2z3")
+    a = drive("/a", 100 * MiB, temps=temps, plots=frozenset({plot(1)}), written={plot(1): 100, plot(2): 20})
+    b = drive("/b", 100 * MiB, plots=frozenset({plot(2)}))  # plot 2 is archived, but on another drive
+    found = led.recover([a, b])
+    assert found.stale == [Removal(plot(1), "/a", keep_final=True)]
+    assert [(r.plot_name, r.drive) for r in found.held] == [(plot(2), "/a")]
+    assert [r.plot_name for r in led.reservations()] == [plot(2)]
+    with pytest.raises(AlreadyExists):
+        led.reserve(plot(1), MiB, "p", [a, b])
+    clock.t += 30
+    (gone,) = led.expire()
+    assert led.removal(gone.plot_name, "/a") == Removal(plot(2), "/a", keep_final=False)  # no final file on /a
+
+
+def test_a_restored_reservation_whose_plot_is_whole_keeps_the_plot_when_it_ends() -> None:
+    """After a restart, a restored reservation whose plot is already whole on its drive: the state file may predate
+    a Complete that was answered (its save failed), so the plotter may have deleted its copy. Complete still works;
+    ending without one removes only temp files."""
+    clock = Clock(1000)
+    rows = [
+        Reservation(f"{i:032x}", plot(i), 10 * MiB, "p", "/a", 900, 1010) for i in (1, 2, 3)
+    ]  # 1: whole; 2: a partial under the final name (rsync --partial); 3: whole, then completed
+    restored = Ledger(Rules(lease_s=60, max_writers_per_drive=4), clock, reservations=rows, monotonic=clock)
+    restored.extend_all()
+    sizes = {plot(1): 10 * MiB, plot(2): 3 * MiB, plot(3): 10 * MiB}
+    a = DriveInfo("/a", DriveState.OK, "", 100 * MiB, 70 * MiB, plots=frozenset(sizes), plot_sizes=sizes)
+    found = restored.recover([a])
+    assert [r.id for r in found.whole] == [rows[0].id, rows[2].id]
+    assert found.held == [] and found.stale == []
+    assert restored.complete(rows[2].id, 10 * MiB).id == rows[2].id
+    clock.t += 61
+    assert {r.id for r in restored.expire()} == {rows[0].id, rows[1].id}
+    assert restored.removals() == [Removal(plot(1), "/a", keep_final=True), Removal(plot(2), "/a", keep_final=False)]
 
 
 def test_extend_all_gives_restored_reservations_one_lease() -> None:

@@ -1,19 +1,23 @@
 """The farmer facade removing a plot's files on real dirs: a removal that hangs or fails keeps that plot off that
-drive (only) until it has really finished; failed ones are retried by the sweeper. Mocks stand in only for the
-faults (a drive that stops answering, an unlink that fails); the removal itself is the real one."""
+drive (only) until it has really finished; failed ones are retried by the sweeper; at start, stale temp files next
+to an archived plot are removed and the plot never is. Mocks stand in only for the faults (a drive that stops
+answering, an unlink that fails); the removal itself is the real one."""
 
 from __future__ import annotations
 
 import errno
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+import pytest
 
 from farmer_agent.config import RsyncdSection
 from farmer_agent.drives import DriveProber, make_probe, remove_partials
 from farmer_agent.farmer import Farmer
-from farmer_agent.ledger import Ledger, Rules
+from farmer_agent.ledger import Ledger, Reservation, Rules
+from plotboss.errors import AlreadyExists
 
 MiB = 2**20
 
@@ -33,7 +37,13 @@ class Clock:
 class Farm:
     """Two drives (tmp dirs) a and b under one rsync module, a real prober, a ledger on virtual clocks."""
 
-    def __init__(self, root: Path, remove_fn: Callable[[str, str], list[str]], io_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        root: Path,
+        remove_fn: Callable[[str, str], list[str]] = remove_partials,
+        io_timeout_s: float = 5.0,
+        restored: Sequence[Reservation] = (),
+    ) -> None:
         self.a, self.b = root / "farm" / "a", root / "farm" / "b"
         self.a.mkdir(parents=True)
         self.b.mkdir()
@@ -47,7 +57,8 @@ class Farm:
             monotonic=self.mono,
         )
         # fill_first: a plot goes to a unless a is refused for it
-        self.ledger = Ledger(Rules(policy="fill_first", max_writers_per_drive=4), self.wall, monotonic=self.mono)
+        rules = Rules(policy="fill_first", max_writers_per_drive=4, lease_s=60)
+        self.ledger = Ledger(rules, self.wall, reservations=restored, monotonic=self.mono)
         rsyncd = RsyncdSection(host="h", module="plots", path=root / "farm")
         self.farmer = Farmer(
             rsyncd, self.prober.snapshot, self.ledger, None, io_timeout_s=io_timeout_s, remove_fn=remove_fn
@@ -142,3 +153,45 @@ def test_a_failed_removal_is_retried_by_the_sweeper_and_blocks_that_drive_until_
     farm.farmer.sweep()  # attempt 3 succeeds
     assert not left.exists() and farm.ledger.removals() == []
     assert placed_on() == str(farm.a)
+
+
+def test_at_start_a_stale_temp_file_next_to_an_archived_plot_is_removed_and_the_plot_never_is(tmp_path: Path) -> None:
+    farm = Farm(tmp_path)
+    x = plot(1)
+    (farm.a / x).write_bytes(b"p" * 4096)  # archived long ago; the state file knows nothing of it
+    (farm.a / f".{x}.AbC123").write_bytes(b"p" * 100)  # left by an earlier, killed attempt
+    (farm.b / f".{plot(2)}.xY12z3").write_bytes(b"q" * 100)  # an unknown transfer in flight: held
+    farm.probe()
+    rec = farm.farmer.recover()
+    assert [(r.plot_name, r.drive) for r in rec.held] == [(plot(2), str(farm.b))]
+    assert sorted(p.name for p in farm.a.iterdir()) == [x]
+    assert farm.ledger.removals() == []
+    farm.wall.t += 61
+    farm.farmer.sweep()  # the recovered reservation expires: only its own files go
+    assert (farm.a / x).read_bytes() == b"p" * 4096
+    assert list(farm.b.iterdir()) == []
+    farm.probe()
+    with pytest.raises(AlreadyExists):
+        farm.farmer.reserve(x, 4096, "p1")
+
+
+def test_a_restored_reservation_whose_plot_is_whole_on_its_drive_never_removes_it(tmp_path: Path) -> None:
+    """The state file holds a reservation whose Complete may have been answered (a failed save): the plotter may
+    have deleted its copy. Complete still works; if the reservation expires, its temp files go, the plot stays."""
+    x, y = plot(1), plot(2)
+    rows = [
+        Reservation(f"{i:032x}", n, 4096, "p1", str(tmp_path / "farm" / "a"), 900, 960) for i, n in ((1, x), (2, y))
+    ]
+    farm = Farm(tmp_path, restored=rows)
+    for n in (x, y):
+        (farm.a / n).write_bytes(b"p" * 4096)
+    (farm.a / f".{x}.Stale1").write_bytes(b"p" * 10)
+    farm.ledger.extend_all()
+    farm.probe()
+    rec = farm.farmer.recover()
+    assert [r.plot_name for r in rec.whole] == [x, y] and rec.held == [] and rec.stale == []
+    farm.farmer.complete(rows[1].id)  # the plotter of y comes back and completes it
+    farm.wall.t += 61
+    assert [r.id for r in farm.farmer.sweep()] == [rows[0].id]  # x's plotter never does
+    assert sorted(p.name for p in farm.a.iterdir()) == [x, y]
+    assert (farm.a / x).stat().st_size == 4096
