@@ -118,7 +118,8 @@ class Farmer:
         return r
 
     def complete(self, reservation_id: str) -> tuple[str, Reservation]:
-        """Check the plot landed whole, then end the reservation. Returns the plot's final path."""
+        """Check the plot landed whole, then end the reservation and remove the plot's remaining rsync temp files on
+        that drive (never the plot). Returns the plot's final path."""
         r = self.ledger.get(reservation_id)
         try:
             size = time_boxed(lambda: self._final_size(r.drive, r.plot_name), self._io_timeout_s, f"checking {r.drive}")
@@ -127,6 +128,7 @@ class Farmer:
         r = self.ledger.complete(reservation_id, size)
         self._save()
         log.info("completed %s on %s (%d bytes) for %s", r.plot_name, r.drive, r.size_bytes, r.requester)
+        self._run_removal(r.plot_name, r.drive)
         return os.path.join(r.drive, r.plot_name), r
 
     def _run_removal(self, plot_name: str, drive: str) -> list[str]:

@@ -283,7 +283,8 @@ class Ledger:
 
     def complete(self, reservation_id: str, observed_size: int | None) -> Reservation:
         """End the reservation when the plot is on its drive with exactly its size (``observed_size``, None when
-        the final file is missing); FailedPrecondition otherwise, and the reservation stays."""
+        the final file is missing); FailedPrecondition otherwise, and the reservation stays. The plot's remaining
+        rsync temp files on that drive (of a transfer that died before this one) are then down for removal."""
         with self._lock:
             r = self.get(reservation_id)
             if observed_size is None:
@@ -295,6 +296,7 @@ class Ledger:
             del self._by_id[r.id]
             self._keep_final.discard(r.id)
             self._landed.append(_Landed(r.drive, r.plot_name, r.size_bytes, self._monotonic()))
+            self._remove_later(r.plot_name, r.drive, keep_final=True)
             self._version += 1
             return r
 

@@ -367,7 +367,11 @@ def test_a_restored_reservation_whose_plot_is_whole_keeps_the_plot_when_it_ends(
     assert restored.complete(rows[2].id, 10 * MiB).id == rows[2].id
     clock.t += 61
     assert {r.id for r in restored.expire()} == {rows[0].id, rows[1].id}
-    assert restored.removals() == [Removal(plot(1), "/a", keep_final=True), Removal(plot(2), "/a", keep_final=False)]
+    assert restored.removals() == [
+        Removal(plot(1), "/a", keep_final=True),
+        Removal(plot(2), "/a", keep_final=False),
+        Removal(plot(3), "/a", keep_final=True),  # after its Complete: its leftover temp files, if any
+    ]
 
 
 def test_extend_all_gives_restored_reservations_one_lease() -> None:
@@ -426,7 +430,8 @@ def test_ledger_invariants(
                 if op == "renew":
                     led.renew(rid)
                 elif op == "complete":
-                    led.complete(rid, led.get(rid).size_bytes)
+                    done = led.complete(rid, led.get(rid).size_bytes)
+                    led.removal_done(done.plot_name, done.drive)  # its leftover temp files (none here)
                 else:
                     gone = led.release(rid)
                     led.removal_done(gone.plot_name, gone.drive)
@@ -538,6 +543,7 @@ def test_never_more_used_plus_promised_than_capacity_minus_floor(
             elif op == "complete":
                 with contextlib.suppress(FailedPrecondition):
                     led.complete(r.id, d.final.get(r.plot_name))
+                    led.removal_done(r.plot_name, r.drive)  # its leftover temp files (none here)
             elif op == "release":
                 led.release(r.id)
                 forget(r.plot_name, r.drive)

@@ -195,3 +195,20 @@ def test_a_restored_reservation_whose_plot_is_whole_on_its_drive_never_removes_i
     assert [r.id for r in farm.farmer.sweep()] == [rows[0].id]  # x's plotter never does
     assert sorted(p.name for p in farm.a.iterdir()) == [x, y]
     assert (farm.a / x).stat().st_size == 4096
+
+
+def test_complete_removes_the_plots_leftover_temp_files_on_that_drive_and_nothing_else(tmp_path: Path) -> None:
+    farm = Farm(tmp_path)
+    x = plot(1)
+    farm.probe()
+    r = farm.farmer.reserve(x, 4096, "p1")
+    assert r.drive == str(farm.a)
+    (farm.a / f".{x}.OLD111").write_bytes(b"p" * 3000)  # the transfer died here; the retry wrote a new temp file...
+    (farm.a / x).write_bytes(b"p" * 4096)  # ...which rsync renamed at the end
+    (farm.a / f".{plot(2)}.Other1").write_bytes(b"q" * 10)  # another plot's transfer
+    (farm.b / f".{x}.Else11").write_bytes(b"p" * 10)  # the same plot on another drive: not this reservation's
+    assert farm.farmer.complete(r.id) == (str(farm.a / x), r)
+    assert sorted(p.name for p in farm.a.iterdir()) == sorted([x, f".{plot(2)}.Other1"])
+    assert (farm.a / x).stat().st_size == 4096
+    assert [p.name for p in farm.b.iterdir()] == [f".{x}.Else11"]
+    assert farm.ledger.removals() == []
