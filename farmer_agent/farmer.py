@@ -119,13 +119,13 @@ class Farmer:
 
     def complete(self, reservation_id: str) -> tuple[str, Reservation]:
         """Check the plot landed whole, then end the reservation and remove the plot's remaining rsync temp files on
-        that drive (never the plot). Returns the plot's final path."""
+        that drive when the last probe saw any (never the plot). Returns the plot's final path."""
         r = self.ledger.get(reservation_id)
         try:
             size = time_boxed(lambda: self._final_size(r.drive, r.plot_name), self._io_timeout_s, f"checking {r.drive}")
         except OSError as e:
             raise FailedPrecondition(f"plot {r.plot_name} on {r.drive}: cannot check it: {e.strerror or e}") from None
-        r = self.ledger.complete(reservation_id, size)
+        r = self.ledger.complete(reservation_id, size, self._snapshot())
         self._save()
         log.info("completed %s on %s (%d bytes) for %s", r.plot_name, r.drive, r.size_bytes, r.requester)
         self._run_removal(r.plot_name, r.drive)

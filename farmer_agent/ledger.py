@@ -126,6 +126,14 @@ def check_request(plot_name: str, size_bytes: int, requester: str) -> None:
         raise InvalidArgument(f"requester: at most {MAX_REQUESTER} printable characters")
 
 
+def _has_temp(info: DriveInfo, plot_name: str) -> bool:
+    for temp in info.temp_files:
+        m = RSYNC_TEMP_RE.match(temp)
+        if m is not None and m["name"] == plot_name:
+            return True
+    return False
+
+
 def _mib(n: int) -> str:
     return f"{n / 2**20:.1f} MiB"
 
@@ -281,10 +289,14 @@ class Ledger:
             self._version += 1
             return r
 
-    def complete(self, reservation_id: str, observed_size: int | None) -> Reservation:
+    def complete(self, reservation_id: str, observed_size: int | None, drives: Sequence[DriveInfo] = ()) -> Reservation:
         """End the reservation when the plot is on its drive with exactly its size (``observed_size``, None when
-        the final file is missing); FailedPrecondition otherwise, and the reservation stays. The plot's remaining
-        rsync temp files on that drive (of a transfer that died before this one) are then down for removal."""
+        the final file is missing); FailedPrecondition otherwise, and the reservation stays.
+
+        When the last probe of that drive (in ``drives``) listed rsync temp files of the plot, its remaining ones
+        (of a transfer that died before this one) are then down for removal. Only then: a look at the drive per
+        Complete is not free, and a temp file too young for the last probe is left to the next start (``recover``).
+        """
         with self._lock:
             r = self.get(reservation_id)
             if observed_size is None:
@@ -296,7 +308,8 @@ class Ledger:
             del self._by_id[r.id]
             self._keep_final.discard(r.id)
             self._landed.append(_Landed(r.drive, r.plot_name, r.size_bytes, self._monotonic()))
-            self._remove_later(r.plot_name, r.drive, keep_final=True)
+            if any(d.path == r.drive and _has_temp(d, r.plot_name) for d in drives):
+                self._remove_later(r.plot_name, r.drive, keep_final=True)
             self._version += 1
             return r
 

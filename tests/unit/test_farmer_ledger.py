@@ -208,6 +208,18 @@ def test_complete_checks_size_and_keeps_reservation_on_mismatch() -> None:
         led.complete(r.id, 5 * MiB)
 
 
+def test_complete_puts_the_plots_leftover_temp_files_seen_on_its_drive_down_for_removal() -> None:
+    led = ledger(Clock(), max_writers_per_drive=4)
+    a, b = drive("/a", 100 * MiB), drive("/b", 50 * MiB)
+    r1, r2 = (led.reserve(plot(i), MiB, "p", [a, b]) for i in (1, 2))
+    seen_a = drive("/a", 99 * MiB, temps=(f".{plot(1)}.Dead11", f".{plot(2)}.Live22"), written={plot(1): 5})
+    seen_b = drive("/b", 50 * MiB, temps=(f".{plot(2)}.Dead22",))
+    led.complete(r1.id, MiB, [seen_a, seen_b])
+    assert led.removals() == [Removal(plot(1), "/a", keep_final=True)]  # temp files only: the plot stays
+    led.complete(r2.id, MiB, [drive("/a", 99 * MiB), seen_b])  # none of plot 2 on /a in the last probe
+    assert led.removals() == [Removal(plot(1), "/a", keep_final=True)]
+
+
 def test_release_unknown_and_malformed_ids() -> None:
     led = ledger(Clock())
     with pytest.raises(NotFound):
@@ -367,11 +379,7 @@ def test_a_restored_reservation_whose_plot_is_whole_keeps_the_plot_when_it_ends(
     assert restored.complete(rows[2].id, 10 * MiB).id == rows[2].id
     clock.t += 61
     assert {r.id for r in restored.expire()} == {rows[0].id, rows[1].id}
-    assert restored.removals() == [
-        Removal(plot(1), "/a", keep_final=True),
-        Removal(plot(2), "/a", keep_final=False),
-        Removal(plot(3), "/a", keep_final=True),  # after its Complete: its leftover temp files, if any
-    ]
+    assert restored.removals() == [Removal(plot(1), "/a", keep_final=True), Removal(plot(2), "/a", keep_final=False)]
 
 
 def test_extend_all_gives_restored_reservations_one_lease() -> None:

@@ -204,6 +204,7 @@ def test_complete_removes_the_plots_leftover_temp_files_on_that_drive_and_nothin
     r = farm.farmer.reserve(x, 4096, "p1")
     assert r.drive == str(farm.a)
     (farm.a / f".{x}.OLD111").write_bytes(b"p" * 3000)  # the transfer died here; the retry wrote a new temp file...
+    farm.probe()
     (farm.a / x).write_bytes(b"p" * 4096)  # ...which rsync renamed at the end
     (farm.a / f".{plot(2)}.Other1").write_bytes(b"q" * 10)  # another plot's transfer
     (farm.b / f".{x}.Else11").write_bytes(b"p" * 10)  # the same plot on another drive: not this reservation's
