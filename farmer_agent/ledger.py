@@ -15,11 +15,13 @@ Two clocks: leases (create/expire times, which clients see as timestamps) run on
 newer than another one or than a completion is decided on the monotonic clock (``DriveInfo.probe_mono`` and the
 landed records), so a wall-clock step (NTP) never makes fresh probes look stale nor a landed plot look seen.
 
-Removals: a released or expired reservation leaves its plot's files on its drive to be removed (by the farmer, which
-does the I/O and reports back). Until the farmer reports the removal really finished, that plot is not placed on
-*that* drive again (the drive is refused for it, with the reason; another drive may take it): a late removal would
-delete the new transfer's temp file, and a leftover temp file would be credited as the new transfer's progress. A
-removal that failed stays due and blocking, and is retried with a growing delay (1 s, doubling up to a minute).
+Removals: a released or expired reservation leaves its plot's partial files on its drive to be removed (by the
+farmer, which does the I/O and reports back); a completed one leaves the temp files of an earlier, dead transfer of
+that plot there, and ``recover`` finds stale temp files next to archived plots (those two never remove the plot).
+Until the farmer reports a removal really finished, that plot is not placed on *that* drive again (the drive is
+refused for it, with the reason; another drive may take it): a late removal would delete the new transfer's temp
+file, and a leftover temp file would be credited as the new transfer's progress. A removal that failed stays due and
+blocking, and is retried with a growing delay (1 s, doubling up to a minute).
 
 One re-entrant lock guards every decision; the gRPC threads call in concurrently.
 """
@@ -320,7 +322,7 @@ class Ledger:
             r = self._by_id.pop(reservation_id, None)
             if r is None:
                 raise NotFound(f"reservation {reservation_id}: unknown (completed, released or expired)")
-            self._remove_later(r.plot_name, r.drive, keep_final=self._ended(r))
+            self._remove_later(r.plot_name, r.drive, keep_final=self._pop_keep_final(r))
             self._version += 1
             return r
 
@@ -331,14 +333,14 @@ class Ledger:
             gone = [r for r in self._by_id.values() if r.expire_time <= now]
             for r in gone:
                 del self._by_id[r.id]
-                self._remove_later(r.plot_name, r.drive, keep_final=self._ended(r))
+                self._remove_later(r.plot_name, r.drive, keep_final=self._pop_keep_final(r))
             if gone:
                 self._version += 1
             return gone
 
     # --- removals (see the module doc) -------------------------------------------------------------------------
 
-    def _ended(self, r: Reservation) -> bool:
+    def _pop_keep_final(self, r: Reservation) -> bool:
         """A reservation was released or expired: True when its final file is to be kept (see recover)."""
         if r.id in self._keep_final:
             self._keep_final.discard(r.id)
