@@ -83,8 +83,8 @@ class FarmerServiceServicer:
         """Reserves space for one plot on one drive, chosen by the farmer's policy. Control.
         INVALID_ARGUMENT: bad plot name (must be plot-k<k>-....plot, no path separators), size 0 or absurd for its k,
         empty requester. RESOURCE_EXHAUSTED: no drive has room or a free writer slot (the message gives the reason per
-        drive). ALREADY_EXISTS: the plot is already on a drive or reserved. ABORTED: the partial files of an earlier,
-        released or expired reservation of this plot are being removed right now; retry.
+        drive; a drive where the files of an earlier, released or expired transfer of this plot are still being removed is
+        one such reason, and another drive may take the plot). ALREADY_EXISTS: the plot is already on a drive or reserved.
         Room on a drive: free - reserved - drives.min_free_bytes >= size_bytes, where reserved counts only the bytes a
         reservation has not written yet (its rsync temp file already shows in free). Policy most_free picks the drive with
         the most room, fill_first the first drive (in path order) with room.
