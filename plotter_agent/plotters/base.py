@@ -19,6 +19,9 @@ from plotboss.plots import PLOT_NAME_RE
 
 log = logging.getLogger(__name__)
 
+#: How many earlier plots of a multi-plot job a log keeps the ids of.
+EARLIER_PLOTS_KEPT = 4
+
 #: The state a finished plot ends in; reached when the plotter reports its total time (copy/rename may follow).
 PHASE_DONE = (5, 0)
 
@@ -51,7 +54,9 @@ class LogInfo:
     buckets: int | None = None
     buffer_mib: int | None = None
     plot_index: int = 1  # which plot of a multi-plot job (`-n N`) this is; the log follows its current plot
-    earlier_plots: frozenset[str] = frozenset()  # plot ids of the job's earlier plots (multi-plot jobs)
+    #: plot ids of the job's latest earlier plots, oldest first (multi-plot jobs); at most EARLIER_PLOTS_KEPT, so a
+    #: job that plots until stopped does not grow without bound (only plot N-1's copy or write runs in the background)
+    earlier_plots: tuple[str, ...] = ()
 
     def copy(self) -> LogInfo:
         """An independent copy (the phase_times dict is not shared)."""
@@ -72,7 +77,7 @@ class LogInfo:
             buckets=self.buckets,
             buffer_mib=self.buffer_mib,
             plot_index=self.plot_index + 1,
-            earlier_plots=self.earlier_plots | ({self.plot_id} if self.plot_id else set()),
+            earlier_plots=(*self.earlier_plots, *((self.plot_id,) if self.plot_id else ()))[-EARLIER_PLOTS_KEPT:],
         )
 
 

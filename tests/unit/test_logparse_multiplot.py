@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from plotter_agent.logparse import PHASE_DONE, LogInfo, LogParser, parse_file
+from plotter_agent.plotters.base import EARLIER_PLOTS_KEPT
 from tests.unit.logsamples import K25, SAMPLES
 
 ID1_K25 = "9677b5eaa9c7f10f23586a0f29dd23bf3ef0162d710a17c4739937922455e9ae"
@@ -94,7 +95,7 @@ def test_chia_follows_the_second_plot() -> None:
         "/mnt/dst/00",
         single.start_time,
     )
-    assert info.earlier_plots == {ID1_K25}
+    assert info.earlier_plots == (ID1_K25,)
     # right after plot 2's header: a fresh plot, nothing of plot 1 left but the job's settings
     header_end = data.index(b"\n", data.index(b"Starting plot 2/2")) + 1
     fresh = whole(data[:header_end])
@@ -126,7 +127,7 @@ def test_bladebit_late_write_of_plot_one_does_not_name_plot_two(endless: bool) -
     assert (b"Generating plot 2: " in data) is endless
     before = whole(data[:late_at])
     assert (before.plot_index, before.plot_id, before.plot_name, before.phase) == (2, ID2, None, (2, 0))
-    assert not before.completed and before.earlier_plots == {ID1_BLADEBIT}
+    assert not before.completed and before.earlier_plots == (ID1_BLADEBIT,)
     after = whole(data[: data.index(b"\n", late_at) + 1])
     assert after == before
     info = whole(data)
@@ -160,3 +161,20 @@ def test_a_next_plot_line_before_the_plot_is_done_changes_nothing() -> None:
     cut = data.index(b"Starting phase 2/4")
     stray = b"Starting plotting progress into temporary dirs: /x and /y\n"
     assert whole(data[:cut] + stray + data[cut:]) == whole(data)
+
+
+def test_a_job_that_plots_until_stopped_keeps_only_its_latest_earlier_plots() -> None:
+    """bladebit -n 0 / madMAx -n -1 run for months: the log keeps the ids of the last few plots only (plot N-1's
+    background write is the one that matters), not one id per plot ever made."""
+    lines = (SAMPLES / "plotman-bladebit.plot.log").read_bytes().splitlines(keepends=True)
+    gen = next(i for i, ln in enumerate(lines) if ln.startswith(b"Generating plot"))
+    ids = [f"{n:064x}" for n in range(1, 11)]
+    data = b"".join(lines[:gen])
+    for n, plot_id in enumerate(ids, 1):
+        data += b"".join(
+            ln.replace(b"1 / 1:", f"{n}:".encode()).replace(ID1_BLADEBIT.encode(), plot_id.encode())
+            for ln in lines[gen:]
+        )
+    info = whole(data)
+    assert (info.plot_index, info.plot_id, info.completed) == (10, ids[-1], True)
+    assert info.earlier_plots == tuple(ids[-1 - EARLIER_PLOTS_KEPT : -1])
