@@ -82,6 +82,12 @@ class DriveInfo:
         """True when reservations may be placed here (space permitting)."""
         return self.state in (DriveState.OK, DriveState.FULL)
 
+    @property
+    def listed(self) -> bool:
+        """True when the probe really listed the drive (its plots, temp files and free space are what it saw); a
+        probe that failed, hung or found the drive missing lists nothing, which says nothing about its files."""
+        return self.state in (DriveState.OK, DriveState.FULL, DriveState.READ_ONLY)
+
 
 @dataclass(frozen=True)
 class DiskSpace:

@@ -8,7 +8,9 @@ Space accounting, per drive (all from one probe, see drives.py):
 ``free`` already went down by what a transfer has written into its rsync temp file, so a reservation counts only
 what is still to come: free + reserved is never double counted, and the figure shown as *reserved* shrinks as the
 transfer proceeds. When a reservation completes, the plot's remaining bytes keep counting (as a *landed* record)
-until a probe that started after the completion has seen them in ``free``. Released or expired reservations stop
+until a probe that started after the completion has seen them in ``free``: one that really listed the drive (ok,
+full, read-only); a failed or missing probe has seen nothing and neither prunes a landed record nor counts as the
+newest probe of its drive. Released or expired reservations stop
 counting at once: their partial files are removed, which only ever makes a stale ``free`` too low, never too high.
 
 Two clocks: leases (create/expire times, which clients see as timestamps) run on the wall clock; whether a probe is
@@ -237,9 +239,13 @@ class Ledger:
         return None
 
     def _prune_landed(self, drives: Sequence[DriveInfo]) -> None:
-        for d in drives:
+        """Forget the landed records a newer probe has seen in its free space. Only probes that really listed their
+        drive count: a failed or missing one (empty listing) has seen nothing, and must neither prune a record (the
+        plot would be reserved again elsewhere) nor make the last real probe of that drive look stale."""
+        listed = [d for d in drives if d.listed]
+        for d in listed:
             self._newest_probe[d.path] = max(d.probe_mono, self._newest_probe.get(d.path, d.probe_mono))
-        seen = {d.path: d.probe_mono for d in drives}
+        seen = {d.path: d.probe_mono for d in listed}
         self._landed = [ld for ld in self._landed if seen.get(ld.drive, ld.at) <= ld.at]
 
     def reserve(self, plot_name: str, size_bytes: int, requester: str, drives: Sequence[DriveInfo]) -> Reservation:

@@ -309,6 +309,30 @@ def test_an_older_snapshot_after_a_newer_one_is_refused_not_under_counted() -> N
     assert "stale probe" in str(e.value)
 
 
+@pytest.mark.parametrize("state", [DriveState.ERROR, DriveState.MISSING])
+def test_a_probe_that_did_not_list_the_drive_never_forgets_a_landed_plot(state: DriveState) -> None:
+    """A newer probe of the drive that failed (timed out, hung, statvfs error) or found it unmounted lists nothing: it
+    must neither prune the landed record of a plot just completed there (the plot would be reserved again on another
+    drive and archived twice) nor count as the newest probe of that drive."""
+    mono = Clock(1)
+    led = ledger(Clock(1000), mono, max_writers_per_drive=4)
+    r = led.reserve(plot(1), 5 * MiB, "p", [drive("/a", 40 * MiB, t=1), drive("/b", 40 * MiB, t=1)])
+    assert r.drive == "/a"
+    mono.t = 2
+    led.complete(r.id, 5 * MiB)  # the probe at t=1 listed no final file of plot 1 yet
+    mono.t = 3
+    failed = DriveInfo("/a", state, "probe timed out after 5 s", probe_time=3, probe_mono=3)
+    with pytest.raises(AlreadyExists, match="already archived on /a"):
+        led.reserve(plot(1), 5 * MiB, "p", [failed, drive("/b", 40 * MiB, t=3)])
+    # the landed plot still counts against the last probe that listed /a (t=1), which is not refused as stale
+    assert led.reserve(plot(2), 35 * MiB, "p", [drive("/a", 40 * MiB, t=1)]).drive == "/a"
+    with pytest.raises(InsufficientSpace):
+        led.reserve(plot(3), 1, "p", [drive("/a", 40 * MiB, t=1)])
+    seen = drive("/a", 35 * MiB, plots=frozenset({plot(1)}), written={plot(1): 5 * MiB}, t=4)
+    with pytest.raises(AlreadyExists, match="already on /a"):  # once a probe listed it, the listing says so
+        led.reserve(plot(1), 5 * MiB, "p", [seen, drive("/b", 40 * MiB, t=4)])
+
+
 def test_a_wall_clock_step_back_neither_refuses_fresh_probes_nor_forgets_a_landed_plot() -> None:
     """NTP steps the wall clock back an hour: probes and completions are ordered on the monotonic clock, so a fresh
     probe is not 'stale', and a probe started before a completion still counts the landed plot."""
