@@ -19,13 +19,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from farmer_agent.ledger import ID_RE, Reservation
-from plotboss.errors import ConfigError
+from farmer_agent.ledger import ID_RE, Reservation, check_request
+from plotboss.errors import ConfigError, InvalidArgument
 from plotboss.plots import is_plot_name
 
 log = logging.getLogger(__name__)
 
 FORMAT = 1
+
+#: the times a protobuf Timestamp holds (0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z), as epoch seconds
+MIN_TIME = -62135596800
+MAX_TIME = 253402300799
 
 
 def default_state_path(config_path: Path) -> Path:
@@ -59,6 +63,8 @@ def _time(row: dict[str, Any], key: str) -> float:
     v = row[key]
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
         raise ValueError(f"{key}: expected a finite number of seconds, got {_show(v)}")
+    if not MIN_TIME <= v <= MAX_TIME:
+        raise ValueError(f"{key}: {_show(float(v))} is outside years 1..9999")
     return float(v)
 
 
@@ -94,14 +100,32 @@ def _row(row: Any, where: str) -> Reservation:
         raise ValueError(f"{where}: bad id {r.id[:40]!r}")
     if not is_plot_name(r.plot_name):
         raise ValueError(f"{where}: plot_name {r.plot_name[:100]!r} is not a plot name")
-    if r.size_bytes <= 0:
-        raise ValueError(f"{where}: size_bytes {r.size_bytes} must be greater than 0")
+    try:
+        check_request(r.plot_name, r.size_bytes, r.requester)  # what Reserve accepts, nothing more
+    except InvalidArgument as e:
+        raise ValueError(f"{where}: {e}") from None
+    if not _is_drive_path(r.drive):
+        raise ValueError(f"{where}: drive: expected an absolute path, got {_show(r.drive)}")
     return r
+
+
+def _is_drive_path(path: str) -> bool:
+    """An absolute path a reply can carry (protobuf strings are UTF-8: no lone surrogates) and the OS can take."""
+    try:
+        path.encode()
+    except UnicodeEncodeError:
+        return False
+    return os.path.isabs(path) and "\x00" not in path
 
 
 def decode(data: bytes, label: str) -> list[Reservation]:
     """Parse a state file; ConfigError naming the file on anything unexpected (sizes must be integers and times
-    finite numbers; a number too large for a float or JSON nested too deep is refused, not a traceback)."""
+    finite numbers; a number too large for a float or JSON nested too deep is refused, not a traceback).
+
+    Each row must also be what Reserve could have made, so that every later reply can carry it (an out-of-range
+    value would fail ListReservations and ListDrives with INTERNAL until the next restart): the plot name, size and
+    requester pass Reserve's own checks (``ledger.check_request``), times lie within years 1..9999 (what a protobuf
+    Timestamp holds), the drive is an absolute path."""
     try:
         doc = json.loads(data)
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:

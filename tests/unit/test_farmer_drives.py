@@ -21,10 +21,13 @@ from farmer_agent.drives import (
     probe_drive,
     remove_partials,
 )
+from farmer_agent.farmer import DriveView
 from farmer_agent.ledger import Reservation
 from farmer_agent.rsyncd import check_drive_patterns, rsync_url
+from farmer_agent.service import drive_pb, reservation_pb
 from farmer_agent.state import StateWriter, decode, default_state_path, encode, load, write_atomic
 from plotboss.errors import ConfigError, InvalidArgument
+from plotboss.plots import expected_plot_size
 
 
 def plot(i: int, k: int = 20) -> str:
@@ -238,6 +241,18 @@ def _state_row(**over: object) -> bytes:
         (_state_row(create_time=None), "create_time: expected a finite number"),
         (_state_row(plot_name="p"), "not a plot name"),
         (_state_row(drive=["/d"]), "drive: expected a string"),
+        # numbers of the right type but out of range: ListReservations / ListDrives would fail on them (INTERNAL)
+        (_state_row(expire_time=1e300), "expire_time: 1e+300 is outside years 1..9999"),
+        (_state_row(create_time=-1e12), "create_time: -1000000000000.0 is outside years 1..9999"),
+        (_state_row(expire_time=253402300800), "expire_time: 253402300800.0 is outside years 1..9999"),
+        (_state_row(size_bytes=10**30), "size_bytes 1000000000000000000000000000000: absurd for k=20"),
+        (_state_row(size_bytes=expected_plot_size(20) * 2 + 1), "absurd for k=20"),
+        (_state_row(requester=""), "requester: must not be empty"),
+        (_state_row(requester="p\x07"), "requester: at most 128 printable characters"),
+        (_state_row(requester="x" * 129), "requester: at most 128 printable characters"),
+        (_state_row(drive="\ud800"), "drive: expected an absolute path"),
+        (_state_row(drive="d0"), "drive: expected an absolute path"),
+        (_state_row(drive="/d\x00"), "drive: expected an absolute path"),
         (b'{"format": 1, "reservations": [{"id": "' + b"a" * 32 + b'", "size_bytes": NaN}]}', "reservations"),
         (b"[" * 100_000, "nested too deep"),
         (b'{"format": 1, "reservations": ' + b"[" * 100_000, "nested too deep"),
@@ -248,6 +263,20 @@ def test_state_file_with_odd_numbers_or_deep_nesting_is_a_config_error(data: byt
         decode(data, "state.json")
     assert why in str(e.value)
     assert decode(_state_row(), "state.json")[0].size_bytes == 10
+
+
+def test_state_file_rows_at_the_edges_of_the_ranges_are_served(tmp_path: Path) -> None:
+    """What decode accepts, ListReservations and ListDrives can answer: times from year 1 to 9999, the largest size
+    Reserve accepts for the plot's k."""
+    first, last = -62135596800, 253402300799  # 0001-01-01T00:00:00Z, 9999-12-31T23:59:59Z
+    big = expected_plot_size(20) * 2
+    (r,) = decode(_state_row(create_time=first, expire_time=last, size_bytes=big, drive="/mnt/é"), "state.json")
+    assert (r.create_time, r.expire_time, r.size_bytes) == (first, last, big)
+    pb = reservation_pb(r, "")
+    assert pb.create_time.seconds == first and last - 1 <= pb.expire_time.seconds <= last  # float rounding
+    assert pb.SerializeToString()
+    view = DriveView(DriveInfo("/mnt/é", DriveState.OK), DriveState.OK, "", r.size_bytes, 1, "")
+    assert drive_pb(view).reserved_bytes == big
 
 
 def test_state_writer_group_commits(tmp_path: Path) -> None:
