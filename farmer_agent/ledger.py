@@ -20,10 +20,7 @@ landed records), so a wall-clock step (NTP) never makes fresh probes look stale 
 Removals: a released or expired reservation leaves its plot's partial files on its drive to be removed (by the
 farmer, which does the I/O and reports back); a completed one leaves the temp files of an earlier, dead transfer of
 that plot there, and ``recover`` finds stale temp files next to archived plots (those two never remove the plot).
-Until the farmer reports a removal really finished, that plot is not placed on *that* drive again (the drive is
-refused for it, with the reason; another drive may take it): a late removal would delete the new transfer's temp
-file, and a leftover temp file would be credited as the new transfer's progress. A removal that failed stays due and
-blocking, and is retried with a growing delay (1 s, doubling up to a minute).
+The bookkeeping (which drive is refused for which plot until when, retries) is in removals.py.
 
 One re-entrant lock guards every decision; the gRPC threads call in concurrently.
 """
@@ -39,6 +36,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from farmer_agent.drives import RSYNC_TEMP_RE, DriveInfo
+from farmer_agent.removals import Removal, Removals
 from plotboss.errors import AlreadyExists, FailedPrecondition, InsufficientSpace, InvalidArgument, NotFound
 from plotboss.plots import expected_plot_size, max_plot_size, parse_plot_name
 
@@ -78,22 +76,6 @@ class _Landed:
 
 
 @dataclass(frozen=True)
-class Removal:
-    """Files of one plot on one drive that are to go; while it exists, that plot is not placed on that drive."""
-
-    plot_name: str
-    drive: str
-    #: True: only the rsync temp files (the file under the final name is an archived plot); False: the partial
-    #: files of an abandoned transfer, including one under the final name (rsync --partial)
-    keep_final: bool
-    #: the farmer is removing them now (False: the last attempt failed; due again at ``retry_at``)
-    running: bool = True
-    failures: int = 0
-    #: monotonic time of the next attempt after a failure
-    retry_at: float = 0.0
-
-
-@dataclass(frozen=True)
 class Recovery:
     """What ``Ledger.recover`` found on the drives at start."""
 
@@ -105,10 +87,6 @@ class Recovery:
     #: restored reservations whose plot is already whole on their drive: if they end without a Complete, only their
     #: temp files are removed, the plot is kept
     whole: list[Reservation]
-
-
-#: the longest wait between two attempts at a removal that keeps failing
-MAX_RETRY_S = 60.0
 
 
 def check_id(reservation_id: str) -> str:
@@ -163,8 +141,8 @@ class Ledger:
         #: newest probe time a decision has used, per drive: landed records older than it are gone, so an older
         #: snapshot of that drive would under-count them and is refused as stale (see reserve)
         self._newest_probe: dict[str, float] = {}
-        #: (plot name, drive) whose files are to be removed; that plot is not placed on that drive until done
-        self._removals: dict[tuple[str, str], Removal] = {}
+        #: files of a plot on a drive that are to be removed; that plot is not placed on that drive until done
+        self._removals = Removals()
         #: ids of restored reservations whose plot was whole on their drive at start (see recover)
         self._keep_final: set[str] = set()
         self._version = 0
@@ -226,8 +204,9 @@ class Ledger:
         """Why this drive cannot take ``plot_name`` (``size`` more bytes) now, or None when it can."""
         if not info.usable:
             return f"{info.state.value}" + (f" ({info.error})" if info.error else "")
-        if (plot_name, info.path) in self._removals:
-            return "files of an earlier transfer of this plot are still being removed here"
+        why = self._removals.refusal(plot_name, info)
+        if why is not None:
+            return why
         if info.probe_mono < self._newest_probe.get(info.path, info.probe_mono):
             return "stale probe (a newer one was already used; try again)"
         w = self.writers(info.path)
@@ -260,11 +239,9 @@ class Ledger:
                 if ld.plot_name == plot_name:
                     raise AlreadyExists(f"plot {plot_name}: already archived on {ld.drive}")
             for d in drives:
-                if plot_name in d.plots:
-                    rm = self._removals.get((plot_name, d.path))
-                    if rm is None or rm.keep_final:
-                        raise AlreadyExists(f"plot {plot_name}: already on {d.path}")
-                    # else: a partial file under the final name, being removed (that drive is refused below)
+                if plot_name in d.plots and not self._removals.removes_final(plot_name, d):
+                    raise AlreadyExists(f"plot {plot_name}: already on {d.path}")
+                # else: a partial file under the final name, being removed (that drive is refused below)
             fits: list[DriveInfo] = []
             reasons: list[str] = []
             for d in drives:
@@ -317,7 +294,7 @@ class Ledger:
             self._keep_final.discard(r.id)
             self._landed.append(_Landed(r.drive, r.plot_name, r.size_bytes, self._monotonic()))
             if any(d.path == r.drive and _has_temp(d, r.plot_name) for d in drives):
-                self._remove_later(r.plot_name, r.drive, keep_final=True)
+                self._removals.book(r.plot_name, r.drive, keep_final=True)
             self._version += 1
             return r
 
@@ -328,7 +305,7 @@ class Ledger:
             r = self._by_id.pop(reservation_id, None)
             if r is None:
                 raise NotFound(f"reservation {reservation_id}: unknown (completed, released or expired)")
-            self._remove_later(r.plot_name, r.drive, keep_final=self._pop_keep_final(r))
+            self._removals.book(r.plot_name, r.drive, keep_final=self._pop_keep_final(r))
             self._version += 1
             return r
 
@@ -339,7 +316,7 @@ class Ledger:
             gone = [r for r in self._by_id.values() if r.expire_time <= now]
             for r in gone:
                 del self._by_id[r.id]
-                self._remove_later(r.plot_name, r.drive, keep_final=self._pop_keep_final(r))
+                self._removals.book(r.plot_name, r.drive, keep_final=self._pop_keep_final(r))
             if gone:
                 self._version += 1
             return gone
@@ -353,44 +330,29 @@ class Ledger:
             return True
         return False
 
-    def _remove_later(self, plot_name: str, drive: str, *, keep_final: bool) -> None:
-        old = self._removals.get((plot_name, drive))
-        keep_final = keep_final and (old is None or old.keep_final)
-        self._removals[(plot_name, drive)] = Removal(plot_name, drive, keep_final)
-
     def removal(self, plot_name: str, drive: str) -> Removal | None:
         """What is to be removed of ``plot_name`` on ``drive``, if anything."""
         with self._lock:
-            return self._removals.get((plot_name, drive))
+            return self._removals.get(plot_name, drive)
 
     def removals(self) -> list[Removal]:
         with self._lock:
-            return sorted(self._removals.values(), key=lambda rm: (rm.drive, rm.plot_name))
+            return self._removals.all()
 
     def removal_done(self, plot_name: str, drive: str) -> None:
         """The files are gone: the plot may be placed on that drive again."""
         with self._lock:
-            self._removals.pop((plot_name, drive), None)
+            self._removals.done(plot_name, drive)
 
     def removal_failed(self, plot_name: str, drive: str) -> Removal | None:
         """The attempt failed: the plot stays off that drive, and the removal is due again after a delay."""
         with self._lock:
-            rm = self._removals.get((plot_name, drive))
-            if rm is None:
-                return None
-            delay = min(MAX_RETRY_S, 2.0**rm.failures)
-            rm = replace(rm, running=False, failures=rm.failures + 1, retry_at=self._monotonic() + delay)
-            self._removals[(plot_name, drive)] = rm
-            return rm
+            return self._removals.failed(plot_name, drive, self._monotonic())
 
     def removals_due(self) -> list[Removal]:
         """Failed removals whose delay is over, marked running: the caller attempts each again."""
         with self._lock:
-            now = self._monotonic()
-            due = [replace(rm, running=True) for rm in self._removals.values() if not rm.running and rm.retry_at <= now]
-            for rm in due:
-                self._removals[(rm.plot_name, rm.drive)] = rm
-            return sorted(due, key=lambda rm: (rm.drive, rm.plot_name))
+            return self._removals.due(self._monotonic())
 
     def extend_all(self) -> None:
         """After a restart: give every restored reservation at least one lease from now (plotters could not renew
@@ -435,9 +397,8 @@ class Ledger:
                     name = m["name"]
                     if name not in d.plots:
                         unknown.append((d, name))
-                    elif (name, d.path) not in self._removals:
-                        self._remove_later(name, d.path, keep_final=True)
-                        stale.append(self._removals[(name, d.path)])
+                    elif self._removals.get(name, d.path) is None:
+                        stale.append(self._removals.book(name, d.path, keep_final=True))
             held: list[Reservation] = []
             for d, name in unknown:
                 if name in known:

@@ -1,0 +1,89 @@
+"""The removals the ledger has booked: files of one plot on one drive that are to go. Pure (no I/O, no clock: times
+are given), and not locked: the ledger calls it under its own lock.
+
+A removal is booked when a reservation ends without a Complete (release, expiry: the partial files of its transfer),
+when a Complete finds rsync temp files of an earlier, dead transfer of that plot on its drive, and at start for stale
+temp files next to an archived plot (those two: the temp files only, never the file under the final name). The farmer
+runs it (the I/O) and reports back.
+
+While a removal is booked, that plot is not placed on *that* drive (another drive may take it): a late removal would
+delete the new transfer's temp file, and a leftover temp file would be credited as the new transfer's progress. A
+removal that failed stays booked and blocking, and is due again after a growing delay (1 s, doubling up to a minute).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from farmer_agent.drives import DriveInfo
+
+#: the longest wait between two attempts at a removal that keeps failing
+MAX_RETRY_S = 60.0
+
+
+@dataclass(frozen=True)
+class Removal:
+    """Files of one plot on one drive that are to go; while it exists, that plot is not placed on that drive."""
+
+    plot_name: str
+    drive: str
+    #: True: only the rsync temp files (the file under the final name is an archived plot); False: the partial
+    #: files of an abandoned transfer, including one under the final name (rsync --partial)
+    keep_final: bool
+    #: the farmer is removing them now (False: the last attempt failed; due again at ``retry_at``)
+    running: bool = True
+    failures: int = 0
+    #: monotonic time of the next attempt after a failure
+    retry_at: float = 0.0
+
+
+class Removals:
+    def __init__(self) -> None:
+        self._booked: dict[tuple[str, str], Removal] = {}
+
+    def book(self, plot_name: str, drive: str, *, keep_final: bool) -> Removal:
+        """Book (or widen) the removal of ``plot_name``'s files on ``drive``: a partial-files removal wins over a
+        temp-files-only one."""
+        old = self._booked.get((plot_name, drive))
+        keep_final = keep_final and (old is None or old.keep_final)
+        rm = self._booked[(plot_name, drive)] = Removal(plot_name, drive, keep_final)
+        return rm
+
+    def get(self, plot_name: str, drive: str) -> Removal | None:
+        return self._booked.get((plot_name, drive))
+
+    def all(self) -> list[Removal]:
+        return sorted(self._booked.values(), key=lambda rm: (rm.drive, rm.plot_name))
+
+    def refusal(self, plot_name: str, info: DriveInfo) -> str | None:
+        """Why ``plot_name`` may not be placed on the drive ``info`` shows, as far as removals go; None when it may."""
+        if (plot_name, info.path) in self._booked:
+            return "files of an earlier transfer of this plot are still being removed here"
+        return None
+
+    def removes_final(self, plot_name: str, info: DriveInfo) -> bool:
+        """True when the file under the final name that ``info`` lists for ``plot_name`` is a partial being removed,
+        not an archived plot."""
+        rm = self._booked.get((plot_name, info.path))
+        return rm is not None and not rm.keep_final
+
+    def done(self, plot_name: str, drive: str) -> Removal | None:
+        """The files are gone: the booking ends."""
+        return self._booked.pop((plot_name, drive), None)
+
+    def failed(self, plot_name: str, drive: str, now: float) -> Removal | None:
+        """The attempt failed (at monotonic ``now``): the booking stays, due again after a growing delay."""
+        rm = self._booked.get((plot_name, drive))
+        if rm is None:
+            return None
+        delay = min(MAX_RETRY_S, 2.0**rm.failures)
+        rm = replace(rm, running=False, failures=rm.failures + 1, retry_at=now + delay)
+        self._booked[(plot_name, drive)] = rm
+        return rm
+
+    def due(self, now: float) -> list[Removal]:
+        """Failed removals whose delay is over at monotonic ``now``, marked running (the caller attempts each)."""
+        due = [replace(rm, running=True) for rm in self._booked.values() if not rm.running and rm.retry_at <= now]
+        for rm in due:
+            self._booked[(rm.plot_name, rm.drive)] = rm
+        return sorted(due, key=lambda rm: (rm.drive, rm.plot_name))
