@@ -224,6 +224,7 @@ class Ledger:
         listed = [d for d in drives if d.listed]
         for d in listed:
             self._newest_probe[d.path] = max(d.probe_mono, self._newest_probe.get(d.path, d.probe_mono))
+            self._removals.seen(d)
         seen = {d.path: d.probe_mono for d in listed}
         self._landed = [ld for ld in self._landed if seen.get(ld.drive, ld.at) <= ld.at]
 
@@ -340,9 +341,9 @@ class Ledger:
             return self._removals.all()
 
     def removal_done(self, plot_name: str, drive: str) -> None:
-        """The files are gone: the plot may be placed on that drive again."""
+        """The files are gone: the plot may be placed on that drive again, by a probe of it that began after now."""
         with self._lock:
-            self._removals.done(plot_name, drive)
+            self._removals.done(plot_name, drive, self._monotonic())
 
     def removal_failed(self, plot_name: str, drive: str) -> Removal | None:
         """The attempt failed: the plot stays off that drive, and the removal is due again after a delay."""

@@ -9,6 +9,12 @@ runs it (the I/O) and reports back.
 While a removal is booked, that plot is not placed on *that* drive (another drive may take it): a late removal would
 delete the new transfer's temp file, and a leftover temp file would be credited as the new transfer's progress. A
 removal that failed stays booked and blocking, and is due again after a growing delay (1 s, doubling up to a minute).
+
+When the farmer reports a removal done, the plot is still refused on that drive for any probe of it that started at
+or before that moment (``DriveInfo.probe_mono`` against the monotonic time of the report): the unlink may have landed
+between that probe's listing and its statvfs, so that probe lists a file that is gone (it would be credited as the
+new transfer's progress) while its free figure already has those bytes back: the drive would be promised them twice.
+A probe that listed the drive after that moment ends the refusal.
 """
 
 from __future__ import annotations
@@ -40,6 +46,9 @@ class Removal:
 class Removals:
     def __init__(self) -> None:
         self._booked: dict[tuple[str, str], Removal] = {}
+        #: (plot, drive) -> (monotonic time the removal was reported done, whether it removed the file under the final
+        #: name), until a probe of that drive started after that time has listed it
+        self._finished: dict[tuple[str, str], tuple[float, bool]] = {}
 
     def book(self, plot_name: str, drive: str, *, keep_final: bool) -> Removal:
         """Book (or widen) the removal of ``plot_name``'s files on ``drive``: a partial-files removal wins over a
@@ -59,17 +68,32 @@ class Removals:
         """Why ``plot_name`` may not be placed on the drive ``info`` shows, as far as removals go; None when it may."""
         if (plot_name, info.path) in self._booked:
             return "files of an earlier transfer of this plot are still being removed here"
+        fin = self._finished.get((plot_name, info.path))
+        if fin is not None and info.probe_mono <= fin[0]:
+            return "files of an earlier transfer of this plot were removed after this probe began (try again)"
         return None
 
     def removes_final(self, plot_name: str, info: DriveInfo) -> bool:
         """True when the file under the final name that ``info`` lists for ``plot_name`` is a partial being removed,
         not an archived plot."""
         rm = self._booked.get((plot_name, info.path))
-        return rm is not None and not rm.keep_final
+        if rm is not None:
+            return not rm.keep_final
+        fin = self._finished.get((plot_name, info.path))
+        return fin is not None and info.probe_mono <= fin[0] and fin[1]
 
-    def done(self, plot_name: str, drive: str) -> Removal | None:
-        """The files are gone: the booking ends."""
-        return self._booked.pop((plot_name, drive), None)
+    def done(self, plot_name: str, drive: str, now: float) -> Removal | None:
+        """The files are gone (reported at monotonic ``now``): the booking ends; probes of that drive older than
+        ``now`` still do not place the plot there (see the module doc)."""
+        rm = self._booked.pop((plot_name, drive), None)
+        if rm is not None:
+            self._finished[(plot_name, drive)] = (now, not rm.keep_final)
+        return rm
+
+    def seen(self, info: DriveInfo) -> None:
+        """``info`` listed its drive: removals that were done before that probe began refuse nothing any more."""
+        for key in [k for k, (at, _) in self._finished.items() if k[1] == info.path and at < info.probe_mono]:
+            del self._finished[key]
 
     def failed(self, plot_name: str, drive: str, now: float) -> Removal | None:
         """The attempt failed (at monotonic ``now``): the booking stays, due again after a growing delay."""

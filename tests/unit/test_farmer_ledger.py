@@ -145,7 +145,9 @@ def test_lease_expiry_and_renew() -> None:
     ):
         led.reserve(plot(1), MiB, "p", drives)
     led.removal_done(plot(1), "/a")
-    assert led.reserve(plot(1), MiB, "p", drives).drive == "/a"
+    with pytest.raises(InsufficientSpace, match="were removed after this probe began"):
+        led.reserve(plot(1), MiB, "p", drives)  # that probe may still list them
+    assert led.reserve(plot(1), MiB, "p", [drive("/a", 100 * MiB, t=clock.t + 1)]).drive == "/a"
 
 
 def test_a_plot_whose_files_are_being_removed_is_placed_on_another_drive_only() -> None:
@@ -172,6 +174,41 @@ def test_a_plot_whose_files_are_being_removed_is_placed_on_another_drive_only() 
         led.reserve(plot(3), MiB, "p", [a3])
 
 
+def test_a_probe_that_began_before_a_removal_ended_never_places_that_plot_on_that_drive() -> None:
+    """The unlink may land between a probe's listing and its statvfs: that probe lists the deleted temp file (credited
+    as the new transfer's progress) while its free figure already has those bytes back, so deciding on it would
+    promise them twice. Until a probe that started after the removal ended has listed the drive, the plot stays off
+    that drive (other plots do not)."""
+    mono = Clock(1)
+    led = ledger(Clock(1000), mono, max_writers_per_drive=4)
+    r1, r3 = (led.reserve(plot(i), 6 * MiB, "p", [drive("/a", 20 * MiB, t=1)]) for i in (1, 3))
+    led.release(r1.id)
+    led.release(r3.id)
+    mono.t = 3
+    led.removal_done(plot(1), "/a")
+    led.removal_done(plot(3), "/a")
+    # started at 2: listed plot 1's temp file (5 MiB) and plot 3's partial under the final name (rsync --partial),
+    # then statvfs ran after the unlinks: free has their bytes back
+    torn = drive(
+        "/a",
+        20 * MiB,
+        temps=(f".{plot(1)}.abc123",),
+        plots=frozenset({plot(3)}),
+        written={plot(1): 5 * MiB, plot(3): MiB},
+        t=2,
+    )
+    why = "/a: files of an earlier transfer of this plot were removed after this probe"
+    for i in (1, 3):  # plot 3's partial is no archived plot: refused on /a, not AlreadyExists
+        with pytest.raises(InsufficientSpace, match=why):
+            led.reserve(plot(i), 6 * MiB, "p", [torn])
+    assert led.reserve(plot(2), 6 * MiB, "p", [torn]).drive == "/a"  # other plots may go there
+    with pytest.raises(InsufficientSpace, match=why):
+        led.reserve(plot(1), 6 * MiB, "p", [replace(torn, probe_mono=3)])  # started as the removal ended: unsure
+    fresh = drive("/a", 20 * MiB, t=4)
+    assert led.reserve(plot(1), 6 * MiB, "p", [fresh]).drive == "/a"
+    assert led.available_bytes(fresh) == 8 * MiB
+
+
 def test_a_failed_removal_keeps_blocking_and_is_due_again_with_a_growing_delay() -> None:
     wall, mono = Clock(1000), Clock(0)
     led = ledger(wall, mono)
@@ -193,7 +230,7 @@ def test_a_failed_removal_keeps_blocking_and_is_due_again_with_a_growing_delay()
     with pytest.raises(InsufficientSpace, match="still being removed"):
         led.reserve(plot(1), MiB, "p", [a])
     led.removal_done(plot(1), "/a")
-    assert led.reserve(plot(1), MiB, "p", [a]).drive == "/a"
+    assert led.reserve(plot(1), MiB, "p", [drive("/a", 100 * MiB, t=mono.t + 1)]).drive == "/a"
 
 
 def test_complete_checks_size_and_keeps_reservation_on_mismatch() -> None:

@@ -6,6 +6,7 @@ answering, an unlink that fails); the removal itself is the real one."""
 from __future__ import annotations
 
 import errno
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from farmer_agent.config import RsyncdSection
-from farmer_agent.drives import DriveProber, make_probe, remove_partials
+from farmer_agent.drives import DiskSpace, DriveProber, SpaceFn, make_probe, remove_partials, statvfs_space
 from farmer_agent.farmer import Farmer
 from farmer_agent.ledger import Ledger, Reservation, Rules
 from plotboss.errors import AlreadyExists
@@ -43,6 +44,8 @@ class Farm:
         remove_fn: Callable[[str, str], list[str]] = remove_partials,
         io_timeout_s: float = 5.0,
         restored: Sequence[Reservation] = (),
+        space: SpaceFn = statvfs_space,
+        min_free_bytes: int = 0,
     ) -> None:
         self.a, self.b = root / "farm" / "a", root / "farm" / "b"
         self.a.mkdir(parents=True)
@@ -50,14 +53,14 @@ class Farm:
         self.wall, self.mono = Clock(1000.0), Clock(0.0)
         self.prober = DriveProber(
             [str(root / "farm" / "*")],
-            probe=make_probe(True),
+            probe=make_probe(True, space),
             poll_s=60,
             timeout_s=5,
             clock=self.wall,
             monotonic=self.mono,
         )
         # fill_first: a plot goes to a unless a is refused for it
-        rules = Rules(policy="fill_first", max_writers_per_drive=4, lease_s=60)
+        rules = Rules(policy="fill_first", max_writers_per_drive=4, lease_s=60, min_free_bytes=min_free_bytes)
         self.ledger = Ledger(rules, self.wall, reservations=restored, monotonic=self.mono)
         rsyncd = RsyncdSection(host="h", module="plots", path=root / "farm")
         self.farmer = Farmer(
@@ -112,6 +115,45 @@ def test_a_removal_outliving_its_time_box_keeps_the_plot_off_that_drive_until_it
     assert farm.farmer.release(r2.id) == [str(new)]
     farm.probe()
     assert farm.farmer.reserve(x, MiB, "p1").drive == str(farm.a)
+
+
+def test_a_removal_ending_between_a_probes_listing_and_its_statvfs_never_over_promises(tmp_path: Path) -> None:
+    """Release runs while a probe walks the drive: the probe lists the temp file, the removal deletes it, then statvfs
+    counts its bytes free. That probe must not place the plot back on that drive crediting the deleted file as the
+    retry's progress (the drive would be promised those bytes twice). The disk-space seam reports capacity minus the
+    bytes really in the dir, as a real statvfs would."""
+    cap, floor = 28 * MiB, 8 * MiB
+    between: list[Callable[[], object]] = []  # run between the listing and statvfs of drive a's next probe
+
+    def space(path: str) -> DiskSpace:
+        while path.endswith("/a") and between:
+            between.pop()()
+        used = sum(e.stat().st_size for e in os.scandir(path) if e.is_file(follow_symlinks=False))
+        return DiskSpace(cap, cap - used, False)
+
+    farm = Farm(tmp_path, space=space, min_free_bytes=floor)
+    x = plot(1)
+    farm.probe()
+    r1 = farm.farmer.reserve(x, 6 * MiB, "p1")
+    assert r1.drive == str(farm.a)
+    temp = farm.a / f".{x}.abc123"
+    temp.write_bytes(b"x" * 5 * MiB)  # the transfer dies at 5 MiB
+    farm.probe()
+    released: list[list[str]] = []
+    between.append(lambda: released.append(farm.farmer.release(r1.id)))  # the plotter gives up during the probe
+    farm.probe()
+    assert released == [[str(temp)]] and farm.ledger.removals() == []
+    (a,) = (d for d in farm.prober.snapshot() if d.path == str(farm.a))
+    assert a.written == {x: 5 * MiB} and a.free_bytes == cap  # the torn view: listed, and counted free
+    r2 = farm.farmer.reserve(x, 6 * MiB, "p1")  # the plotter retries at once
+    r3 = farm.farmer.reserve(plot(2), 18 * MiB, "p2")
+    assert (r2.drive, r3.drive) == (str(farm.b), str(farm.a))
+    promised = sum(r.size_bytes for r in farm.farmer.reservations() if r.drive == str(farm.a))  # none written yet
+    assert promised <= cap - floor
+    farm.probe()  # a probe that started after the removal: the plot may go to a again
+    farm.farmer.release(r2.id)
+    farm.probe()
+    assert farm.farmer.reserve(x, 2 * MiB, "p1").drive == str(farm.a)
 
 
 def test_a_failed_removal_is_retried_by_the_sweeper_and_blocks_that_drive_until_it_succeeds(tmp_path: Path) -> None:
