@@ -335,38 +335,58 @@ def final_size(drive: str, plot_name: str) -> int | None:
     return st.st_size if stat.S_ISREG(st.st_mode) else None
 
 
-def remove_partials(drive: str, plot_name: str) -> list[str]:
-    """Remove this plot's rsync temp files (``.NAME.XXXXXX``) and its file under the final name from ``drive`` only.
+@dataclass(frozen=True)
+class Cleanup:
+    """What ``remove_partials`` did."""
 
-    Never descends into sub-dirs, never removes a directory, never touches another plot's files. Returns the
-    removed paths.
+    #: the removed paths, sorted
+    removed: list[str]
+    #: the file under the final name was the plot, whole (a regular file of exactly the size asked for): kept
+    kept: bool = False
+
+
+def remove_partials(drive: str, plot_name: str, whole_size: int) -> Cleanup:
+    """Remove this plot's rsync temp files (``.NAME.XXXXXX``) and its file under the final name from ``drive`` only,
+    except a final file that is a regular file of exactly ``whole_size`` bytes: the plot landed whole, and is kept.
+
+    Never descends into sub-dirs, never removes a directory, never touches another plot's files.
     """
-    return _remove_plot_files(drive, plot_name, final=True)
+    return _remove_plot_files(drive, plot_name, whole_size)
 
 
 def remove_temps(drive: str, plot_name: str) -> list[str]:
     """Remove this plot's rsync temp files (``.NAME.XXXXXX``) from ``drive`` only, never its final file (an archived
     plot). Same care as ``remove_partials``."""
-    return _remove_plot_files(drive, plot_name, final=False)
+    return _remove_plot_files(drive, plot_name, None).removed
 
 
-def _remove_plot_files(drive: str, plot_name: str, *, final: bool) -> list[str]:
+def _remove_plot_files(drive: str, plot_name: str, whole_size: int | None) -> Cleanup:
+    """``whole_size`` None: the temp files only."""
     parse_plot_name(plot_name)
     removed: list[str] = []
+    kept = False
     with os.scandir(drive) as it:
         for entry in it:
             m = RSYNC_TEMP_RE.match(entry.name)
-            is_final = final and entry.name == plot_name
+            is_final = whole_size is not None and entry.name == plot_name
             if not is_final and (m is None or m["name"] != plot_name):
                 continue
             if entry.is_dir(follow_symlinks=False):
                 continue
+            if is_final:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                if stat.S_ISREG(st.st_mode) and st.st_size == whole_size:
+                    kept = True
+                    continue
             try:
                 os.unlink(entry.path)
             except FileNotFoundError:
                 continue
             removed.append(entry.path)
-    return sorted(removed)
+    return Cleanup(sorted(removed), kept)
 
 
 T = TypeVar("T")

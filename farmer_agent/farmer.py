@@ -6,8 +6,10 @@ one call instead of holding a gRPC thread forever.
 
 Removing a plot's files on a drive: the ledger notes the removal (that plot is then not placed on that drive), the
 farmer runs it in a thread and waits for it at most ``io_timeout_s``. The thread itself reports to the ledger when
-the removal has really ended, also after the caller stopped waiting: done (the plot may go on that drive again) or
-failed (it stays off that drive; the expiry sweeper retries it until it succeeds).
+the removal has really ended, also after the caller stopped waiting: done (the plot may go on that drive again, or,
+when the removal found the plot whole under its final name and kept it, it is archived there) or failed (it stays off
+that drive; the expiry sweeper retries it until it succeeds). Whether a whole plot stays is decided by that thread,
+from the drive as it is then (see removals.py), never from an earlier probe.
 """
 
 from __future__ import annotations
@@ -18,7 +20,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from farmer_agent.config import RsyncdSection
-from farmer_agent.drives import DriveInfo, DriveState, TimedOut, final_size, remove_partials, remove_temps, time_boxed
+from farmer_agent.drives import (
+    Cleanup,
+    DriveInfo,
+    DriveState,
+    TimedOut,
+    final_size,
+    remove_partials,
+    remove_temps,
+    time_boxed,
+)
 from farmer_agent.ledger import RECOVERED, Ledger, Recovery, Reservation, check_id
 from farmer_agent.rsyncd import rsync_url
 from farmer_agent.state import StateWriter
@@ -49,7 +60,7 @@ class Farmer:
         *,
         io_timeout_s: float = 5.0,
         final_size_fn: Callable[[str, str], int | None] = final_size,
-        remove_fn: Callable[[str, str], list[str]] = remove_partials,
+        remove_fn: Callable[[str, str, int], Cleanup] = remove_partials,
         remove_temps_fn: Callable[[str, str], list[str]] = remove_temps,
     ) -> None:
         self.rsyncd = rsyncd
@@ -138,11 +149,13 @@ class Farmer:
         if rm is None:
             return []
         what = "rsync temp files" if rm.keep_final else "partial files"
-        remove = self._remove_temps if rm.keep_final else self._remove
 
         def work() -> list[str]:
             try:
-                removed = remove(drive, plot_name)
+                if rm.keep_final:
+                    done = Cleanup(self._remove_temps(drive, plot_name))
+                else:  # the plot's files, but a whole plot stays (see removals.py)
+                    done = self._remove(drive, plot_name, rm.size_bytes)
             except Exception as e:
                 failed = self.ledger.removal_failed(plot_name, drive)
                 log.warning(
@@ -155,10 +168,18 @@ class Farmer:
                     e.strerror or e if isinstance(e, OSError) else e,
                 )
                 raise
-            self.ledger.removal_done(plot_name, drive)
-            if removed:
-                log.info("removed %s", ", ".join(removed))
-            return removed
+            self.ledger.removal_done(plot_name, drive, kept=done.kept)
+            if done.removed:
+                log.info("removed %s", ", ".join(done.removed))
+            if done.kept:
+                log.warning(
+                    "%s on %s is whole (exactly the %d bytes reserved) though its reservation ended without a "
+                    "Complete: kept as an archived plot",
+                    plot_name,
+                    drive,
+                    rm.size_bytes,
+                )
+            return done.removed
 
         try:
             return time_boxed(work, self._io_timeout_s, f"cleaning {drive}")
@@ -212,7 +233,7 @@ class Farmer:
         for r in rec.whole:
             log.warning(
                 "reservation %s: %s is already whole on %s; it waits for its Complete, and if the reservation ends "
-                "without one the plot is kept there (only its temp files are removed)",
+                "without one the plot is kept there (as any whole plot: only its temp files are removed)",
                 r.id,
                 r.plot_name,
                 r.drive,

@@ -18,9 +18,10 @@ newer than another one or than a completion is decided on the monotonic clock (`
 landed records), so a wall-clock step (NTP) never makes fresh probes look stale nor a landed plot look seen.
 
 Removals: a released or expired reservation leaves its plot's partial files on its drive to be removed (by the
-farmer, which does the I/O and reports back); a completed one leaves the temp files of an earlier, dead transfer of
-that plot there, and ``recover`` finds stale temp files next to archived plots (those two never remove the plot).
-The bookkeeping (which drive is refused for which plot until when, retries) is in removals.py.
+farmer, which does the I/O and reports back) except a final file of exactly the reservation's size, a whole plot,
+which stays (and then counts as landed); a completed one leaves the temp files of an earlier, dead transfer of that
+plot there, and ``recover`` finds stale temp files next to archived plots (those two never remove the plot). The
+bookkeeping (which drive is refused for which plot until when, what stays, retries) is in removals.py.
 
 One re-entrant lock guards every decision; the gRPC threads call in concurrently.
 """
@@ -84,8 +85,8 @@ class Recovery:
     #: rsync temp files next to their plot's final file, no reservation covering them: stale leftovers to remove
     #: (the temp files only, never the final file: an archived plot)
     stale: list[Removal]
-    #: restored reservations whose plot is already whole on their drive: if they end without a Complete, only their
-    #: temp files are removed, the plot is kept
+    #: restored reservations whose plot the first probe saw whole on their drive (for the log: whether the plot is kept
+    #: if one ends without a Complete is decided by its removal, when it runs, whatever this first probe saw)
     whole: list[Reservation]
 
 
@@ -143,8 +144,6 @@ class Ledger:
         self._newest_probe: dict[str, float] = {}
         #: files of a plot on a drive that are to be removed; that plot is not placed on that drive until done
         self._removals = Removals()
-        #: ids of restored reservations whose plot was whole on their drive at start (see recover)
-        self._keep_final: set[str] = set()
         self._version = 0
 
     # --- views -------------------------------------------------------------------------------------------------
@@ -182,7 +181,7 @@ class Ledger:
             for ld in self._landed:
                 if ld.drive == info.path and ld.at >= info.probe_mono:
                     total += max(0, ld.size_bytes - info.written.get(ld.plot_name, 0))
-            return total
+            return total + self._removals.pending_bytes(info)
 
     def available_bytes(self, info: DriveInfo) -> int:
         return info.free_bytes - self.reserved_bytes(info) - self.rules.min_free_bytes
@@ -292,7 +291,6 @@ class Ledger:
                     f"plot {r.plot_name} on {r.drive}: {observed_size} bytes, reserved for {r.size_bytes}"
                 )
             del self._by_id[r.id]
-            self._keep_final.discard(r.id)
             self._landed.append(_Landed(r.drive, r.plot_name, r.size_bytes, self._monotonic()))
             if any(d.path == r.drive and _has_temp(d, r.plot_name) for d in drives):
                 self._removals.book(r.plot_name, r.drive, keep_final=True)
@@ -300,36 +298,30 @@ class Ledger:
             return r
 
     def release(self, reservation_id: str) -> Reservation:
-        """Abandon a reservation (also one whose lease ran out but was not swept yet); the caller cleans its files."""
+        """Abandon a reservation (also one whose lease ran out but was not swept yet); the caller cleans its files
+        (keeping the plot if it is whole, see removals.py)."""
         check_id(reservation_id)
         with self._lock:
             r = self._by_id.pop(reservation_id, None)
             if r is None:
                 raise NotFound(f"reservation {reservation_id}: unknown (completed, released or expired)")
-            self._removals.book(r.plot_name, r.drive, keep_final=self._pop_keep_final(r))
+            self._removals.book(r.plot_name, r.drive, keep_final=False, size_bytes=r.size_bytes)
             self._version += 1
             return r
 
     def expire(self) -> list[Reservation]:
-        """Remove and return every reservation whose lease ran out; the caller cleans their files."""
+        """Remove and return every reservation whose lease ran out; the caller cleans their files (as release)."""
         with self._lock:
             now = self._clock()
             gone = [r for r in self._by_id.values() if r.expire_time <= now]
             for r in gone:
                 del self._by_id[r.id]
-                self._removals.book(r.plot_name, r.drive, keep_final=self._pop_keep_final(r))
+                self._removals.book(r.plot_name, r.drive, keep_final=False, size_bytes=r.size_bytes)
             if gone:
                 self._version += 1
             return gone
 
     # --- removals (see the module doc) -------------------------------------------------------------------------
-
-    def _pop_keep_final(self, r: Reservation) -> bool:
-        """A reservation was released or expired: True when its final file is to be kept (see recover)."""
-        if r.id in self._keep_final:
-            self._keep_final.discard(r.id)
-            return True
-        return False
 
     def removal(self, plot_name: str, drive: str) -> Removal | None:
         """What is to be removed of ``plot_name`` on ``drive``, if anything."""
@@ -340,10 +332,15 @@ class Ledger:
         with self._lock:
             return self._removals.all()
 
-    def removal_done(self, plot_name: str, drive: str) -> None:
-        """The files are gone: the plot may be placed on that drive again, by a probe of it that began after now."""
+    def removal_done(self, plot_name: str, drive: str, *, kept: bool = False) -> None:
+        """The files are gone: the plot may be placed on that drive again, by a probe of it that began after now.
+        ``kept``: the file under the final name was the plot, whole, and stayed: it is archived there, and counts as
+        landed now (until a probe that began after now has seen it)."""
         with self._lock:
-            self._removals.done(plot_name, drive, self._monotonic())
+            now = self._monotonic()
+            rm = self._removals.done(plot_name, drive, now, kept=kept)
+            if kept and rm is not None and not rm.keep_final:
+                self._landed.append(_Landed(drive, plot_name, rm.size_bytes, now))
 
     def removal_failed(self, plot_name: str, drive: str) -> Removal | None:
         """The attempt failed: the plot stays off that drive, and the removal is due again after a delay."""
@@ -375,8 +372,9 @@ class Ledger:
           lasting one lease: if nobody completes it, it expires and its partials are removed (``held``).
         - A restored reservation whose plot is already on its drive, whole (exactly its size): the plotter may still
           complete it; but the state file may also be older than a Complete already answered (a failed save), and
-          then the plotter may have deleted its copy. Such a reservation that ends without a Complete removes only
-          its temp files and keeps the plot (``whole``).
+          then the plotter may have deleted its copy. Reported (``whole``, for the log) and nothing more: if such a
+          reservation ends without a Complete, its removal keeps the whole plot like every removal does (decided
+          when it runs, so a drive whose first probe failed is no exception).
         """
         with self._lock:
             known = {r.plot_name for r in self._by_id.values()}
@@ -385,8 +383,7 @@ class Ledger:
             whole: list[Reservation] = []
             for r in self.reservations():
                 d = by_path.get(r.drive)
-                if d is not None and r.id not in self._keep_final and d.plot_sizes.get(r.plot_name) == r.size_bytes:
-                    self._keep_final.add(r.id)
+                if d is not None and d.plot_sizes.get(r.plot_name) == r.size_bytes:
                     whole.append(r)
             stale: list[Removal] = []
             unknown: list[tuple[DriveInfo, str]] = []

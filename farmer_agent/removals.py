@@ -6,6 +6,16 @@ when a Complete finds rsync temp files of an earlier, dead transfer of that plot
 temp files next to an archived plot (those two: the temp files only, never the file under the final name). The farmer
 runs it (the I/O) and reports back.
 
+Whole plots are kept. A reservation that ends without a Complete books its ``size_bytes``: its removal, when it runs,
+keeps a file under the final name that is a regular file of exactly that size (the plot landed whole) and removes
+only the temp files then; a final-name file of another size is a partial (rsync --partial) and goes. Decided when the
+removal runs, from the drive itself, for every reservation: the plotter may have had its Complete answered before a
+state save was lost (a restored reservation: the plotter then deleted its copy, and no probe at start has to see the
+plot for it to be kept), or crashed between its push and its Complete (it deletes its copy only after a Complete, so
+keeping a whole plot costs nothing and never loses one). Until the removal reports, such a booking counts the
+reservation's bytes the probe has not seen on the drive (the plot may stay); if the removal kept it, the ledger counts
+it on as a landed plot.
+
 While a removal is booked, that plot is not placed on *that* drive (another drive may take it): a late removal would
 delete the new transfer's temp file, and a leftover temp file would be credited as the new transfer's progress. A
 removal that failed stays booked and blocking, and is due again after a growing delay (1 s, doubling up to a minute).
@@ -34,8 +44,11 @@ class Removal:
     plot_name: str
     drive: str
     #: True: only the rsync temp files (the file under the final name is an archived plot); False: the partial
-    #: files of an abandoned transfer, including one under the final name (rsync --partial)
+    #: files of an abandoned transfer, including one under the final name (rsync --partial) unless it is whole
     keep_final: bool
+    #: keep_final False: the ended reservation's size; a regular file of exactly this size under the final name is the
+    #: plot, whole, and is kept
+    size_bytes: int = 0
     #: the farmer is removing them now (False: the last attempt failed; due again at ``retry_at``)
     running: bool = True
     failures: int = 0
@@ -50,12 +63,13 @@ class Removals:
         #: name), until a probe of that drive started after that time has listed it
         self._finished: dict[tuple[str, str], tuple[float, bool]] = {}
 
-    def book(self, plot_name: str, drive: str, *, keep_final: bool) -> Removal:
-        """Book (or widen) the removal of ``plot_name``'s files on ``drive``: a partial-files removal wins over a
-        temp-files-only one."""
+    def book(self, plot_name: str, drive: str, *, keep_final: bool, size_bytes: int = 0) -> Removal:
+        """Book (or widen) the removal of ``plot_name``'s files on ``drive``: a partial-files removal (of a reservation
+        of ``size_bytes``) wins over a temp-files-only one."""
         old = self._booked.get((plot_name, drive))
-        keep_final = keep_final and (old is None or old.keep_final)
-        rm = self._booked[(plot_name, drive)] = Removal(plot_name, drive, keep_final)
+        if old is not None and not old.keep_final and keep_final:
+            keep_final, size_bytes = False, old.size_bytes
+        rm = self._booked[(plot_name, drive)] = Removal(plot_name, drive, keep_final, 0 if keep_final else size_bytes)
         return rm
 
     def get(self, plot_name: str, drive: str) -> Removal | None:
@@ -73,21 +87,30 @@ class Removals:
             return "files of an earlier transfer of this plot were removed after this probe began (try again)"
         return None
 
+    def pending_bytes(self, info: DriveInfo) -> int:
+        """Bytes of ended reservations whose removal has not reported yet, not seen on the drive by ``info``: the
+        plot may be whole and kept (see the module doc)."""
+        return sum(
+            max(0, rm.size_bytes - info.written.get(rm.plot_name, 0))
+            for rm in self._booked.values()
+            if rm.drive == info.path and not rm.keep_final
+        )
+
     def removes_final(self, plot_name: str, info: DriveInfo) -> bool:
-        """True when the file under the final name that ``info`` lists for ``plot_name`` is a partial being removed,
-        not an archived plot."""
+        """True when the file under the final name that ``info`` lists for ``plot_name`` is a partial being (or just)
+        removed, not an archived plot (nor a whole one the removal keeps)."""
         rm = self._booked.get((plot_name, info.path))
         if rm is not None:
-            return not rm.keep_final
+            return not rm.keep_final and info.plot_sizes.get(plot_name) != rm.size_bytes
         fin = self._finished.get((plot_name, info.path))
         return fin is not None and info.probe_mono <= fin[0] and fin[1]
 
-    def done(self, plot_name: str, drive: str, now: float) -> Removal | None:
-        """The files are gone (reported at monotonic ``now``): the booking ends; probes of that drive older than
-        ``now`` still do not place the plot there (see the module doc)."""
+    def done(self, plot_name: str, drive: str, now: float, *, kept: bool) -> Removal | None:
+        """The files are gone (reported at monotonic ``now``; ``kept``: the final file was whole and stayed): the
+        booking ends; probes of that drive older than ``now`` still do not place the plot there (see the module doc)."""
         rm = self._booked.pop((plot_name, drive), None)
         if rm is not None:
-            self._finished[(plot_name, drive)] = (now, not rm.keep_final)
+            self._finished[(plot_name, drive)] = (now, not rm.keep_final and not kept)
         return rm
 
     def seen(self, info: DriveInfo) -> None:

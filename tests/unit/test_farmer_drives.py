@@ -12,6 +12,7 @@ import pytest
 
 from farmer_agent.config import RsyncdSection
 from farmer_agent.drives import (
+    Cleanup,
     DriveInfo,
     DriveProber,
     DriveState,
@@ -20,6 +21,7 @@ from farmer_agent.drives import (
     make_probe,
     probe_drive,
     remove_partials,
+    remove_temps,
 )
 from farmer_agent.farmer import DriveView
 from farmer_agent.ledger import Reservation
@@ -185,12 +187,28 @@ def test_remove_partials_touches_only_that_plot(tmp_path: Path) -> None:
         (tmp_path / n).write_bytes(b"x")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / plot(1)).write_bytes(b"x")
-    removed = remove_partials(str(tmp_path), plot(1))
-    assert removed == sorted(str(tmp_path / n) for n in mine)
+    done = remove_partials(str(tmp_path), plot(1), 4096)  # the file under the final name is 1 byte: a partial
+    assert done == Cleanup(sorted(str(tmp_path / n) for n in mine), kept=False)
     assert sorted(os.listdir(tmp_path)) == sorted([*others, "sub"])
     assert (tmp_path / "sub" / plot(1)).exists()
     with pytest.raises(InvalidArgument):
-        remove_partials(str(tmp_path), "../" + plot(2))
+        remove_partials(str(tmp_path), "../" + plot(2), 1)
+
+
+def test_remove_partials_keeps_a_whole_plot_and_only_a_regular_file(tmp_path: Path) -> None:
+    (tmp_path / plot(1)).write_bytes(b"p" * 4096)
+    (tmp_path / f".{plot(1)}.Ab12Cd").write_bytes(b"p" * 10)
+    assert remove_partials(str(tmp_path), plot(1), 4096) == Cleanup([str(tmp_path / f".{plot(1)}.Ab12Cd")], kept=True)
+    assert sorted(os.listdir(tmp_path)) == [plot(1)]
+    # a symlink under the final name is never a plot, whatever it points at: the link goes, its target stays
+    (tmp_path / "elsewhere").write_bytes(b"q" * 4096)
+    os.symlink(tmp_path / "elsewhere", tmp_path / plot(2))
+    assert remove_partials(str(tmp_path), plot(2), 4096) == Cleanup([str(tmp_path / plot(2))], kept=False)
+    assert (tmp_path / "elsewhere").stat().st_size == 4096
+    # the temp files only: never the final file, whatever its size
+    (tmp_path / f".{plot(1)}.zzzzzz").write_bytes(b"p")
+    assert remove_temps(str(tmp_path), plot(1)) == [str(tmp_path / f".{plot(1)}.zzzzzz")]
+    assert sorted(os.listdir(tmp_path)) == sorted([plot(1), "elsewhere"])
 
 
 def test_final_size_never_follows_symlinks(tmp_path: Path) -> None:

@@ -156,7 +156,7 @@ def test_a_plot_whose_files_are_being_removed_is_placed_on_another_drive_only() 
     r = led.reserve(plot(1), MiB, "p", [a, b])
     assert r.drive == "/a"
     led.release(r.id)
-    assert led.removal(plot(1), "/a") == Removal(plot(1), "/a", keep_final=False)
+    assert led.removal(plot(1), "/a") == Removal(plot(1), "/a", keep_final=False, size_bytes=MiB)
     with pytest.raises(
         InsufficientSpace, match="/a: files of an earlier transfer of this plot are still being removed"
     ):
@@ -168,7 +168,7 @@ def test_a_plot_whose_files_are_being_removed_is_placed_on_another_drive_only() 
     led.release(r3.id)
     a3 = drive("/a", 99 * MiB, plots=frozenset({plot(3)}), written={plot(3): 10})
     assert led.reserve(plot(3), MiB, "p", [a3, b]).drive == "/b"
-    assert led.removals() == [Removal(plot(1), "/a", False), Removal(plot(3), "/a", False)]
+    assert led.removals() == [Removal(plot(1), "/a", False, MiB), Removal(plot(3), "/a", False, MiB)]
     led.removal_done(plot(3), "/a")
     with pytest.raises(AlreadyExists):  # once removed, a file under the final name is a plot again
         led.reserve(plot(3), MiB, "p", [a3])
@@ -216,7 +216,7 @@ def test_a_failed_removal_keeps_blocking_and_is_due_again_with_a_growing_delay()
     led.release(led.reserve(plot(1), MiB, "p", [a]).id)
     assert led.removals_due() == []  # running (the farmer is at it)
     failed = led.removal_failed(plot(1), "/a")
-    assert failed == Removal(plot(1), "/a", False, running=False, failures=1, retry_at=1.0)
+    assert failed == Removal(plot(1), "/a", False, MiB, running=False, failures=1, retry_at=1.0)
     assert led.removals_due() == []
     mono.t = 1.0
     assert led.removals_due() == [replace(failed, running=True)]
@@ -420,13 +420,14 @@ def test_recover_never_holds_a_stale_temp_file_next_to_its_archived_plot() -> No
         led.reserve(plot(1), MiB, "p", [a, b])
     clock.t += 30
     (gone,) = led.expire()
-    assert led.removal(gone.plot_name, "/a") == Removal(plot(2), "/a", keep_final=False)  # no final file on /a
+    assert led.removal(gone.plot_name, "/a") == Removal(plot(2), "/a", False, expected_plot_size(20))
 
 
-def test_a_restored_reservation_whose_plot_is_whole_keeps_the_plot_when_it_ends() -> None:
+def test_a_restored_reservation_whose_plot_is_whole_is_reported_and_its_removal_told_the_size() -> None:
     """After a restart, a restored reservation whose plot is already whole on its drive: the state file may predate
     a Complete that was answered (its save failed), so the plotter may have deleted its copy. Complete still works;
-    ending without one removes only temp files."""
+    ending without one books a removal that keeps a final file of exactly the reserved size (decided when it runs);
+    meanwhile the whole plot is no partial: the plot is not placed anywhere else."""
     clock = Clock(1000)
     rows = [
         Reservation(f"{i:032x}", plot(i), 10 * MiB, "p", "/a", 900, 1010) for i in (1, 2, 3)
@@ -434,14 +435,51 @@ def test_a_restored_reservation_whose_plot_is_whole_keeps_the_plot_when_it_ends(
     restored = Ledger(Rules(lease_s=60, max_writers_per_drive=4), clock, reservations=rows, monotonic=clock)
     restored.extend_all()
     sizes = {plot(1): 10 * MiB, plot(2): 3 * MiB, plot(3): 10 * MiB}
-    a = DriveInfo("/a", DriveState.OK, "", 100 * MiB, 70 * MiB, plots=frozenset(sizes), plot_sizes=sizes)
+    a = DriveInfo("/a", DriveState.OK, "", 100 * MiB, 70 * MiB, plots=frozenset(sizes), plot_sizes=sizes, written=sizes)
     found = restored.recover([a])
     assert [r.id for r in found.whole] == [rows[0].id, rows[2].id]
     assert found.held == [] and found.stale == []
     assert restored.complete(rows[2].id, 10 * MiB).id == rows[2].id
     clock.t += 61
     assert {r.id for r in restored.expire()} == {rows[0].id, rows[1].id}
-    assert restored.removals() == [Removal(plot(1), "/a", keep_final=True), Removal(plot(2), "/a", keep_final=False)]
+    assert restored.removals() == [Removal(plot(1), "/a", False, 10 * MiB), Removal(plot(2), "/a", False, 10 * MiB)]
+    b = drive("/b", 50 * MiB)
+    with pytest.raises(AlreadyExists, match="already on /a"):
+        restored.reserve(plot(1), 10 * MiB, "p", [a, b])
+    assert restored.reserve(plot(2), 10 * MiB, "p", [a, b]).drive == "/b"
+    restored.removal_done(plot(1), "/a", kept=True)
+    with pytest.raises(AlreadyExists):
+        restored.reserve(plot(1), 10 * MiB, "p", [b])
+
+
+def test_an_ended_reservations_bytes_count_until_its_removal_tells_whether_the_plot_stayed() -> None:
+    """The plot may have landed whole after the last probe and the reservation then ended without a Complete: its
+    removal will keep it. Until the removal reports, the bytes that probe has not seen keep counting; if the plot
+    stayed, they count on as a landed plot until a probe that began after that has seen them in its free space; if
+    the files went, they count no more."""
+    mono = Clock(1)
+    led = ledger(Clock(1000), mono, max_writers_per_drive=4)
+    seen = drive("/a", 40 * MiB, written={plot(1): 4 * MiB}, t=1)  # 4 of its 10 MiB when the drive was probed
+    r = led.reserve(plot(1), 10 * MiB, "p", [seen])
+    assert led.available_bytes(seen) == 34 * MiB
+    led.release(r.id)  # the plotter gave up, but its push had just finished: plot 1 is whole on /a
+    assert led.available_bytes(seen) == 34 * MiB
+    with pytest.raises(InsufficientSpace):
+        led.reserve(plot(2), 35 * MiB, "p", [seen])
+    mono.t = 2
+    led.removal_done(plot(1), "/a", kept=True)
+    assert led.available_bytes(seen) == 34 * MiB
+    with pytest.raises(AlreadyExists, match="already archived on /a"):
+        led.reserve(plot(1), 10 * MiB, "p", [seen, drive("/b", 40 * MiB, t=1)])
+    fresh = drive("/a", 30 * MiB, plots=frozenset({plot(1)}), written={plot(1): 10 * MiB}, t=3)
+    assert led.available_bytes(fresh) == 30 * MiB
+    r2 = led.reserve(plot(2), 10 * MiB, "p", [fresh])  # a transfer that dies after 4 MiB
+    torn = drive("/a", 26 * MiB, plots=frozenset({plot(1)}), written={plot(1): 10 * MiB, plot(2): 4 * MiB}, t=4)
+    led.release(r2.id)
+    assert led.available_bytes(torn) == 20 * MiB
+    mono.t = 5
+    led.removal_done(plot(2), "/a")  # nothing whole: its files went
+    assert led.available_bytes(torn) == 26 * MiB  # stale, and too low (its 4 MiB are free again): never too high
 
 
 def test_extend_all_gives_restored_reservations_one_lease() -> None:
@@ -556,7 +594,7 @@ disk_ops = st.lists(
             + ["write"] * 2
             + ["land"] * 2
             + ["complete"] * 2
-            + ["release", "probe", "move", "tick", "expire"]
+            + ["release", "probe", "move", "tick", "expire", "clean"]
         ),
         st.integers(0, 30),
         st.integers(2, 8),
@@ -570,6 +608,11 @@ disk_ops = st.lists(
 # a plot landed and completed since the probe; a transfer half-written at the probe
 @example(ops=[("reserve", 0, 8), ("land", 0, 1), ("complete", 0, 1), ("reserve", 0, 8)], frees=[10], floor=0)
 @example(ops=[("reserve", 0, 8), ("write", 4, 1), ("probe", 0, 1), ("reserve", 0, 3)], frees=[10], floor=0)
+# a plot that landed whole after the last probe, whose reservation then ended without a Complete: its removal keeps it
+@example(ops=[("reserve", 0, 8), ("land", 0, 1), ("release", 0, 1), ("reserve", 0, 8)], frees=[10], floor=0)
+@example(
+    ops=[("reserve", 0, 8), ("land", 0, 1), ("release", 0, 1), ("clean", 0, 1), ("reserve", 0, 8)], frees=[10], floor=0
+)
 @given(ops=disk_ops, frees=st.lists(st.integers(4, 24), min_size=1, max_size=3), floor=st.integers(0, 4))
 def test_never_more_used_plus_promised_than_capacity_minus_floor(
     ops: list[tuple[str, int, int]], frees: list[int], floor: int
@@ -579,10 +622,14 @@ def test_never_more_used_plus_promised_than_capacity_minus_floor(
     disks = {f"/d{i}": FakeDrive(f"/d{i}", f * MiB) for i, f in enumerate(frees)}
     seq = itertools.count()
 
-    def forget(r_plot: str, r_drive: str) -> None:
-        disks[r_drive].temp.pop(r_plot, None)
-        disks[r_drive].final.pop(r_plot, None)
-        led.removal_done(r_plot, r_drive)
+    def clean() -> None:  # what the farmer's removals do: temp files go, a whole plot stays
+        for rm in led.removals():
+            d = disks[rm.drive]
+            d.temp.pop(rm.plot_name, None)
+            kept = not rm.keep_final and d.final.get(rm.plot_name) == rm.size_bytes
+            if not rm.keep_final and not kept:
+                d.final.pop(rm.plot_name, None)
+            led.removal_done(rm.plot_name, rm.drive, kept=kept)
 
     for op, n, size in ops:
         held = led.reservations()
@@ -596,8 +643,9 @@ def test_never_more_used_plus_promised_than_capacity_minus_floor(
         elif op == "tick":
             clock.t += n % 4
         elif op == "expire":
-            for gone in led.expire():
-                forget(gone.plot_name, gone.drive)
+            led.expire()
+        elif op == "clean":
+            clean()
         elif op == "move":  # the farm moves a landed plot elsewhere
             for d in disks.values():
                 if d.final:
@@ -613,10 +661,8 @@ def test_never_more_used_plus_promised_than_capacity_minus_floor(
             elif op == "complete":
                 with contextlib.suppress(FailedPrecondition):
                     led.complete(r.id, d.final.get(r.plot_name))
-                    led.removal_done(r.plot_name, r.drive)  # its leftover temp files (none here)
             elif op == "release":
                 led.release(r.id)
-                forget(r.plot_name, r.drive)
         for d in disks.values():
             mine = [x for x in led.reservations() if x.drive == d.path]
             outstanding = sum(x.size_bytes - max(d.temp.get(x.plot_name, 0), d.final.get(x.plot_name, 0)) for x in mine)

@@ -15,7 +15,18 @@ from pathlib import Path
 import pytest
 
 from farmer_agent.config import RsyncdSection
-from farmer_agent.drives import DiskSpace, DriveProber, SpaceFn, make_probe, remove_partials, statvfs_space
+from farmer_agent.drives import (
+    Cleanup,
+    DiskSpace,
+    DriveInfo,
+    DriveProber,
+    DriveState,
+    ProbeFn,
+    SpaceFn,
+    make_probe,
+    remove_partials,
+    statvfs_space,
+)
 from farmer_agent.farmer import Farmer
 from farmer_agent.ledger import Ledger, Reservation, Rules
 from plotboss.errors import AlreadyExists
@@ -41,11 +52,12 @@ class Farm:
     def __init__(
         self,
         root: Path,
-        remove_fn: Callable[[str, str], list[str]] = remove_partials,
+        remove_fn: Callable[[str, str, int], Cleanup] = remove_partials,
         io_timeout_s: float = 5.0,
         restored: Sequence[Reservation] = (),
         space: SpaceFn = statvfs_space,
         min_free_bytes: int = 0,
+        probe: ProbeFn | None = None,
     ) -> None:
         self.a, self.b = root / "farm" / "a", root / "farm" / "b"
         self.a.mkdir(parents=True)
@@ -53,7 +65,7 @@ class Farm:
         self.wall, self.mono = Clock(1000.0), Clock(0.0)
         self.prober = DriveProber(
             [str(root / "farm" / "*")],
-            probe=make_probe(True, space),
+            probe=probe or make_probe(True, space),
             poll_s=60,
             timeout_s=5,
             clock=self.wall,
@@ -85,9 +97,9 @@ def test_a_removal_outliving_its_time_box_keeps_the_plot_off_that_drive_until_it
     new transfer's temp file there)."""
     unhang = threading.Event()
 
-    def stalling_remove(drive: str, name: str) -> list[str]:
+    def stalling_remove(drive: str, name: str, whole_size: int) -> Cleanup:
         unhang.wait(30)  # the drive stops answering for a while
-        return remove_partials(drive, name)
+        return remove_partials(drive, name, whole_size)
 
     farm = Farm(tmp_path, stalling_remove, io_timeout_s=0.2)
     x = plot(1)
@@ -159,11 +171,11 @@ def test_a_removal_ending_between_a_probes_listing_and_its_statvfs_never_over_pr
 def test_a_failed_removal_is_retried_by_the_sweeper_and_blocks_that_drive_until_it_succeeds(tmp_path: Path) -> None:
     failures = [2]  # the drive's first two unlink attempts fail (EIO)
 
-    def flaky_remove(drive: str, name: str) -> list[str]:
+    def flaky_remove(drive: str, name: str, whole_size: int) -> Cleanup:
         if drive.endswith("/a") and failures[0]:
             failures[0] -= 1
             raise OSError(errno.EIO, "Input/output error")
-        return remove_partials(drive, name)
+        return remove_partials(drive, name, whole_size)
 
     farm = Farm(tmp_path, flaky_remove)
     x = plot(1)
@@ -255,3 +267,59 @@ def test_complete_removes_the_plots_leftover_temp_files_on_that_drive_and_nothin
     assert (farm.a / x).stat().st_size == 4096
     assert [p.name for p in farm.b.iterdir()] == [f".{x}.Else11"]
     assert farm.ledger.removals() == []
+
+
+def test_a_restored_reservation_keeps_its_whole_plot_even_when_the_first_probe_did_not_answer(tmp_path: Path) -> None:
+    """Restart after a Complete whose state save failed, the drive spinning up: its first probe times out, so nothing
+    at start can tell the plot is whole. The removal decides when it runs: the whole plot stays."""
+    x = plot(1)
+    real = make_probe(True)
+    first = [True]
+
+    def spinning_up(path: str, now: float) -> DriveInfo:
+        if path.endswith("/a") and first:  # the first probe of a after the reboot times out
+            first.clear()
+            return DriveInfo(path, DriveState.ERROR, "probe timed out after 5 s", probe_time=now)
+        return real(path, now)
+
+    row = Reservation("1" * 32, x, 4096, "p1", str(tmp_path / "farm" / "a"), 900, 960)
+    farm = Farm(tmp_path, restored=[row], probe=spinning_up)
+    (farm.a / x).write_bytes(b"p" * 4096)  # archived: the Complete was answered before the restart
+    farm.ledger.extend_all()
+    farm.probe()
+    assert farm.farmer.recover().whole == []  # the first probe saw nothing of a
+    farm.probe()  # the drive answers now
+    farm.wall.t += 61
+    assert [r.id for r in farm.farmer.sweep()] == [row.id]  # its plotter never renews: it got its Complete
+    assert (farm.a / x).read_bytes() == b"p" * 4096
+    farm.probe()
+    with pytest.raises(AlreadyExists):
+        farm.farmer.reserve(x, 4096, "p1")
+
+
+def test_a_reservation_ending_without_complete_keeps_a_whole_plot_and_removes_a_partial_one(tmp_path: Path) -> None:
+    """Any reservation that ends without a Complete: a file under the final name of exactly the reserved size is the
+    plot landed whole (the plotter crashed between the push and the Complete, and still has its source: keeping it
+    costs nothing); one of another size is a partial (rsync --partial) and goes, like the temp files."""
+    farm = Farm(tmp_path)
+    whole, partial, expired = plot(1), plot(2), plot(3)
+    farm.probe()
+    rw, rp, rx = (farm.farmer.reserve(n, 4096, "p1") for n in (whole, partial, expired))
+    (farm.a / whole).write_bytes(b"w" * 4096)
+    (farm.a / f".{whole}.Dead11").write_bytes(b"w" * 10)  # an earlier attempt's
+    (farm.a / partial).write_bytes(b"p" * 4000)
+    (farm.a / expired).write_bytes(b"x" * 4096)
+    assert farm.farmer.release(rw.id) == [str(farm.a / f".{whole}.Dead11")]
+    assert farm.farmer.release(rp.id) == [str(farm.a / partial)]
+    farm.wall.t += 61
+    assert [r.id for r in farm.farmer.sweep()] == [rx.id]
+    assert sorted(p.name for p in farm.a.iterdir()) == sorted([whole, expired])
+    assert farm.ledger.removals() == []
+    for n in (whole, expired):  # archived now: not placed anywhere again
+        with pytest.raises(AlreadyExists):
+            farm.farmer.reserve(n, 4096, "p1")
+    farm.probe()
+    for n in (whole, expired):
+        with pytest.raises(AlreadyExists):
+            farm.farmer.reserve(n, 4096, "p1")
+    assert farm.farmer.reserve(partial, 4096, "p1").drive == str(farm.a)
