@@ -113,8 +113,8 @@ class FarmerServiceServicer:
 
     def Release(self, request, context):
         """Abandons a reservation and removes that plot's partial and temp files on its drive (rsync's .NAME.XXXXXX and a
-        partial under NAME; nothing else, never in another dir). A reservation whose lease ran out is released the same
-        way by the agent. Control.
+        partial under NAME; nothing else, never in another dir). A file under NAME of exactly the reserved size is a plot
+        that landed whole and is kept. A reservation whose lease ran out is released the same way by the agent. Control.
         INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown reservation (or already released).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -65,8 +65,8 @@ class FarmerServiceStub:
     """
     Release: _grpc.UnaryUnaryMultiCallable[_farmer_pb2.ReleaseRequest, _farmer_pb2.ReleaseResponse]
     """Abandons a reservation and removes that plot's partial and temp files on its drive (rsync's .NAME.XXXXXX and a
-    partial under NAME; nothing else, never in another dir). A reservation whose lease ran out is released the same
-    way by the agent. Control.
+    partial under NAME; nothing else, never in another dir). A file under NAME of exactly the reserved size is a plot
+    that landed whole and is kept. A reservation whose lease ran out is released the same way by the agent. Control.
     INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown reservation (or already released).
     """
     ListReservations: _grpc.UnaryUnaryMultiCallable[_farmer_pb2.ListReservationsRequest, _farmer_pb2.ListReservationsResponse]
@@ -103,8 +103,8 @@ class FarmerServiceAsyncStub(FarmerServiceStub):
     """
     Release: _aio.UnaryUnaryMultiCallable[_farmer_pb2.ReleaseRequest, _farmer_pb2.ReleaseResponse]  # type: ignore[assignment]
     """Abandons a reservation and removes that plot's partial and temp files on its drive (rsync's .NAME.XXXXXX and a
-    partial under NAME; nothing else, never in another dir). A reservation whose lease ran out is released the same
-    way by the agent. Control.
+    partial under NAME; nothing else, never in another dir). A file under NAME of exactly the reserved size is a plot
+    that landed whole and is kept. A reservation whose lease ran out is released the same way by the agent. Control.
     INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown reservation (or already released).
     """
     ListReservations: _aio.UnaryUnaryMultiCallable[_farmer_pb2.ListReservationsRequest, _farmer_pb2.ListReservationsResponse]  # type: ignore[assignment]
@@ -168,8 +168,8 @@ class FarmerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_farmer_pb2.ReleaseResponse, _abc.Awaitable[_farmer_pb2.ReleaseResponse]]:
         """Abandons a reservation and removes that plot's partial and temp files on its drive (rsync's .NAME.XXXXXX and a
-        partial under NAME; nothing else, never in another dir). A reservation whose lease ran out is released the same
-        way by the agent. Control.
+        partial under NAME; nothing else, never in another dir). A file under NAME of exactly the reserved size is a plot
+        that landed whole and is kept. A reservation whose lease ran out is released the same way by the agent. Control.
         INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown reservation (or already released).
         """
 
