@@ -97,7 +97,10 @@ def main() -> int:
         cli(fleet, "analyze")
         banner("archive one plot by hand: Reserve -> rsync push -> Complete -> delete source")
         archive_one(dirs["dst/00"], f"127.0.0.1:{farmer_port}")
-        banner("drives after archiving")
+        banner("drives right after archiving (the plot's bytes count as reserved until the next probe sees them)")
+        cli(fleet, "drives")
+        time.sleep(1.5)  # one farmer poll (poll_s: 1)
+        banner("drives after the farmer's next probe")
         cli(fleet, "drives")
         return 0
     finally:
