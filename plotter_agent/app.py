@@ -63,6 +63,7 @@ class PlotterAgent:
         self.view.start()
 
     def stop(self) -> None:
+        self.controller.stop()
         self.view.stop()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,6 +49,12 @@ class Controller:
         self.kill_grace_s = kill_grace_s
         self._sleep = sleep
         self._monotonic = monotonic
+        #: set when the agent stops: a kill waiting out its grace period gives up waiting (the job has had its SIGTERM)
+        #: instead of keeping the stopping agent alive for up to kill_grace_s
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
 
     def find(self, name: str) -> Job:
         return find_job(self.view.first(FIRST_SNAPSHOT_WAIT_S).jobs, name)
@@ -89,7 +96,7 @@ class Controller:
     def _wait_gone(self, pids: list[int], timeout_s: float) -> list[int]:
         deadline = self._monotonic() + timeout_s
         left = self._alive(pids)
-        while left and self._monotonic() < deadline:
+        while left and self._monotonic() < deadline and not self._stopping.is_set():
             self._sleep(0.1)
             left = self._alive(left)
         return left
@@ -110,6 +117,11 @@ class Controller:
         self._signal_all(pids, signal.SIGTERM)
         self._signal_all(pids, signal.SIGCONT)
         left = self._wait_gone(pids, grace)
+        if left and self._stopping.is_set():
+            raise FailedPrecondition(
+                f"job {job.name}: the agent is stopping; the job had SIGTERM but has not exited yet (no SIGKILL, "
+                "temp files left in place)"
+            )
         if left:
             log.info("job %s did not exit within %.1f s of SIGTERM; SIGKILL to %s", job.name, grace, left)
             self._signal_all(left, signal.SIGKILL)

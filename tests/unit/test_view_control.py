@@ -155,6 +155,34 @@ def test_kill_escalates_to_sigkill(setup: tuple[View, Controller, FakeTable, Clo
     assert (20, signal.SIGKILL) in table.signals
 
 
+def test_a_kill_stops_waiting_when_the_agent_stops(tmp_path: Path) -> None:
+    """A kill waiting out a long grace period must not keep a stopping agent alive (a review measured 39 s past its
+    3 s grace): once the agent stops, it gives up, without SIGKILL and without removing anything."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    cmd = ("python3", "/v/bin/chia", "plots", "create", "-k", "18", "-t", str(tmp_path), "-d", str(tmp_path))
+    table = FakeTable([proc(20, cmd, fds=((1, "/dev/pts/1"),), create_time=900.0)])
+    table.ignore_term = True
+    clock = Clock()
+    view = View(
+        log_dir=logs, dirs=[], table=table, library=LogLibrary(logs, clock=clock), stall_after_s=600, poll_s=0.1,
+        clock=clock,
+    )  # fmt: skip
+    ctl: Controller
+
+    def sleep(s: float) -> None:
+        clock.sleep(s)
+        if clock.now >= 5002.0:
+            ctl.stop()  # SIGTERM to the agent, two seconds into the job's 600 s grace period
+
+    ctl = Controller(view, table, kill_grace_s=600.0, sleep=sleep, monotonic=clock)
+    view.poll()
+    with pytest.raises(FailedPrecondition, match="the agent is stopping"):
+        ctl.kill("pid:20")
+    assert clock.now < 5003.0
+    assert (20, signal.SIGTERM) in table.signals and (20, signal.SIGKILL) not in table.signals
+
+
 def test_refuses_a_recycled_pid(setup: tuple[View, Controller, FakeTable, Clock, Path]) -> None:
     view, ctl, table, _clock, _tmp = setup
     view.poll()
