@@ -31,13 +31,15 @@ class PlotName(NamedTuple):
 def parse_plot_name(name: str) -> PlotName:
     """Validate a final plot file name (no directories) and return its parts; InvalidArgument if it is not one."""
     if not name or "/" in name or "\\" in name or "\x00" in name:
-        raise InvalidArgument(f"plot name {name!r}: must be a bare file name without path separators")
+        raise InvalidArgument(f"plot name {name[:100]!r}: must be a bare file name without path separators")
     m = PLOT_NAME_RE.match(name)
     if m is None:
-        raise InvalidArgument(f"plot name {name!r}: expected plot-k<k>[-c<NN>]-<yyyy-mm-dd-HH-MM>-<64 hex digits>.plot")
+        raise InvalidArgument(
+            f"plot name {name[:100]!r}: expected plot-k<k>[-c<NN>]-<yyyy-mm-dd-HH-MM>-<64 hex digits>.plot"
+        )
     k = int(m["k"])
     if not MIN_K <= k <= MAX_K:
-        raise InvalidArgument(f"plot name {name!r}: k={k} is outside {MIN_K}..{MAX_K}")
+        raise InvalidArgument(f"plot name {name[:100]!r}: k={k} is outside {MIN_K}..{MAX_K}")
     return PlotName(name=name, k=k, plot_id=m["plot_id"])
 
 

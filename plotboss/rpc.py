@@ -39,9 +39,18 @@ def status_of(err: errors.PlotbossError) -> grpc.StatusCode:
     return grpc.StatusCode.UNKNOWN
 
 
+#: Status details travel as a trailer, which clients refuse past 8 KiB (soft) / 16 KiB (hard): a message quoting a
+#: huge bad input would turn INVALID_ARGUMENT into RESOURCE_EXHAUSTED on the client.
+MAX_DETAILS_CHARS = 2000
+
+
+def _details(text: str) -> str:
+    return text if len(text) <= MAX_DETAILS_CHARS else text[: MAX_DETAILS_CHARS - 1] + "…"
+
+
 def _abort(context: grpc.ServicerContext, exc: Exception, name: str) -> None:
     if isinstance(exc, errors.PlotbossError):
-        context.abort(status_of(exc), str(exc))
+        context.abort(status_of(exc), _details(str(exc)))
     log.exception("unexpected error in %s", name)
     context.abort(grpc.StatusCode.INTERNAL, f"internal error in {name}: {type(exc).__name__} (see the agent's log)")
 

@@ -115,22 +115,31 @@ def server_credentials(tls: ServerTlsConfig, label: str = "agent.tls") -> grpc.S
     return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=True)
 
 
+#: Streams anyone may open without a credential (health Watch) have a small pool of their own: counted with the
+#: others, a client without a token could take every slot and lock out authenticated watches.
+OPEN_STREAMS = 2
+_OPEN_STREAM_PREFIX = "/grpc.health.v1.Health/"
+
+
 class StreamLimitInterceptor(GuardInterceptor):
     """Caps concurrent streaming calls; past the cap they fail at once with RESOURCE_EXHAUSTED."""
 
     streams_only = True
 
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._slots = threading.BoundedSemaphore(limit)
+    def __init__(self, limit: int, open_limit: int = OPEN_STREAMS) -> None:
+        self._limits = {False: limit, True: open_limit}
+        self._slots = {False: threading.BoundedSemaphore(limit), True: threading.BoundedSemaphore(open_limit)}
 
     def guard(self, method: str, context: grpc.ServicerContext) -> Release:
-        if not self._slots.acquire(blocking=False):
+        is_open = method.startswith(_OPEN_STREAM_PREFIX)
+        slots = self._slots[is_open]
+        if not slots.acquire(blocking=False):
+            what = "health watches" if is_open else "streams (watches)"
             context.abort(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"this agent already serves {self._limit} streams (watches); try again later",
+                f"this agent already serves {self._limits[is_open]} {what}; try again later",
             )
-        return self._slots.release
+        return slots.release
 
 
 @dataclass
@@ -167,7 +176,8 @@ def serve(
     """Start a server on ``listen`` (port 0 picks a free one). ConfigError if the policy or TLS files forbid it.
 
     A streaming call (a watch) holds a worker thread for its whole life, so at most ``max_streams`` (default: all
-    workers but 8) run at once; more get RESOURCE_EXHAUSTED instead of starving unary calls and health checks.
+    workers but 8 and the OPEN_STREAMS health watches) run at once; more get RESOURCE_EXHAUSTED instead of starving
+    unary calls and health checks.
     """
     check_listen_policy(listen, tls, insecure, label)
     host, _ = split_host_port(listen)
@@ -175,8 +185,12 @@ def serve(
 
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-        # the auth check runs first, so unauthenticated calls never take a stream slot
-        interceptors=[AuthInterceptor(tokens), StreamLimitInterceptor(max_streams or max(1, max_workers - 8))],
+        # the auth check runs first, so unauthenticated calls never take a stream slot (but the open health Watch,
+        # which draws from its own OPEN_STREAMS pool)
+        interceptors=[
+            AuthInterceptor(tokens),
+            StreamLimitInterceptor(max_streams or max(1, max_workers - 8 - OPEN_STREAMS)),
+        ],
         options=_MSG_OPTIONS,
         maximum_concurrent_rpcs=max_workers * 8,
     )

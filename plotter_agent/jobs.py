@@ -312,10 +312,10 @@ def find_job(jobs: Sequence[Job], name: str) -> Job:
         raise NotFound(f"no plot job with pid {pid}")
     prefix = text.lower()
     if not HEX_RE.match(prefix) or len(prefix) > 64:
-        raise InvalidArgument(f"job name {name!r}: expected a plot-id prefix (up to 64 hex digits) or pid:N")
+        raise InvalidArgument(f"job name {name[:80]!r}: expected a plot-id prefix (up to 64 hex digits) or pid:N")
     matches = [j for j in jobs if j.plot_id and j.plot_id.startswith(prefix)]
     if not matches:
-        raise NotFound(f"no plot job with a plot id starting {prefix!r}")
+        raise NotFound(f"no plot job with a plot id starting {prefix[:80]!r}")
     if len(matches) > 1:
         listed = ", ".join(f"{j.plot_id} (pid {j.pid})" for j in matches)
         raise Ambiguous(f"job prefix {prefix!r} matches {len(matches)} jobs: {listed}")

@@ -47,6 +47,8 @@ DIR_ROLE = {"tmp": plotter_pb2.DIR_ROLE_TMP, "tmp2": plotter_pb2.DIR_ROLE_TMP2, 
 #: How often a WatchJobs/TailLog stream wakes up to notice a cancelled client.
 _WAKE_S = 1.0
 _TAIL_CHUNK = 256 * 1024
+#: The first TailLog answer carries at most the last MiB of the log (a log of one endless line stays cheap to tail).
+TAIL_MAX_BYTES = 1024 * 1024
 MAX_GRACE_S = 600
 #: How long a read RPC right after start-up waits for the view's first snapshot.
 FIRST_SNAPSHOT_WAIT_S = 10.0
@@ -58,10 +60,16 @@ def _phase(phase: tuple[int, int] | None) -> plotter_pb2.Phase:
     return plotter_pb2.Phase(major=phase[0], minor=phase[1], known=True)
 
 
+def _u32(value: int | None) -> int:
+    """A number from a command line or a log for a uint32 field: 0 (unknown) when absent or out of range. Any user's
+    process can carry `-b -1` or `-k 99999999999`; one such job must not break the reply for every job."""
+    return value if value is not None and 0 <= value < 2**32 else 0
+
+
 def job_message(j: Job) -> plotter_pb2.Job:
     msg = plotter_pb2.Job(
         plot_id=j.plot_id or "",
-        k=j.k or 0,
+        k=_u32(j.k),
         plotter=PLOTTER_KIND[j.plotter],
         pid=j.pid,
         tmp_dir=j.tmp_dir or "",
@@ -81,13 +89,13 @@ def job_message(j: Job) -> plotter_pb2.Job:
         phase_unknown_reason=j.phase_unknown_reason,
         start_time=to_timestamp(j.start_time),
         phase_times=[plotter_pb2.PhaseTime(major=m, duration=to_duration(s)) for m, s in j.phase_times],
-        threads=j.threads or 0,
-        buckets=j.buckets or 0,
-        buffer_mib=j.buffer_mib or 0,
+        threads=_u32(j.threads),
+        buckets=_u32(j.buckets),
+        buffer_mib=_u32(j.buffer_mib),
         plot_name=j.plot_name or "",
         cmdline=list(j.cmdline),
-        plot_index=j.plot_index,
-        plot_count=j.plot_count,
+        plot_index=_u32(j.plot_index),
+        plot_count=_u32(j.plot_count),
     )
     eta = to_duration(j.eta_s)
     if eta is not None:
@@ -110,20 +118,33 @@ def dir_message(d: DirView) -> plotter_pb2.Dir:
     )
 
 
-def tail_bytes(path: str, lines: int) -> tuple[bytes, int]:
-    """The last ``lines`` lines of a file and the offset where the file ended."""
+def tail_bytes(path: str, lines: int, max_bytes: int = TAIL_MAX_BYTES) -> tuple[bytes, int]:
+    """The last ``lines`` lines of a file, at most its last ``max_bytes``, and the offset where the file ended.
+
+    Reads backwards in 64 KiB steps and counts newlines in each new step only, so the cost is bounded by
+    ``max_bytes`` however large the log and however few newlines it has."""
     with open(path, "rb") as f:
         end = f.seek(0, os.SEEK_END)
         pos = end
-        data = b""
-        while pos > 0 and data.count(b"\n") <= lines:
+        chunks: list[bytes] = []
+        newlines = size = 0
+        while pos > 0 and newlines <= lines and size < max_bytes:
             step = min(64 * 1024, pos)
             pos -= step
             f.seek(pos)
-            data = f.read(step) + data
-        if data.count(b"\n") > lines:
+            chunk = f.read(step)
+            chunks.append(chunk)
+            newlines += chunk.count(b"\n")
+            size += len(chunk)
+        data = b"".join(reversed(chunks))
+        if newlines > lines:
             data = b"\n".join(data.split(b"\n")[-(lines + 1) :])
-        return data, end
+        return data[-max_bytes:], end
+
+
+def _file_identity(path: str) -> tuple[int, int]:
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino)
 
 
 class PlotterServicer(plotter_pb2_grpc.PlotterServiceServicer):
@@ -254,6 +275,7 @@ class PlotterServicer(plotter_pb2_grpc.PlotterServiceServicer):
             raise FailedPrecondition(f"job {job.name}: no log in the log dir ({job.phase_unknown_reason})")
         try:
             data, offset = tail_bytes(job.logfile, request.lines or 20)
+            identity = _file_identity(job.logfile)
         except OSError as e:
             raise FailedPrecondition(f"cannot read {job.logfile}: {e.strerror or e}") from None
         yield plotter_pb2.TailLogResponse(data=data, logfile=job.logfile)
@@ -265,12 +287,22 @@ class PlotterServicer(plotter_pb2_grpc.PlotterServiceServicer):
             gone = not any(j.pid == job.pid and j.create_time == job.create_time for j in self.view.snapshot.jobs)
             try:
                 with open(job.logfile, "rb") as f:
+                    st = os.fstat(f.fileno())
+                    if (st.st_dev, st.st_ino) != identity or st.st_size < offset:
+                        # truncated or replaced (as tail -F does): follow the new content from its start
+                        identity, offset = (st.st_dev, st.st_ino), 0
                     f.seek(offset)
-                    while chunk := f.read(_TAIL_CHUNK):
+                    while context.is_active() and (chunk := f.read(_TAIL_CHUNK)):
                         offset += len(chunk)
                         yield plotter_pb2.TailLogResponse(data=chunk)
-            except OSError:
-                return
+            except FileNotFoundError:
+                if gone:
+                    return
+                raise FailedPrecondition(
+                    f"job {job.name}: its log {job.logfile} was removed while the job runs; nothing more to follow"
+                ) from None
+            except OSError as e:
+                raise FailedPrecondition(f"cannot read {job.logfile}: {e.strerror or e}") from None
             if gone:
                 return
             nxt = self.view.wait_newer(version, _WAKE_S)

@@ -297,6 +297,8 @@ def test_dirs_orphans_watch_and_bad_requests(bed: Bed, procs: list[subprocess.Po
     stub_calls: list[tuple[Callable[[plotter_pb2_grpc.PlotterServiceStub], object], grpc.StatusCode]] = [
         (lambda s: s.GetJob(plotter_pb2.GetJobRequest(job="")), grpc.StatusCode.INVALID_ARGUMENT),
         (lambda s: s.GetJob(plotter_pb2.GetJobRequest(job="xyz")), grpc.StatusCode.INVALID_ARGUMENT),
+        # a huge bad name: still INVALID_ARGUMENT (quoted whole, the details overflowed the client's trailer limit)
+        (lambda s: s.GetJob(plotter_pb2.GetJobRequest(job="a" * 100_000)), grpc.StatusCode.INVALID_ARGUMENT),
         (lambda s: s.KillJob(plotter_pb2.KillJobRequest(job="pid:1")), grpc.StatusCode.NOT_FOUND),
         (lambda s: s.AnalyzeLogs(plotter_pb2.AnalyzeLogsRequest(k=99)), grpc.StatusCode.INVALID_ARGUMENT),
         (
@@ -370,3 +372,70 @@ def test_a_finished_job_not_yet_reaped_keeps_its_id_and_phase(bed: Bed, procs: l
     assert (j.phase.known, j.phase.major, j.phase.minor) == (True, 5, 0) and not j.phase_unknown_reason
     assert job.wait(timeout=5) == 0
     wait_for("the reaped job to leave the list", lambda: job.pid not in bed.jobs({job.pid}), 10)
+
+
+SLOW_WRITER = """
+import sys, time
+for i in range(100000):
+    print(f"line {i}", flush=True)
+    time.sleep(0.02)
+"""
+
+
+@pytest.mark.slow
+def test_logs_follow_survives_truncation_and_reports_a_removed_log(
+    bed: Bed, procs: list[subprocess.Popen[bytes]]
+) -> None:
+    """`logs -f` (TailLog follow): a log truncated under it is followed from its new start (no lines lost waiting
+    for the file to grow past the old offset); a log removed while the job runs ends the stream with an error."""
+    run_agent(bed, procs)
+    fake = bed.root / "bin" / "chia"  # a plot job by its command line; it only writes numbered lines
+    fake.parent.mkdir()
+    fake.write_text(SLOW_WRITER)
+    log = bed.logs / "slow.log"
+    with open(log, "ab") as out:
+        job = subprocess.Popen(
+            [sys.executable, str(fake), "plots", "create", "-k", "18", "-t", str(bed.tmp[0]), "-d", str(bed.dst)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    procs.append(job)
+    wait_for("the job in the list", lambda: job.pid in bed.jobs({job.pid}), 30)
+    ch = dial(bed.address, timeout_s=60)
+    try:
+        stream = plotter_pb2_grpc.PlotterServiceStub(ch).TailLog(
+            plotter_pb2.TailLogRequest(job=f"pid:{job.pid}", follow=True, lines=1)
+        )
+        text = ""
+        numbers: list[int] = []
+        truncated_after: int | None = None
+        for msg in stream:
+            text += msg.data.decode()
+            *done, text = text.split("\n")
+            numbers += [int(line.split()[1]) for line in done if line.startswith("line ")]
+            if truncated_after is None and len(numbers) >= 20:
+                truncated_after = numbers[-1]
+                log.write_bytes(b"")  # truncate: the writer (O_APPEND) goes on at the new end
+            elif truncated_after is not None and numbers[-1] > truncated_after + 40:
+                break
+        assert truncated_after is not None
+        after = [n for n in numbers if n > truncated_after]
+        # followed from the new start: the first line after the cut is one of the next few, not ~offset/8 lines later
+        assert after and after[0] <= truncated_after + 15, (truncated_after, after[:5])
+        stream.cancel()  # type: ignore[no-untyped-call]
+
+        stream = plotter_pb2_grpc.PlotterServiceStub(ch).TailLog(
+            plotter_pb2.TailLogRequest(job=f"pid:{job.pid}", follow=True, lines=1)
+        )
+        first = next(iter(stream))
+        assert first.logfile == str(log)
+        log.unlink()
+        with pytest.raises(grpc.RpcError) as exc:
+            for _msg in stream:
+                pass
+        assert exc.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "was removed while the job runs" in (exc.value.details() or "")
+        assert job.poll() is None
+    finally:
+        ch.close()

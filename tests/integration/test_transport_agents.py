@@ -14,7 +14,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
-from plotboss.transport import dial
+from plotboss.transport import OPEN_STREAMS, dial
+from plotboss.v1 import farmer_pb2, farmer_pb2_grpc, plotter_pb2, plotter_pb2_grpc
 from tests.fixtures.agents import farmer_config, plotter_config, write_yaml
 from tests.fixtures.procs import start_agent, stop_process
 
@@ -129,3 +130,39 @@ def test_sigint_also_exits_cleanly(tmp_path: Path) -> None:
     with grpc.insecure_channel(f"127.0.0.1:{port}") as ch, pytest.raises(grpc.RpcError) as exc:
         health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=1)
     assert exc.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_open_health_watches_have_their_own_small_pool(agents: dict[str, int]) -> None:
+    """Health Watch needs no credential; counted with the other streams, a client without a token could hold every
+    stream slot and lock out authenticated watches (a review did exactly that with 24 watches)."""
+    with grpc.insecure_channel(f"127.0.0.1:{agents['plotter']}") as ch:
+        health = health_pb2_grpc.HealthStub(ch)
+        watches = [health.Watch(health_pb2.HealthCheckRequest(), timeout=30) for _ in range(OPEN_STREAMS)]
+        try:
+            for w in watches:
+                assert next(iter(w)).status == health_pb2.HealthCheckResponse.SERVING
+            extra = health.Watch(health_pb2.HealthCheckRequest(), timeout=10)
+            with pytest.raises(grpc.RpcError) as exc:
+                next(iter(extra))
+            assert exc.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "health watches" in (exc.value.details() or "")
+            # the watches that need a credential (open here: no tokens configured) still get a slot
+            jobs = plotter_pb2_grpc.PlotterServiceStub(ch).WatchJobs(plotter_pb2.WatchJobsRequest(), timeout=10)
+            assert next(iter(jobs)) is not None
+            jobs.cancel()  # type: ignore[no-untyped-call]
+        finally:
+            for w in watches:
+                w.cancel()
+
+
+def test_a_huge_bad_name_is_still_invalid_argument(agents: dict[str, int]) -> None:
+    """The error quotes only the start of a bad name: quoted whole, 100 KB of details overflowed the client's
+    trailer limit and INVALID_ARGUMENT arrived as RESOURCE_EXHAUSTED."""
+    with grpc.insecure_channel(f"127.0.0.1:{agents['farmer']}") as ch:
+        stub = farmer_pb2_grpc.FarmerServiceStub(ch)
+        with pytest.raises(grpc.RpcError) as exc:
+            stub.Reserve(
+                farmer_pb2.ReserveRequest(plot_name="x" * 100_000, size_bytes=2**20, requester="p"), timeout=10
+            )
+        assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert len(exc.value.details() or "") < 400
