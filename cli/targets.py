@@ -74,17 +74,9 @@ class ClientOptions:
 
 
 def _token(source: SecretSource, label: str) -> str:
-    """Read a client token; ConfigError naming ``label`` when it cannot be read or could never be sent."""
-    from plotboss.config import token_problem
+    from plotboss.config import read_token
 
-    try:
-        token = source.resolve()
-    except ConfigError as e:
-        raise ConfigError(f"{label}: {e}") from None
-    problem = token_problem(token)
-    if problem is not None:
-        raise ConfigError(f"{label}: {problem}")
-    return token
+    return read_token(source, label)
 
 
 def _check_readable(path: Path | None, label: str) -> None:

@@ -17,8 +17,7 @@ from typing import Any
 
 import grpc
 
-from plotboss.config import TokensConfig, token_problem
-from plotboss.errors import ConfigError
+from plotboss.config import TokensConfig, read_token
 from plotboss.interceptors import GuardInterceptor
 
 log = logging.getLogger(__name__)
@@ -95,15 +94,7 @@ def resolve_tokens(cfg: TokensConfig, label: str) -> TokenSet:
     out: dict[str, list[str]] = {"read": [], "control": []}
     for role in ("read", "control"):
         for i, src in enumerate(getattr(cfg, role)):
-            where = f"{label}.{role}[{i}]"
-            try:
-                value = src.resolve()
-            except ConfigError as e:
-                raise ConfigError(f"{where}: {e}") from None
-            problem = token_problem(value)
-            if problem is not None:
-                raise ConfigError(f"{where}: {problem}")
-            out[role].append(value)
+            out[role].append(read_token(src, f"{label}.{role}[{i}]"))
     return TokenSet(read=tuple(out["read"]), control=tuple(out["control"]))
 
 

@@ -58,6 +58,19 @@ def token_problem(token: str) -> str | None:
     return None
 
 
+def read_token(source: SecretSource, where: str) -> str:
+    """Read a bearer token (an agent's or the CLI's); ConfigError naming ``where`` when it cannot be read or could
+    never be sent as gRPC metadata."""
+    try:
+        token = source.resolve()
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    problem = token_problem(token)
+    if problem is not None:
+        raise ConfigError(f"{where}: {problem}")
+    return token
+
+
 class StrictModel(BaseModel):
     """Base of every config model: unknown keys are errors, values are immutable, no silent coercion of types."""
 
