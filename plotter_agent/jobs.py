@@ -290,7 +290,7 @@ def build_job(
         log_age_s=log_age,
         plot_index=info.plot_index if info is not None else 1,
         plot_count=max(cmd.count, 0),
-        earlier_plot_ids=tuple(sorted(i for i in info.earlier_plots if i != plot_id)) if info is not None else (),
+        earlier_plot_ids=tuple(i for i in info.earlier_plots if i != plot_id) if info is not None else (),
     )
 
 

@@ -10,7 +10,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Iterator
-from typing import NoReturn
+from typing import NamedTuple, NoReturn
 
 import grpc
 
@@ -118,12 +118,20 @@ def dir_message(d: DirView) -> plotter_pb2.Dir:
     )
 
 
-def tail_bytes(path: str, lines: int, max_bytes: int = TAIL_MAX_BYTES) -> tuple[bytes, int]:
-    """The last ``lines`` lines of a file, at most its last ``max_bytes``, and the offset where the file ended.
+class Tail(NamedTuple):
+    data: bytes
+    #: where the file ended when it was read, and which file it was: where (and in what) `logs -f` goes on
+    end: int
+    identity: tuple[int, int]
+
+
+def tail_bytes(path: str, lines: int, max_bytes: int = TAIL_MAX_BYTES) -> Tail:
+    """The last ``lines`` lines of a file, at most its last ``max_bytes``, with the offset where the file ended.
 
     Reads backwards in 64 KiB steps and counts newlines in each new step only, so the cost is bounded by
     ``max_bytes`` however large the log and however few newlines it has."""
     with open(path, "rb") as f:
+        st = os.fstat(f.fileno())
         end = f.seek(0, os.SEEK_END)
         pos = end
         chunks: list[bytes] = []
@@ -139,12 +147,7 @@ def tail_bytes(path: str, lines: int, max_bytes: int = TAIL_MAX_BYTES) -> tuple[
         data = b"".join(reversed(chunks))
         if newlines > lines:
             data = b"\n".join(data.split(b"\n")[-(lines + 1) :])
-        return data[-max_bytes:], end
-
-
-def _file_identity(path: str) -> tuple[int, int]:
-    st = os.stat(path)
-    return (st.st_dev, st.st_ino)
+        return Tail(data[-max_bytes:], end, (st.st_dev, st.st_ino))
 
 
 class PlotterServicer(plotter_pb2_grpc.PlotterServiceServicer):
@@ -274,8 +277,7 @@ class PlotterServicer(plotter_pb2_grpc.PlotterServiceServicer):
         if not job.logfile:
             raise FailedPrecondition(f"job {job.name}: no log in the log dir ({job.phase_unknown_reason})")
         try:
-            data, offset = tail_bytes(job.logfile, request.lines or 20)
-            identity = _file_identity(job.logfile)
+            data, offset, identity = tail_bytes(job.logfile, request.lines or 20)
         except OSError as e:
             raise FailedPrecondition(f"cannot read {job.logfile}: {e.strerror or e}") from None
         yield plotter_pb2.TailLogResponse(data=data, logfile=job.logfile)

@@ -34,13 +34,13 @@ def test_out_of_range_command_line_numbers_never_break_the_reply() -> None:
 def test_tail_of_a_log_without_newlines_is_bounded(tmp_path: Path) -> None:
     log = tmp_path / "one-line.log"
     log.write_bytes(b"x" * (40 * 2**20))  # 40 MiB, not one newline: the old tail re-counted it per 64 KiB step
-    data, end = tail_bytes(str(log), 20)
+    data, end, _file = tail_bytes(str(log), 20)
     assert len(data) == TAIL_MAX_BYTES and end == 40 * 2**20  # the first answer stops at 1 MiB, whatever the log
 
 
 def test_tail_gives_the_last_lines(tmp_path: Path) -> None:
     log = tmp_path / "job.log"
     log.write_bytes(b"".join(f"line {i}\n".encode() for i in range(100_000)))
-    data, end = tail_bytes(str(log), 3)
+    data, end, _file = tail_bytes(str(log), 3)
     assert data == b"line 99997\nline 99998\nline 99999\n" and end == log.stat().st_size
     assert tail_bytes(str(log), 0)[0] == b""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 
 import pytest
 
@@ -52,11 +53,16 @@ def test_a_terminal_gets_the_same_text_with_bold_headings_when_it_fits(
 
 
 def test_no_color_keeps_a_terminal_plain(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(shutil, "get_terminal_size", lambda *a: os.terminal_size((120, 40)))
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)  # a terminal, as Printer() sees it
+    assert Printer().colour  # without NO_COLOR: bold
     monkeypatch.setenv("NO_COLOR", "1")
     p = Printer()
-    assert not p.colour
-    terminal(monkeypatch, 120, colour=False).grid(grid())
-    assert "\x1b" not in capsys.readouterr().out
+    assert p.tty and not p.colour
+    p.heading("plotter-01")
+    p.grid(grid())
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and out.splitlines()[0] == "plotter-01"
 
 
 def test_a_table_wider_than_the_terminal_is_folded_by_rich(
