@@ -41,3 +41,44 @@ def test_not_final_plot_names(name: str) -> None:
     assert not is_plot_name(name)
     with pytest.raises(InvalidArgument, match="plot name"):
         parse_plot_name(name)
+
+
+def test_documented_sizes_by_k_and_compression() -> None:
+    from plotboss.plots import plot_size
+
+    gib = 1024**3
+    assert round(plot_size(32) / gib, 1) == 101.4
+    assert round(plot_size(32) / 1e9, 1) == 108.9  # docs: 108.88 GB
+    assert round(plot_size(32, 1) / gib, 1) == 87.5
+    assert round(plot_size(32, 7) / gib, 1) == 78.0
+    assert round(plot_size(33) / gib) == 209  # docs: 208.8 GiB
+    assert plot_size(32, 9) < plot_size(32, 7) < plot_size(32, 1) < plot_size(32)
+
+
+@pytest.mark.parametrize(
+    ("k", "size"),
+    # real plots made by the test-bed stand-in (chiapos 2.0.12) on 2026-12-01
+    [(18, 3_845_671), (19, 8_580_369), (20, 17_043_896), (22, 73_859_960)],
+)
+def test_real_small_plots_are_plausible(k: int, size: int) -> None:
+    from plotboss.plots import is_plausible_plot_size
+
+    assert is_plausible_plot_size(size, k)
+    assert not is_plausible_plot_size(size, k + 1)  # one k up is twice the size: not this plot
+    assert not is_plausible_plot_size(6, k)  # a 6-byte file named like a plot
+
+
+def test_compression_parsed_and_bounded() -> None:
+    assert parse_plot_name(f"plot-k32-c05-2023-06-01-10-00-{ID}.plot").compression == 5
+    assert parse_plot_name(f"plot-k32-2023-06-01-10-00-{ID}.plot").compression == 0
+    with pytest.raises(InvalidArgument, match="c10"):
+        parse_plot_name(f"plot-k32-c10-2023-06-01-10-00-{ID}.plot")
+
+
+def test_peak_tmp_bytes() -> None:
+    from plotboss.plots import peak_tmp_bytes
+
+    gib = 1024**3
+    assert round(peak_tmp_bytes("chia", "", 32)[0] / gib) == 239
+    assert peak_tmp_bytes("madmax", "", 32, separate_tmp2=True)[1] > 0
+    assert peak_tmp_bytes("bladebit", "ramplot", 32) == (0, 0)
