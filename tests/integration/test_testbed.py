@@ -15,8 +15,9 @@ import psutil
 import pytest
 from chiapos import DiskProver
 
-from tests.fixtures.procs import CHIA, chia_cmd, start_chia_job, stop_process
-from tests.fixtures.rsyncd import RsyncDaemon, start_rsyncd
+from testbed.children import stop_process
+from testbed.rsyncd import RsyncDaemon, start_rsyncd
+from testbed.standin import CHIA, chia_cmd, start_chia_job
 
 PLOT_NAME = re.compile(r"^plot-k(\d+)-\d{4}(-\d\d){4}-([0-9a-f]{64})\.plot$")
 
