@@ -27,11 +27,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from testbed.agents import start_agent
+from testbed.children import stop_process
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from tests.fixtures.procs import start_agent, stop_process  # noqa: E402
-
 RESULTS_DIR = REPO / "bench" / "results"
 MiB = 2**20
 PLOT_SIZE = 4 * MiB

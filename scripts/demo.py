@@ -2,7 +2,7 @@
 
 What it does, in ./demo-run (made anew each time):
 1. writes plotter.yaml, farmer.yaml and fleet.yaml; starts a real rsync daemon whose module covers the farm drives;
-2. starts one chia stand-in plot job (tests/testbed/chia, a test tool that makes real plots with chiapos) *before*
+2. starts one chia stand-in plot job (testbed/chia, a test tool that makes real plots with chiapos) *before*
    the plotter agent, then the farmer and plotter agents, then two more jobs by hand;
 3. shows `plotboss-cli status` while the jobs run (the one started before the agent is seen too), then `dirs`,
    `drives`, `analyze`;
@@ -19,12 +19,12 @@ import sys
 import time
 from pathlib import Path
 
+from testbed.agents import start_agent
+from testbed.children import stop_process
+from testbed.rsyncd import start_rsyncd
+from testbed.standin import start_chia_job
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from tests.fixtures.procs import start_agent, start_chia_job, stop_process  # noqa: E402
-from tests.fixtures.rsyncd import start_rsyncd  # noqa: E402
-
 RUN = REPO / "demo-run"
 CLI = str(Path(sys.executable).parent / "plotboss-cli")
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.certs import TlsFiles, make_tls_files
-from tests.fixtures.procs import stop_process
-from tests.fixtures.rsyncd import RsyncDaemon, start_rsyncd
+from testbed.certs import TlsFiles, make_tls_files
+from testbed.children import stop_process
+from testbed.rsyncd import RsyncDaemon, start_rsyncd
 
 SAMPLES = Path(__file__).resolve().parent / "data" / "logs"
 

@@ -21,7 +21,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 
 from plotboss.transport import dial
 from plotboss.v1 import plotter_pb2, plotter_pb2_grpc
-from tests.fixtures.agents import (
+from testbed.agents import (
     AUTH_CODES,
     code_of,
     error_of,
@@ -31,9 +31,10 @@ from tests.fixtures.agents import (
     plotter_config,
     plotter_control,
     plotter_read,
+    start_agent,
     write_yaml,
 )
-from tests.fixtures.procs import start_agent, stop_process
+from testbed.children import stop_process
 
 READ_TOKEN = "read-" + "a1" * 16
 CONTROL_TOKEN = "control-" + "b2" * 16

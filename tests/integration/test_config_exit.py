@@ -14,8 +14,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cli.examples import EXAMPLES
 from plotboss.transport import dial
-from tests.fixtures.agents import farmer_config, plotter_config, write_yaml
-from tests.fixtures.procs import start_agent, stop_process
+from testbed.agents import farmer_config, plotter_config, start_agent, write_yaml
+from testbed.children import stop_process
 
 SCRIPTS = {"plotter": "plotboss-plotter", "farmer": "plotboss-farmer"}
 BASES: dict[str, Callable[[Path], dict[str, Any]]] = {"plotter": plotter_config, "farmer": farmer_config}

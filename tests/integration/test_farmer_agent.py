@@ -22,10 +22,10 @@ import pytest
 from farmer_agent.app import FarmerAgent
 from farmer_agent.config import FarmerConfig
 from farmer_agent.drives import DriveInfo, ProbeFn, make_probe
-from plotboss.auth import TokenSet
-from plotboss.transport import Server, dial, serve
+from plotboss.transport import dial
 from plotboss.v1 import farmer_pb2, farmer_pb2_grpc
-from tests.fixtures.rsyncd import RsyncDaemon
+from testbed.agents import InProcess, serve_in_process
+from testbed.rsyncd import RsyncDaemon
 
 pytestmark = pytest.mark.slow
 MiB = 2**20
@@ -48,8 +48,7 @@ def farmer_config(tmp_path: Path, module: Path, port: int = 873, **drives: Any) 
 
 @dataclass
 class Running:
-    agent: FarmerAgent
-    server: Server
+    served: InProcess[FarmerAgent]
     stub: farmer_pb2_grpc.FarmerServiceStub
     channel: grpc.Channel
 
@@ -59,19 +58,16 @@ def start_farmer(tmp_path: Path) -> Iterator[Any]:
     running: list[Running] = []
 
     def start(cfg: FarmerConfig, probe: ProbeFn | None = None) -> Running:
-        agent = FarmerAgent(cfg, tmp_path / "farmer.yaml", probe=probe)
-        server = serve(agent.registrations(), "127.0.0.1:0", tls=None, tokens=TokenSet())
-        agent.start()
-        channel = dial(f"127.0.0.1:{server.port}")
-        r = Running(agent, server, farmer_pb2_grpc.FarmerServiceStub(channel), channel)
+        served = serve_in_process(FarmerAgent(cfg, tmp_path / "farmer.yaml", probe=probe))
+        channel = dial(served.address)
+        r = Running(served, farmer_pb2_grpc.FarmerServiceStub(channel), channel)
         running.append(r)
         return r
 
     yield start
     for r in running:
         r.channel.close()
-        r.server.stop(0)
-        r.agent.stop()
+        r.served.stop()
 
 
 def make_drives(module: Path, n: int) -> list[Path]:
@@ -274,7 +270,7 @@ def test_cli_drives_and_reservations_json(tmp_path: Path, rsyncd: RsyncDaemon, s
     (rsyncd.path / "d1" / plot(7)).write_bytes(b"x" * 4096)
     f = start_farmer(farmer_config(tmp_path, rsyncd.path, rsyncd.port, max_writers_per_drive=2))
     r = reserve(f.stub, plot(8), MiB)
-    addr = f"127.0.0.1:{f.server.port}"
+    addr = f.served.address
     cli = [sys.executable, "-m", "cli", "--farmer", addr, "--farmer", "127.0.0.1:1", "--timeout", "3"]
     out = subprocess.run([*cli, "drives", "--json"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 1, out.stderr

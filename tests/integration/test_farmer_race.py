@@ -1,15 +1,10 @@
 """Race: 50 concurrent clients reserve, write, complete, release and abandon against 4 small drives for 20 s, through
 real gRPC. Never more used + promised than capacity - floor on any drive; never more writers than allowed.
 
-The drives are tmp dirs; to make them *small* without mount privileges, the probe's disk-space seam reports a fixed
-capacity per dir whose used part is the bytes of the files really in it (written by the clients here). Everything
-else (listing, temp files, the ledger, gRPC, clean-up) is the production code.
-
-statvfs is atomic; a scandir+stat walk is not: a file renamed between the directory read and its stat is seen under
-neither name, and its bytes would vanish from the seam's "used" for that probe (a false overfill, seen once in CI:
-11 KB over the floor). The seam and the clients' renames therefore share ``RENAME_LOCK``, which gives the seam the one
-property of the real call it stands in for. (The production probe has the same walk for its listing; there a missed
-file only makes the ledger count a transfer's bytes twice, never too few.)
+The drives are tmp dirs, made *small* by the test bed's disk-space seam (testbed.drives.SmallDrives: a fixed capacity
+per dir whose used part is the bytes of the files really in it, written by the clients here; the clients rename through
+it so that a probe never sees a file under neither name). Everything else (listing, temp files, the ledger, gRPC,
+clean-up) is the production code.
 """
 
 from __future__ import annotations
@@ -28,10 +23,11 @@ import pytest
 
 from farmer_agent.app import FarmerAgent
 from farmer_agent.config import FarmerConfig
-from farmer_agent.drives import RSYNC_TEMP_RE, DiskSpace, make_probe
-from plotboss.auth import TokenSet
-from plotboss.transport import dial, serve
+from farmer_agent.drives import RSYNC_TEMP_RE, make_probe
+from plotboss.transport import dial
 from plotboss.v1 import farmer_pb2, farmer_pb2_grpc
+from testbed.agents import serve_in_process
+from testbed.drives import SmallDrives, list_files
 
 pytestmark = pytest.mark.slow
 MiB = 2**20
@@ -40,33 +36,7 @@ FLOOR = 8 * MiB
 MAX_WRITERS = 2
 CLIENTS = 50
 DURATION_S = 20.0
-RENAME_LOCK = threading.Lock()
-
-
-def dir_bytes(path: str) -> int:
-    total = 0
-    with os.scandir(path) as it:
-        for e in it:
-            if e.is_file(follow_symlinks=False):
-                with contextlib.suppress(FileNotFoundError):
-                    total += e.stat(follow_symlinks=False).st_size
-    return total
-
-
-def list_files(path: Path) -> list[tuple[str, int]]:
-    out = []
-    with os.scandir(path) as it:
-        for e in it:
-            with contextlib.suppress(FileNotFoundError):
-                if e.is_file(follow_symlinks=False):
-                    out.append((e.name, e.stat(follow_symlinks=False).st_size))
-    return out
-
-
-def small_drive(path: str) -> DiskSpace:
-    with RENAME_LOCK:
-        used = dir_bytes(path)
-    return DiskSpace(total_bytes=CAPACITY, free_bytes=CAPACITY - used, read_only=False)
+DRIVES = SmallDrives(CAPACITY)
 
 
 def plot_key(name: str) -> str:
@@ -139,8 +109,7 @@ def client(i: int, address: str, deadline: float, stats: Stats) -> None:
             try:
                 if fate < 0.75:
                     write_chunks(temp, size, 1.0, renew)
-                    with RENAME_LOCK:
-                        os.rename(temp, drive / name)
+                    DRIVES.rename(temp, drive / name)
                     stub.Complete(farmer_pb2.CompleteRequest(reservation_id=r.id))
                     stats.add("completed")
                     if rnd.random() < 0.75:  # the farm moves most plots away; the rest fill the drives up
@@ -209,10 +178,10 @@ def test_fifty_clients_never_overfill_or_overcrowd(tmp_path: Path) -> None:
             "reservations": {"lease_s": 4, "state_file": str(tmp_path / "state.json")},
         }
     )
-    agent = FarmerAgent(cfg, tmp_path / "farmer.yaml", probe=make_probe(True, space=small_drive))
-    server = serve(agent.registrations(), "127.0.0.1:0", tls=None, tokens=TokenSet(), max_workers=16)
-    agent.start()
-    address = f"127.0.0.1:{server.port}"
+    served = serve_in_process(
+        FarmerAgent(cfg, tmp_path / "farmer.yaml", probe=make_probe(True, space=DRIVES)), max_workers=16
+    )
+    address = served.address
     stats = Stats()
     deadline = time.monotonic() + DURATION_S
     threads = [threading.Thread(target=client, args=(i, address, deadline, stats)) for i in range(CLIENTS)]
@@ -237,8 +206,7 @@ def test_fifty_clients_never_overfill_or_overcrowd(tmp_path: Path) -> None:
         drives_now = stub.ListDrives(farmer_pb2.ListDrivesRequest()).drives
     finally:
         channel.close()
-        server.stop(0)
-        agent.stop()
+        served.stop()
     print(f"\n{CLIENTS} clients x {DURATION_S:g} s, 4 drives of {CAPACITY // MiB} MiB, floor {FLOOR // MiB} MiB:")
     for key, n in sorted(stats.c.items()):
         print(f"  {key:40s} {n:6d}")

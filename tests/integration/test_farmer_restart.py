@@ -15,8 +15,8 @@ import pytest
 
 from plotboss.transport import dial
 from plotboss.v1 import farmer_pb2, farmer_pb2_grpc
-from tests.fixtures.procs import start_agent
-from tests.fixtures.rsyncd import free_port
+from testbed.agents import start_agent
+from testbed.rsyncd import free_port
 
 pytestmark = pytest.mark.slow
 MiB = 2**20

@@ -11,7 +11,7 @@ from chiapos import DiskProver
 from plotter_agent.loglib import LogLibrary
 from plotter_agent.logparse import PHASE_DONE, LogFollower, Plotter, parse_file
 from plotter_agent.progress import EtaModel
-from tests.fixtures.procs import start_chia_job
+from testbed.standin import start_chia_job
 
 
 def test_real_k18_job_is_followed_and_parsed(tmp_path: Path, procs: list[subprocess.Popen[bytes]]) -> None:

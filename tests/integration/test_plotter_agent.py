@@ -24,8 +24,10 @@ import pytest
 
 from plotboss.transport import dial
 from plotboss.v1 import plotter_pb2, plotter_pb2_grpc
+from testbed.agents import start_agent
+from testbed.children import stop_process
+from testbed.standin import start_chia_job
 from tests.conftest import SAMPLES
-from tests.fixtures.procs import start_agent, start_chia_job, stop_process
 
 T = TypeVar("T")
 CLI = Path(sys.executable).parent / "plotboss-cli"

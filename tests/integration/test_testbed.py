@@ -1,5 +1,6 @@
 """The test bed itself: the `chia` stand-in makes real plots and looks like chia in the process table; the rsync
-daemon fixture accepts pushes."""
+daemon fixture accepts pushes; an agent served in process runs on the fake process table and virtual clock it is
+given."""
 
 from __future__ import annotations
 
@@ -15,9 +16,19 @@ import psutil
 import pytest
 from chiapos import DiskProver
 
-from tests.fixtures.procs import CHIA, chia_cmd, start_chia_job, stop_process
-from tests.fixtures.rsyncd import RsyncDaemon, start_rsyncd
+from plotboss.transport import dial
+from plotboss.v1 import plotter_pb2, plotter_pb2_grpc
+from plotter_agent.app import PlotterAgent
+from plotter_agent.config import PlotterConfig
+from testbed.agents import plotter_config, serve_in_process
+from testbed.children import stop_process
+from testbed.clock import VirtualClock
+from testbed.procs import FakeTable, proc
+from testbed.rsyncd import RsyncDaemon, start_rsyncd
+from testbed.standin import CHIA, chia_cmd, start_chia_job
 
+K18 = Path(__file__).resolve().parents[1] / "data" / "logs" / "chiapos-2.0.12-k18.plot.log"
+K18_ID = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 PLOT_NAME = re.compile(r"^plot-k(\d+)-\d{4}(-\d\d){4}-([0-9a-f]{64})\.plot$")
 
 
@@ -127,3 +138,28 @@ def test_rsyncd_with_a_password(tmp_path: Path) -> None:
         assert (daemon.path / "f.plot").read_bytes() == src.read_bytes()
     finally:
         daemon.stop()
+
+
+def test_a_plotter_agent_served_in_process_runs_on_the_fake_table_and_virtual_clock(tmp_path: Path) -> None:
+    """The real agent and real gRPC over the seams it is given: the job is the fake table's, its times the clock's."""
+    config = PlotterConfig.model_validate(plotter_config(tmp_path))
+    log = tmp_path / "logs" / "job.log"
+    log.write_bytes(K18.read_bytes()[:3000])  # a k18 job in phase 1
+    cmd = ("python3", "/v/bin/chia", "plots", "create", "-k", "18", "-t", str(tmp_path / "tmp"), "-d", "/d")
+    clock = VirtualClock(5000.0)
+    table = FakeTable([proc(10, cmd, fds=((1, str(log)), (2, str(log))), create_time=1000.0)])
+    served = serve_in_process(PlotterAgent(config, tmp_path / "plotter.yaml", table=table, clock=clock))
+    try:
+        with dial(served.address) as channel:
+            stub = plotter_pb2_grpc.PlotterServiceStub(channel)
+            deadline = time.monotonic() + 10
+            resp = stub.ListJobs(plotter_pb2.ListJobsRequest())
+            while not resp.jobs and time.monotonic() < deadline:
+                time.sleep(0.05)
+                resp = stub.ListJobs(plotter_pb2.ListJobsRequest())
+    finally:
+        served.stop()
+    (job,) = resp.jobs
+    assert (job.pid, job.plot_id, job.k) == (10, K18_ID, 18)
+    assert resp.snapshot_time.seconds == 5000
+    assert job.wall.seconds == 4000  # the clock's now less the fake process's create_time

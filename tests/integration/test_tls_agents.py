@@ -15,7 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from plotboss.config import ClientTlsConfig
 from plotboss.transport import dial
-from tests.fixtures.agents import (
+from testbed.agents import (
     AUTH_CODES,
     code_of,
     error_of,
@@ -25,10 +25,11 @@ from tests.fixtures.agents import (
     plotter_config,
     plotter_control,
     plotter_read,
+    start_agent,
     write_yaml,
 )
-from tests.fixtures.certs import TlsFiles
-from tests.fixtures.procs import start_agent, stop_process
+from testbed.certs import TlsFiles
+from testbed.children import stop_process
 from tests.integration.test_auth_agents import _local_addresses
 
 

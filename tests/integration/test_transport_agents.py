@@ -16,8 +16,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 
 from plotboss.transport import OPEN_STREAMS, dial
 from plotboss.v1 import farmer_pb2, farmer_pb2_grpc, plotter_pb2, plotter_pb2_grpc
-from tests.fixtures.agents import farmer_config, plotter_config, write_yaml
-from tests.fixtures.procs import start_agent, stop_process
+from testbed.agents import farmer_config, plotter_config, start_agent, write_yaml
+from testbed.children import stop_process
 
 SERVICES = {"plotter": "plotboss.v1.PlotterService", "farmer": "plotboss.v1.FarmerService"}
 SCRIPTS = {"plotter": "plotboss-plotter", "farmer": "plotboss-farmer"}

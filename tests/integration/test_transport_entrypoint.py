@@ -15,7 +15,7 @@ from plotboss.config import StrictModel
 from plotboss.errors import ConfigError
 from plotboss.transport import ServiceRegistration
 from plotter_agent.config import PlotterConfig
-from tests.fixtures.agents import plotter_config, write_yaml
+from testbed.agents import plotter_config, write_yaml
 
 
 class _FailingAgent:

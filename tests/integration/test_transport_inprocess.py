@@ -15,8 +15,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from plotboss.auth import TokenSet
 from plotboss.transport import MAX_MESSAGE_BYTES, Server, ServiceRegistration, dial, serve
 from plotboss.v1 import plotter_pb2, plotter_pb2_grpc
-from tests.fixtures.agents import error_of, plotter_read
-from tests.fixtures.rsyncd import free_port
+from testbed.agents import error_of, plotter_read
+from testbed.rsyncd import free_port
 
 
 def raw_unary(ch: grpc.Channel, method: str) -> grpc.UnaryUnaryMultiCallable[bytes, bytes]:

@@ -19,7 +19,7 @@ from plotter_agent.dirs import (
 )
 from plotter_agent.jobs import build_job, group_families
 from plotter_agent.logparse import LogParser
-from tests.unit.test_jobs import job, proc
+from testbed.procs import job, proc
 from tests.unit.test_logparse_multiplot import ID1_MADMAX, ID2, madmax_two_plots
 
 LIVE = "1" * 64

@@ -16,20 +16,13 @@ from farmer_agent.ledger import Ledger, Recovery, Reservation, Rules, check_id
 from farmer_agent.removals import Removal
 from plotboss.errors import AlreadyExists, FailedPrecondition, InsufficientSpace, InvalidArgument, NotFound
 from plotboss.plots import expected_plot_size
+from testbed.clock import VirtualClock
 
 MiB = 2**20
 
 
 def plot(i: int, k: int = 20) -> str:
     return f"plot-k{k}-2021-05-05-12-34-{i:064x}.plot"
-
-
-class Clock:
-    def __init__(self, t: float = 1000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def drive(
@@ -58,7 +51,7 @@ def drive(
     )
 
 
-def ledger(clock: Clock, monotonic: Clock | None = None, **rules: object) -> Ledger:
+def ledger(clock: VirtualClock, monotonic: VirtualClock | None = None, **rules: object) -> Ledger:
     """A ledger on virtual clocks: ``clock`` (wall) and ``monotonic`` (the same one unless given)."""
     counter = itertools.count(1)
     return Ledger(
@@ -70,27 +63,27 @@ def ledger(clock: Clock, monotonic: Clock | None = None, **rules: object) -> Led
 
 
 def test_most_free_picks_the_drive_with_most_room() -> None:
-    led = ledger(Clock())
+    led = ledger(VirtualClock())
     r = led.reserve(plot(1), MiB, "p1", [drive("/a", 10 * MiB), drive("/b", 30 * MiB), drive("/c", 20 * MiB)])
     assert r.drive == "/b"
     assert len(r.id) == 32
 
 
 def test_most_free_counts_reservations() -> None:
-    led = ledger(Clock(), max_writers_per_drive=4)
+    led = ledger(VirtualClock(), max_writers_per_drive=4)
     drives = [drive("/a", 10 * MiB), drive("/b", 12 * MiB)]
     assert led.reserve(plot(1), 4 * MiB, "p", drives).drive == "/b"  # b: 12 -> 8 left
     assert led.reserve(plot(2), 4 * MiB, "p", drives).drive == "/a"  # a: 10 > 8
 
 
 def test_fill_first_takes_drives_in_order() -> None:
-    led = ledger(Clock(), policy="fill_first", max_writers_per_drive=4)
+    led = ledger(VirtualClock(), policy="fill_first", max_writers_per_drive=4)
     drives = [drive("/a", 10 * MiB), drive("/b", 50 * MiB)]
     assert [led.reserve(plot(i), 3 * MiB, "p", drives).drive for i in range(4)] == ["/a", "/a", "/a", "/b"]
 
 
 def test_floor_is_never_crossed_and_refusal_gives_reason_per_drive() -> None:
-    led = ledger(Clock(), min_free_bytes=8 * MiB, max_writers_per_drive=8)
+    led = ledger(VirtualClock(), min_free_bytes=8 * MiB, max_writers_per_drive=8)
     drives = [drive("/a", 10 * MiB), drive("/m", 0, state=DriveState.MISSING)]
     led.reserve(plot(1), 2 * MiB, "p", drives)
     with pytest.raises(InsufficientSpace) as e:
@@ -100,7 +93,7 @@ def test_floor_is_never_crossed_and_refusal_gives_reason_per_drive() -> None:
 
 
 def test_writer_limit() -> None:
-    led = ledger(Clock(), max_writers_per_drive=2)
+    led = ledger(VirtualClock(), max_writers_per_drive=2)
     drives = [drive("/a", 100 * MiB)]
     a = led.reserve(plot(1), MiB, "p", drives)
     led.reserve(plot(2), MiB, "p", drives)
@@ -112,7 +105,7 @@ def test_writer_limit() -> None:
 
 
 def test_unusable_drives_are_never_chosen() -> None:
-    led = ledger(Clock())
+    led = ledger(VirtualClock())
     drives = [
         drive("/m", 90 * MiB, state=DriveState.MISSING),
         drive("/r", 90 * MiB, state=DriveState.READ_ONLY),
@@ -123,7 +116,7 @@ def test_unusable_drives_are_never_chosen() -> None:
 
 
 def test_lease_expiry_and_renew() -> None:
-    clock = Clock()
+    clock = VirtualClock()
     led = ledger(clock, lease_s=60)
     drives = [drive("/a", 100 * MiB)]
     r = led.reserve(plot(1), MiB, "p", drives)
@@ -151,7 +144,7 @@ def test_lease_expiry_and_renew() -> None:
 
 
 def test_a_plot_whose_files_are_being_removed_is_placed_on_another_drive_only() -> None:
-    led = ledger(Clock(), max_writers_per_drive=4)
+    led = ledger(VirtualClock(), max_writers_per_drive=4)
     a, b = drive("/a", 100 * MiB), drive("/b", 50 * MiB)
     r = led.reserve(plot(1), MiB, "p", [a, b])
     assert r.drive == "/a"
@@ -179,8 +172,8 @@ def test_a_probe_that_began_before_a_removal_ended_never_places_that_plot_on_tha
     as the new transfer's progress) while its free figure already has those bytes back, so deciding on it would
     promise them twice. Until a probe that started after the removal ended has listed the drive, the plot stays off
     that drive (other plots do not)."""
-    mono = Clock(1)
-    led = ledger(Clock(1000), mono, max_writers_per_drive=4)
+    mono = VirtualClock(1)
+    led = ledger(VirtualClock(1000), mono, max_writers_per_drive=4)
     r1, r3 = (led.reserve(plot(i), 6 * MiB, "p", [drive("/a", 20 * MiB, t=1)]) for i in (1, 3))
     led.release(r1.id)
     led.release(r3.id)
@@ -210,7 +203,7 @@ def test_a_probe_that_began_before_a_removal_ended_never_places_that_plot_on_tha
 
 
 def test_a_failed_removal_keeps_blocking_and_is_due_again_with_a_growing_delay() -> None:
-    wall, mono = Clock(1000), Clock(0)
+    wall, mono = VirtualClock(1000), VirtualClock(0)
     led = ledger(wall, mono)
     a = drive("/a", 100 * MiB)
     led.release(led.reserve(plot(1), MiB, "p", [a]).id)
@@ -234,7 +227,7 @@ def test_a_failed_removal_keeps_blocking_and_is_due_again_with_a_growing_delay()
 
 
 def test_complete_checks_size_and_keeps_reservation_on_mismatch() -> None:
-    led = ledger(Clock())
+    led = ledger(VirtualClock())
     r = led.reserve(plot(1), 5 * MiB, "p", [drive("/a", 100 * MiB)])
     with pytest.raises(FailedPrecondition, match="not on /a"):
         led.complete(r.id, None)
@@ -247,7 +240,7 @@ def test_complete_checks_size_and_keeps_reservation_on_mismatch() -> None:
 
 
 def test_complete_puts_the_plots_leftover_temp_files_seen_on_its_drive_down_for_removal() -> None:
-    led = ledger(Clock(), max_writers_per_drive=4)
+    led = ledger(VirtualClock(), max_writers_per_drive=4)
     a, b = drive("/a", 100 * MiB), drive("/b", 50 * MiB)
     r1, r2 = (led.reserve(plot(i), MiB, "p", [a, b]) for i in (1, 2))
     seen_a = drive("/a", 99 * MiB, temps=(f".{plot(1)}.Dead11", f".{plot(2)}.Live22"), written={plot(1): 5})
@@ -259,7 +252,7 @@ def test_complete_puts_the_plots_leftover_temp_files_seen_on_its_drive_down_for_
 
 
 def test_release_unknown_and_malformed_ids() -> None:
-    led = ledger(Clock())
+    led = ledger(VirtualClock())
     with pytest.raises(NotFound):
         led.release("0" * 32)
     for bad in ("", "xyz", "../" + "0" * 29, "A" * 32, "0" * 33, "0" * 32 + "\n"):
@@ -288,14 +281,14 @@ def test_release_unknown_and_malformed_ids() -> None:
     ],
 )
 def test_bad_requests_are_invalid_and_change_nothing(name: str, size: int, requester: str) -> None:
-    led = ledger(Clock())
+    led = ledger(VirtualClock())
     with pytest.raises(InvalidArgument):
         led.reserve(name, size, requester, [drive("/a", 100 * MiB)])
     assert led.reservations() == [] and led.version == 0
 
 
 def test_already_reserved_or_on_a_drive() -> None:
-    led = ledger(Clock())
+    led = ledger(VirtualClock())
     drives = [drive("/a", 100 * MiB, plots=frozenset({plot(9)})), drive("/b", 100 * MiB)]
     led.reserve(plot(1), MiB, "p", drives)
     with pytest.raises(AlreadyExists):
@@ -305,7 +298,7 @@ def test_already_reserved_or_on_a_drive() -> None:
 
 
 def test_reserved_counts_down_as_the_temp_file_grows() -> None:
-    led = ledger(Clock(), min_free_bytes=0)
+    led = ledger(VirtualClock(), min_free_bytes=0)
     r = led.reserve(plot(1), 10 * MiB, "p", [drive("/a", 50 * MiB)])
     # the probe sees 4 MiB written (free went down by as much): reserved is what is still to come
     d = drive("/a", 46 * MiB, written={plot(1): 4 * MiB}, t=1001)
@@ -315,7 +308,7 @@ def test_reserved_counts_down_as_the_temp_file_grows() -> None:
 
 
 def test_landed_plot_keeps_counting_until_a_newer_probe() -> None:
-    clock = Clock(1000)
+    clock = VirtualClock(1000)
     led = ledger(clock, max_writers_per_drive=4)
     r = led.reserve(plot(1), 10 * MiB, "p", [drive("/a", 30 * MiB, t=999)])
     clock.t = 1005
@@ -334,7 +327,7 @@ def test_an_older_snapshot_after_a_newer_one_is_refused_not_under_counted() -> N
     """Two Reserve calls holding snapshots of different ages: the newer one prunes the landed record of a plot that
     completed between the two probes; the older snapshot, which does not show that plot in its free space, must then
     not be decided on (it would promise the plot's bytes a second time)."""
-    clock = Clock(1000)
+    clock = VirtualClock(1000)
     led = ledger(clock, max_writers_per_drive=4)
     r = led.reserve(plot(1), 10 * MiB, "p", [drive("/a", 30 * MiB, t=999)])
     clock.t = 1005
@@ -352,8 +345,8 @@ def test_a_probe_that_did_not_list_the_drive_never_forgets_a_landed_plot(state: 
     """A newer probe of the drive that failed (timed out, hung, statvfs error) or found it unmounted lists nothing: it
     must neither prune the landed record of a plot just completed there (the plot would be reserved again on another
     drive and archived twice) nor count as the newest probe of that drive."""
-    mono = Clock(1)
-    led = ledger(Clock(1000), mono, max_writers_per_drive=4)
+    mono = VirtualClock(1)
+    led = ledger(VirtualClock(1000), mono, max_writers_per_drive=4)
     r = led.reserve(plot(1), 5 * MiB, "p", [drive("/a", 40 * MiB, t=1), drive("/b", 40 * MiB, t=1)])
     assert r.drive == "/a"
     mono.t = 2
@@ -374,7 +367,7 @@ def test_a_probe_that_did_not_list_the_drive_never_forgets_a_landed_plot(state: 
 def test_a_wall_clock_step_back_neither_refuses_fresh_probes_nor_forgets_a_landed_plot() -> None:
     """NTP steps the wall clock back an hour: probes and completions are ordered on the monotonic clock, so a fresh
     probe is not 'stale', and a probe started before a completion still counts the landed plot."""
-    wall, mono = Clock(1000), Clock(50)
+    wall, mono = VirtualClock(1000), VirtualClock(50)
     led = ledger(wall, mono, max_writers_per_drive=8)
     r = led.reserve(plot(1), 10 * MiB, "p", [drive("/a", 100 * MiB, t=49, wall=999)])
     wall.t, mono.t = 1000 - 3600, 55  # the step, and 5 s of real time
@@ -390,7 +383,7 @@ def test_a_wall_clock_step_back_neither_refuses_fresh_probes_nor_forgets_a_lande
 
 
 def test_recover_holds_space_for_unknown_temp_files() -> None:
-    clock = Clock()
+    clock = VirtualClock()
     led = ledger(clock, lease_s=30)
     known = led.reserve(plot(1), MiB, "p", [drive("/a", 100 * MiB)])
     temps = (f".{plot(1)}.AbC123", f".{plot(2)}.x1Y2z3", ".notaplot.abcdef")
@@ -407,7 +400,7 @@ def test_recover_holds_space_for_unknown_temp_files() -> None:
 def test_recover_never_holds_a_stale_temp_file_next_to_its_archived_plot() -> None:
     """A temp file left by an earlier, killed attempt next to the archived plot: a recovered reservation would
     expire and remove the plot with it. The temp files are down for removal instead, the plot is kept."""
-    clock = Clock()
+    clock = VirtualClock()
     led = ledger(clock, lease_s=30)
     temps = (f".{plot(1)}.AbC123", f".{plot(1)}.dEf456", f".{plot(2)}.x1Y2z3")
     a = drive("/a", 100 * MiB, temps=temps, plots=frozenset({plot(1)}), written={plot(1): 100, plot(2): 20})
@@ -428,7 +421,7 @@ def test_a_restored_reservation_whose_plot_is_whole_is_reported_and_its_removal_
     a Complete that was answered (its save failed), so the plotter may have deleted its copy. Complete still works;
     ending without one books a removal that keeps a final file of exactly the reserved size (decided when it runs);
     meanwhile the whole plot is no partial: the plot is not placed anywhere else."""
-    clock = Clock(1000)
+    clock = VirtualClock(1000)
     rows = [
         Reservation(f"{i:032x}", plot(i), 10 * MiB, "p", "/a", 900, 1010) for i in (1, 2, 3)
     ]  # 1: whole; 2: a partial under the final name (rsync --partial); 3: whole, then completed
@@ -457,8 +450,8 @@ def test_an_ended_reservations_bytes_count_until_its_removal_tells_whether_the_p
     removal will keep it. Until the removal reports, the bytes that probe has not seen keep counting; if the plot
     stayed, they count on as a landed plot until a probe that began after that has seen them in its free space; if
     the files went, they count no more."""
-    mono = Clock(1)
-    led = ledger(Clock(1000), mono, max_writers_per_drive=4)
+    mono = VirtualClock(1)
+    led = ledger(VirtualClock(1000), mono, max_writers_per_drive=4)
     seen = drive("/a", 40 * MiB, written={plot(1): 4 * MiB}, t=1)  # 4 of its 10 MiB when the drive was probed
     r = led.reserve(plot(1), 10 * MiB, "p", [seen])
     assert led.available_bytes(seen) == 34 * MiB
@@ -483,7 +476,7 @@ def test_an_ended_reservations_bytes_count_until_its_removal_tells_whether_the_p
 
 
 def test_extend_all_gives_restored_reservations_one_lease() -> None:
-    clock = Clock(1000)
+    clock = VirtualClock(1000)
     led = ledger(clock, lease_s=60)
     r = led.reserve(plot(1), MiB, "p", [drive("/a", 100 * MiB)])
     clock.t = 1500  # the agent was down for longer than the lease
@@ -516,7 +509,7 @@ ops = st.lists(
 def test_ledger_invariants(
     ops: list[tuple[str, int, int]], frees: list[int], floor: int, writers: int, policy: str
 ) -> None:
-    clock = Clock(1000)
+    clock = VirtualClock(1000)
     led = ledger(clock, min_free_bytes=floor * MiB, max_writers_per_drive=writers, policy=policy, lease_s=10)
     drives = [drive(f"/d{i}", f * MiB) for i, f in enumerate(frees)]
     held: list[str] = []
@@ -617,7 +610,7 @@ disk_ops = st.lists(
 def test_never_more_used_plus_promised_than_capacity_minus_floor(
     ops: list[tuple[str, int, int]], frees: list[int], floor: int
 ) -> None:
-    clock = Clock(1000)
+    clock = VirtualClock(1000)
     led = ledger(clock, min_free_bytes=floor * MiB, max_writers_per_drive=2, lease_s=20)
     disks = {f"/d{i}": FakeDrive(f"/d{i}", f * MiB) for i, f in enumerate(frees)}
     seq = itertools.count()

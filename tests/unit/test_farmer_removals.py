@@ -30,20 +30,13 @@ from farmer_agent.drives import (
 from farmer_agent.farmer import Farmer
 from farmer_agent.ledger import Ledger, Reservation, Rules
 from plotboss.errors import AlreadyExists
+from testbed.clock import VirtualClock
 
 MiB = 2**20
 
 
 def plot(i: int, k: int = 20) -> str:
     return f"plot-k{k}-2021-05-05-12-34-{i:064x}.plot"
-
-
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 class Farm:
@@ -62,7 +55,7 @@ class Farm:
         self.a, self.b = root / "farm" / "a", root / "farm" / "b"
         self.a.mkdir(parents=True)
         self.b.mkdir()
-        self.wall, self.mono = Clock(1000.0), Clock(0.0)
+        self.wall, self.mono = VirtualClock(1000.0), VirtualClock(0.0)
         self.prober = DriveProber(
             [str(root / "farm" / "*")],
             probe=probe or make_probe(True, space),

@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 from plotboss.errors import Ambiguous, InvalidArgument, NotFound, PlotbossError
 from plotter_agent.jobs import (
     Family,
-    Job,
     ProcState,
     build_job,
     family_state,
@@ -22,63 +21,11 @@ from plotter_agent.jobs import (
 )
 from plotter_agent.logparse import LogInfo, Plotter
 from plotter_agent.proctable import ProcFacts
+from testbed.procs import job, proc
 
 ID_A = "a" * 8 + "0" * 56
 ID_B = "a" * 8 + "1" * 56
 ID_C = "c" * 64
-CHIA = ("python3", "/venv/bin/chia", "plots", "create", "-k", "32", "-t", "/t", "-d", "/d")
-
-
-def proc(
-    pid: int,
-    cmdline: tuple[str, ...] = CHIA,
-    *,
-    ppid: int = 1,
-    status: str = "running",
-    fds: tuple[tuple[int, str], ...] = (),
-    fds_error: str = "",
-    create_time: float = 1000.0,
-) -> ProcFacts:
-    return ProcFacts(
-        pid=pid,
-        ppid=ppid,
-        cmdline=cmdline,
-        create_time=create_time,
-        status=status,
-        user_s=1.0,
-        sys_s=0.5,
-        iowait_s=0.25,
-        rss_bytes=100,
-        cwd="/home",
-        fds=fds,
-        fds_error=fds_error,
-    )
-
-
-def job(pid: int, plot_id: str | None, *, state: ProcState = ProcState.RUNNING) -> Job:
-    return Job(
-        pid=pid,
-        pids=(pid,),
-        create_time=1000.0,
-        cmdline=CHIA,
-        plotter=Plotter.CHIA,
-        k=32,
-        tmp_dir="/t",
-        tmp2_dir=None,
-        dst_dir="/d",
-        threads=2,
-        buckets=128,
-        buffer_mib=3389,
-        state=state,
-        wall_s=1.0,
-        user_s=0.0,
-        sys_s=0.0,
-        iowait_s=0.0,
-        rss_bytes=0,
-        plot_id=plot_id,
-    )
-
-
 JOBS = [job(10, ID_A), job(11, ID_B), job(12, ID_C), job(13, None)]
 
 

@@ -12,10 +12,13 @@ import pytest
 from plotter_agent.loglib import LogLibrary
 from plotter_agent.logparse import Plotter
 from plotter_agent.progress import phase_progress
+from testbed.clock import VirtualClock
 from tests.unit.logsamples import K18
 
 N_OLD = 2000
 TEMPLATE = K18.read_bytes()
+T0 = 1_000_000.0  # the virtual clock's start
+TICK_S = 61.0  # one step of the virtual clock: past the library's 60 s full-scan interval
 SAMPLE_ID = b"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
 
@@ -36,17 +39,6 @@ def write_logs(d: Path, ids: range) -> list[Path]:
     return paths
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def tick(self, s: float = 61.0) -> None:
-        self.t += s
-
-
 @pytest.fixture(scope="module")
 def big_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("logs")
@@ -55,7 +47,7 @@ def big_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_two_thousand_logs_parsed_once(big_dir: Path) -> None:
-    clock = Clock()
+    clock = VirtualClock(T0)
     lib = LogLibrary(big_dir, clock=clock)
     lib.refresh()
     assert lib.parses == N_OLD
@@ -64,14 +56,14 @@ def test_two_thousand_logs_parsed_once(big_dir: Path) -> None:
     assert len({i.plot_id for i in done}) == N_OLD
     assert all(i.k == 18 and i.plotter is Plotter.CHIA for i in done)
     for _ in range(200):  # many refreshes, scans and full scans: every old log re-stat'ed several times
-        clock.tick()
+        clock.advance(TICK_S)
         lib.refresh()
     assert lib.parses == N_OLD
 
 
 def test_refresh_cost_with_2000_old_and_8_active_logs(big_dir: Path, tmp_path: Path) -> None:
     """Steady state: 8 growing active logs and 2,000 old ones. Prints the measured cost per refresh."""
-    clock = Clock()
+    clock = VirtualClock(T0)
     lib = LogLibrary(big_dir, clock=clock)
     lib.refresh()
     active = [tmp_path / f"active{i}.log" for i in range(8)]
@@ -83,7 +75,7 @@ def test_refresh_cost_with_2000_old_and_8_active_logs(big_dir: Path, tmp_path: P
         for p in active:
             with open(p, "ab") as fh:
                 fh.write(chunks[n % len(chunks)])
-        clock.tick(5.0)  # every call is due a scan check
+        clock.advance(5.0)  # every call is due a scan check
         t0, c0 = time.perf_counter(), time.process_time()
         lib.refresh(active)
         wall.append(time.perf_counter() - t0)
@@ -99,7 +91,7 @@ def test_refresh_cost_with_2000_old_and_8_active_logs(big_dir: Path, tmp_path: P
 
 def test_changed_new_and_removed_logs(tmp_path: Path) -> None:
     paths = write_logs(tmp_path, range(50))
-    clock = Clock()
+    clock = VirtualClock(T0)
     lib = LogLibrary(tmp_path, clock=clock, restat_batch=10)
     lib.refresh()
     assert lib.parses == 50
@@ -116,13 +108,13 @@ def test_changed_new_and_removed_logs(tmp_path: Path) -> None:
 
     # A new log is found at the next scan (the dir's mtime changed).
     write_logs(tmp_path, range(50, 51))
-    clock.tick(6.0)
+    clock.advance(6.0)
     lib.refresh()
     assert lib.parses == 52 and len(lib.completed()) == 51
 
     # A removed log drops out.
     paths[0].unlink()
-    clock.tick(6.0)
+    clock.advance(6.0)
     lib.refresh()
     assert len(lib.completed()) == 50
     assert lib.parses == 52
@@ -130,21 +122,21 @@ def test_changed_new_and_removed_logs(tmp_path: Path) -> None:
 
 def test_scan_interval_limits_listings(tmp_path: Path) -> None:
     write_logs(tmp_path, range(3))
-    clock = Clock()
+    clock = VirtualClock(T0)
     lib = LogLibrary(tmp_path, clock=clock, scan_interval_s=5.0)
     lib.refresh()
     write_logs(tmp_path, range(3, 4))
-    clock.tick(1.0)
+    clock.advance(1.0)
     lib.refresh()
     assert lib.parses == 3  # not due yet
-    clock.tick(5.0)
+    clock.advance(5.0)
     lib.refresh()
     assert lib.parses == 4
 
 
 def test_active_log_is_followed_then_handed_over_without_reparse(tmp_path: Path) -> None:
     write_logs(tmp_path, range(5))
-    clock = Clock()
+    clock = VirtualClock(T0)
     lib = LogLibrary(tmp_path, clock=clock)
     running = tmp_path / "running.log"
     data = log_bytes(99)
@@ -163,7 +155,7 @@ def test_active_log_is_followed_then_handed_over_without_reparse(tmp_path: Path)
     lib.refresh([running])
     assert f.info.completed
     lib.refresh([])  # the job ended: its follower's info becomes the log's entry
-    clock.tick()
+    clock.advance(TICK_S)
     lib.refresh([])
     assert lib.parses == 5
     assert len(lib.completed()) == 6
@@ -174,7 +166,7 @@ def test_log_found_by_scan_then_becoming_active_is_not_double_counted(tmp_path: 
     write_logs(tmp_path, range(2))
     p = tmp_path / "job.log"
     p.write_bytes(log_bytes(7))
-    lib = LogLibrary(tmp_path, clock=Clock())
+    lib = LogLibrary(tmp_path, clock=VirtualClock(T0))
     lib.refresh()
     assert len(lib.completed()) == 3
     lib.refresh([p])
@@ -184,7 +176,7 @@ def test_log_found_by_scan_then_becoming_active_is_not_double_counted(tmp_path: 
 
 def test_parse_budget_spreads_the_first_parse(tmp_path: Path) -> None:
     write_logs(tmp_path, range(40))
-    clock = Clock()
+    clock = VirtualClock(T0)
     lib = LogLibrary(tmp_path, clock=clock, parse_budget_s=0.0)
     lib.refresh()
     assert lib.parses == 1  # one log per refresh with a zero budget
@@ -194,13 +186,13 @@ def test_parse_budget_spreads_the_first_parse(tmp_path: Path) -> None:
 
 
 def test_missing_dir_and_bad_files_are_harmless(tmp_path: Path) -> None:
-    lib = LogLibrary(tmp_path / "nope", clock=Clock())
+    lib = LogLibrary(tmp_path / "nope", clock=VirtualClock(T0))
     lib.refresh([tmp_path / "nope" / "x.log"])
     assert lib.completed() == [] and lib.parses == 0
     (tmp_path / "bad.log").write_bytes(os.urandom(5000))
     (tmp_path / ".hidden").write_bytes(b"x")
     (tmp_path / "sub").mkdir()
-    lib2 = LogLibrary(tmp_path, clock=Clock())
+    lib2 = LogLibrary(tmp_path, clock=VirtualClock(T0))
     lib2.refresh()
     assert lib2.parses == 1 and lib2.completed() == []
     assert len(lib2.infos()) == 1
@@ -208,7 +200,7 @@ def test_missing_dir_and_bad_files_are_harmless(tmp_path: Path) -> None:
 
 def test_eta_model_learns_from_completed_logs(tmp_path: Path) -> None:
     write_logs(tmp_path, range(3))
-    lib = LogLibrary(tmp_path, clock=Clock())
+    lib = LogLibrary(tmp_path, clock=VirtualClock(T0))
     lib.refresh()
     model = lib.eta_model()
     profile = model.profiles[(Plotter.CHIA, 18)]
@@ -224,7 +216,7 @@ def test_ended_job_whose_log_was_not_read_to_the_end_is_parsed_whole(
     monkeypatch.setattr(logparse, "MAX_READ_BYTES", 1000)  # a follower reads at most 1000 bytes per poll
     p = tmp_path / "job.log"
     p.write_bytes(log_bytes(5))
-    lib = LogLibrary(tmp_path, clock=Clock())
+    lib = LogLibrary(tmp_path, clock=VirtualClock(T0))
     lib.refresh([p])
     assert lib.follower(p).offset == 1000
     assert lib.parses == 0

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from plotter_agent.jobs import build_job, group_families
 from plotter_agent.service import TAIL_MAX_BYTES, job_message, tail_bytes
-from tests.unit.test_jobs import proc
+from testbed.procs import proc
 
 
 def test_out_of_range_command_line_numbers_never_break_the_reply() -> None:

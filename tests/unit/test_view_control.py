@@ -15,59 +15,17 @@ from plotter_agent.control import Controller
 from plotter_agent.dirs import configured_dirs
 from plotter_agent.jobs import ProcState
 from plotter_agent.loglib import LogLibrary
-from plotter_agent.proctable import ProcFacts
 from plotter_agent.view import View
-from tests.unit.test_jobs import proc
+from testbed.clock import VirtualClock
+from testbed.procs import FakeTable, proc
 from tests.unit.test_logparse_multiplot import ID1_MADMAX, ID2, madmax_two_plots
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "logs" / "chiapos-2.0.12-k18.plot.log"
 PLOT_ID = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
 
-class FakeTable:
-    """A process table whose processes change state on signals, as the kernel would do it."""
-
-    def __init__(self, procs: list[ProcFacts]) -> None:
-        self.procs = {p.pid: p for p in procs}
-        self.signals: list[tuple[int, signal.Signals]] = []
-        self.ignore_term = False
-
-    def scan(self) -> list[ProcFacts]:
-        return list(self.procs.values())
-
-    def facts(self, pid: int) -> ProcFacts | None:
-        return self.procs.get(pid)
-
-    def open_files(self, pid: int) -> tuple[tuple[tuple[int, str], ...], str]:
-        p = self.procs.get(pid)
-        return (p.fds, "") if p is not None else ((), "gone")
-
-    def signal(self, pid: int, sig: signal.Signals) -> None:
-        if pid not in self.procs:
-            raise ProcessLookupError(pid)
-        self.signals.append((pid, sig))
-        p = self.procs[pid]
-        if sig is signal.SIGSTOP:
-            self.procs[pid] = replace(p, status="stopped")
-        elif sig is signal.SIGCONT:
-            self.procs[pid] = replace(p, status="running")
-        elif sig is signal.SIGKILL or (sig is signal.SIGTERM and not self.ignore_term):
-            del self.procs[pid]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 5000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, s: float) -> None:
-        self.now += s
-
-
-def _view(logs: Path, dirs: list[tuple[str, str]], table: FakeTable) -> tuple[View, Controller, Clock]:
-    clock = Clock()
+def _view(logs: Path, dirs: list[tuple[str, str]], table: FakeTable) -> tuple[View, Controller, VirtualClock]:
+    clock = VirtualClock(5000.0)
     view = View(
         log_dir=logs,
         dirs=dirs,
@@ -81,7 +39,7 @@ def _view(logs: Path, dirs: list[tuple[str, str]], table: FakeTable) -> tuple[Vi
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> tuple[View, Controller, FakeTable, Clock, Path]:
+def setup(tmp_path: Path) -> tuple[View, Controller, FakeTable, VirtualClock, Path]:
     logs, tmp, dst = tmp_path / "logs", tmp_path / "tmp", tmp_path / "dst"
     for d in (logs, tmp, dst):
         d.mkdir()
@@ -98,7 +56,7 @@ def setup(tmp_path: Path) -> tuple[View, Controller, FakeTable, Clock, Path]:
     return view, ctl, table, clock, tmp
 
 
-def test_poll_builds_jobs_and_versions(setup: tuple[View, Controller, FakeTable, Clock, Path]) -> None:
+def test_poll_builds_jobs_and_versions(setup: tuple[View, Controller, FakeTable, VirtualClock, Path]) -> None:
     view, _ctl, _table, clock, tmp = setup
     s1 = view.poll()
     assert [j.pid for j in s1.jobs] == [20, 10]  # oldest first
@@ -111,7 +69,7 @@ def test_poll_builds_jobs_and_versions(setup: tuple[View, Controller, FakeTable,
     )
     assert by_pid[20].phase is None and "/dev/pts/1" in by_pid[20].phase_unknown_reason
     assert s1.dirs[0].jobs and s1.dirs[0].path == str(tmp)
-    clock.now += 5
+    clock.t += 5
     s2 = view.poll()
     assert s2.version == s1.version  # only the time moved on: nothing new for watchers
     (tmp / f"plot-k18-2021-01-01-00-00-{PLOT_ID}.plot.table1.tmp").write_bytes(b"x" * 42)
@@ -119,7 +77,7 @@ def test_poll_builds_jobs_and_versions(setup: tuple[View, Controller, FakeTable,
     assert s3.version == s1.version + 1 and {j.pid: j for j in s3.jobs}[10].tmp_bytes == 42
 
 
-def test_wait_newer_wakes_watchers(setup: tuple[View, Controller, FakeTable, Clock, Path]) -> None:
+def test_wait_newer_wakes_watchers(setup: tuple[View, Controller, FakeTable, VirtualClock, Path]) -> None:
     view, _ctl, table, _clock, _tmp = setup
     v = view.poll().version
     got: list[int] = []
@@ -132,7 +90,7 @@ def test_wait_newer_wakes_watchers(setup: tuple[View, Controller, FakeTable, Clo
     assert view.wait_newer(v + 1, 0.05) is None
 
 
-def test_suspend_resume_kill(setup: tuple[View, Controller, FakeTable, Clock, Path]) -> None:
+def test_suspend_resume_kill(setup: tuple[View, Controller, FakeTable, VirtualClock, Path]) -> None:
     view, ctl, table, _clock, tmp = setup
     view.poll()
     temp = tmp / f"plot-k18-2021-01-01-00-00-{PLOT_ID}.plot.table1.tmp"
@@ -147,7 +105,7 @@ def test_suspend_resume_kill(setup: tuple[View, Controller, FakeTable, Clock, Pa
     assert [j.pid for j in view.snapshot.jobs] == [20]
 
 
-def test_kill_escalates_to_sigkill(setup: tuple[View, Controller, FakeTable, Clock, Path]) -> None:
+def test_kill_escalates_to_sigkill(setup: tuple[View, Controller, FakeTable, VirtualClock, Path]) -> None:
     view, ctl, table, _clock, _tmp = setup
     view.poll()
     table.ignore_term = True
@@ -163,7 +121,7 @@ def test_a_kill_stops_waiting_when_the_agent_stops(tmp_path: Path) -> None:
     cmd = ("python3", "/v/bin/chia", "plots", "create", "-k", "18", "-t", str(tmp_path), "-d", str(tmp_path))
     table = FakeTable([proc(20, cmd, fds=((1, "/dev/pts/1"),), create_time=900.0)])
     table.ignore_term = True
-    clock = Clock()
+    clock = VirtualClock(5000.0)
     view = View(
         log_dir=logs, dirs=[], table=table, library=LogLibrary(logs, clock=clock), stall_after_s=600, poll_s=0.1,
         clock=clock,
@@ -172,18 +130,18 @@ def test_a_kill_stops_waiting_when_the_agent_stops(tmp_path: Path) -> None:
 
     def sleep(s: float) -> None:
         clock.sleep(s)
-        if clock.now >= 5002.0:
+        if clock.t >= 5002.0:
             ctl.stop()  # SIGTERM to the agent, two seconds into the job's 600 s grace period
 
     ctl = Controller(view, table, kill_grace_s=600.0, sleep=sleep, monotonic=clock)
     view.poll()
     with pytest.raises(FailedPrecondition, match="the agent is stopping"):
         ctl.kill("pid:20")
-    assert clock.now < 5003.0
+    assert clock.t < 5003.0
     assert (20, signal.SIGTERM) in table.signals and (20, signal.SIGKILL) not in table.signals
 
 
-def test_refuses_a_recycled_pid(setup: tuple[View, Controller, FakeTable, Clock, Path]) -> None:
+def test_refuses_a_recycled_pid(setup: tuple[View, Controller, FakeTable, VirtualClock, Path]) -> None:
     view, ctl, table, _clock, _tmp = setup
     view.poll()
     table.procs[10] = replace(table.procs[10], cmdline=("bash",))
@@ -197,7 +155,7 @@ def test_refuses_a_recycled_pid(setup: tuple[View, Controller, FakeTable, Clock,
         ctl.kill("pid:1")
 
 
-def test_no_answer_before_the_first_look(setup: tuple[View, Controller, FakeTable, Clock, Path]) -> None:
+def test_no_answer_before_the_first_look(setup: tuple[View, Controller, FakeTable, VirtualClock, Path]) -> None:
     view, ctl, _table, _clock, _tmp = setup
     with pytest.raises(FailedPrecondition):
         view.first(0.05)  # never an empty job list that only means "not looked yet"
@@ -206,7 +164,7 @@ def test_no_answer_before_the_first_look(setup: tuple[View, Controller, FakeTabl
     assert ctl.find("pid:20").pid == 20
 
 
-def test_clean_and_kill_never_remove_a_plot(setup: tuple[View, Controller, FakeTable, Clock, Path]) -> None:
+def test_clean_and_kill_never_remove_a_plot(setup: tuple[View, Controller, FakeTable, VirtualClock, Path]) -> None:
     """Whatever a name ending in .plot otherwise looks like, neither clean-orphans nor kill removes it."""
     view, ctl, _table, _clock, tmp = setup
     dst = tmp.parent / "dst"
