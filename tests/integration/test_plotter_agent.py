@@ -369,7 +369,7 @@ def test_a_finished_job_not_yet_reaped_keeps_its_id_and_phase(bed: Bed, procs: l
     )
     j = bed.jobs({job.pid})[job.pid]
     assert j.plot_id == log_plot_id(log) and j.logfile == str(log)
-    assert (j.phase.known, j.phase.major, j.phase.minor) == (True, 5, 0) and not j.phase_unknown_reason
+    assert (j.phase.known, j.phase.major, j.phase.minor) == (True, 5, 3) and not j.phase_unknown_reason  # renamed
     assert job.wait(timeout=5) == 0
     wait_for("the reaped job to leave the list", lambda: job.pid not in bed.jobs({job.pid}), 10)
 

@@ -32,6 +32,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         total_time=0.707,
         plot_name="plot-k18-test.plot",
         completed=True,
+        phase=(5, 3),  # the last step the log reaches (see the plotter's phase mapping)
         threads=2,
         buckets=16,
         buffer_mib=200,
@@ -45,6 +46,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         total_time=10.936,
         plot_name="plot-k22-test.plot",
         completed=True,
+        phase=(5, 3),  # the last step the log reaches (see the plotter's phase mapping)
         buffer_mib=100,
     ),
     "chiapos-2.0.12-k22-final-on-other-fs.plot.log": dict(
@@ -58,6 +60,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         total_time=11.358,
         plot_name="plot-k22-xfs.plot",
         completed=True,
+        phase=(5, 3),  # the last step the log reaches (see the plotter's phase mapping)
     ),
     "chia-2.7.5-k25.plot.log": dict(
         plotter="chia",
@@ -70,6 +73,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         total_time=100.795,
         plot_name="plot-k25-2026-11-25-17-10-9677b5eaa9c7f10f23586a0f29dd23bf3ef0162d710a17c4739937922455e9ae.plot",
         completed=True,
+        phase=(5, 3),  # the last step the log reaches (see the plotter's phase mapping)
         threads=2,
         buckets=16,
         buffer_mib=500,
@@ -84,6 +88,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         phase_times={1: 57.964, 2: 8.22, 3: 38.903, 4: 2.046},
         total_time=107.134,
         completed=True,
+        phase=(5, 3),  # the last step the log reaches (see the plotter's phase mapping)
     ),
     "chia-2.7.5-k25-sigterm.plot.log": dict(
         plotter="chia",
@@ -108,6 +113,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         total_time=18380.426,
         plot_name="plot-k32-2021-07-14-22-33-d2540dcfcffddbfbd7e60b4aca4d54fb937db71991298fabc253f020a87ff7d4.plot",
         completed=True,
+        phase=(5, 3),  # the last step the log reaches (see the plotter's phase mapping)
         threads=4,
         buckets=128,
         buffer_mib=5000,
@@ -123,6 +129,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         total_time=4968.41,
         plot_name="plot-k33-2021-07-14-21-56-522acbd6308af7e229281352f746449134126482cfabd51d38e0f89745d21698.plot",
         completed=True,
+        phase=(5, 2),  # the last step the log reaches (see the plotter's phase mapping)
         threads=8,
         buckets=256,
         start_time=local("2021-07-14-21-56", "%Y-%m-%d-%H-%M"),
@@ -137,6 +144,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         total_time=582.91,
         plot_name="plot-k32-2021-08-29-22-22-1fc7b57baae24da78e3bea44d58ab51f162a3ed4d242bab2fbcc24f6577d88b3.plot",
         completed=True,
+        phase=(5, 1),  # the last step the log reaches (see the plotter's phase mapping)
         threads=88,
     ),
     "plotman-bladebit2disk.plot.log": dict(
@@ -150,6 +158,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         total_time=1189.79,
         plot_name="plot-k32-2022-05-04-00-44-8f781fecff9d78b83b7116580af550b62530a623750738a19dcea498a7a73010.plot",
         completed=True,
+        phase=(5, 0),  # the last step the log reaches (see the plotter's phase mapping)
         threads=64,
         buckets=256,
     ),
