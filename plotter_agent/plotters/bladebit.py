@@ -167,6 +167,8 @@ def _tmp_file(m: re.Match[str], info: LogInfo) -> None:
     # Plot temporary file: /mnt/dst/plot-k32-c07-2024-03-04-10-00-<id>.plot.tmp  (bladebit 3.x, src/main.cpp)
     if info.plot_name is None:
         set_plot_name(info, m[1])
+    if info.dst_dir is None and "/" in m[1]:
+        info.dst_dir = m[1].rsplit("/", 1)[0] or "/"  # bladebit 3.x no longer prints an "Output path" line
 
 
 @handlers.on("Running Phase ", r"Running Phase ([1-4])$")

@@ -13,6 +13,11 @@ K25_SIGTERM = SAMPLES / "chia-2.7.5-k25-sigterm.plot.log"
 ALL_LOGS = sorted(SAMPLES.glob("*.plot.log"))
 
 ID_0_TO_31 = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+CUDA = SAMPLES / "bladebit-cuda-3.1-from-source-n2.plot.log"
+CUDA_IDS = (
+    "ed1bf5f54c8744abbd5b6f22b3a037915b47fb2a157d86e6dd9a0a329a44eb02",
+    "929c58df4e5b901c16977fa6fca30878db420985f4e764c97aa9bd9d2b24dedc",
+)
 
 
 def local(text: str, fmt: str) -> float:
@@ -104,6 +109,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     ),
     "plotman-chianetwork.plot.log": dict(
         plotter="chia",
+        mode=None,
         plot_id="d2540dcfcffddbfbd7e60b4aca4d54fb937db71991298fabc253f020a87ff7d4",
         k=32,
         tmp_dir="/farm/yards/902",
@@ -120,6 +126,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     ),
     "plotman-madmax.plot.log": dict(
         plotter="madmax",
+        mode=None,
         plot_id="522acbd6308af7e229281352f746449134126482cfabd51d38e0f89745d21698",
         k=33,
         tmp_dir="/farm/yards/902/",
@@ -136,6 +143,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     ),
     "plotman-bladebit.plot.log": dict(
         plotter="bladebit",
+        mode="ram",
         plot_id="1fc7b57baae24da78e3bea44d58ab51f162a3ed4d242bab2fbcc24f6577d88b3",
         k=32,
         tmp_dir=None,
@@ -149,6 +157,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     ),
     "plotman-bladebit2disk.plot.log": dict(
         plotter="bladebit",
+        mode="disk",
         plot_id="8f781fecff9d78b83b7116580af550b62530a623750738a19dcea498a7a73010",
         k=32,
         tmp_dir="/farm/yards/907/1",
@@ -161,5 +170,23 @@ EXPECTED: dict[str, dict[str, Any]] = {
         phase=(5, 0),  # the last step the log reaches (see the plotter's phase mapping)
         threads=64,
         buckets=256,
+    ),
+    # Built from bladebit's source (cuda/CudaPlotter.cu etc.), not a real run: see tests/data/logs/README.md.
+    "bladebit-cuda-3.1-from-source-n2.plot.log": dict(
+        plotter="bladebit",
+        mode="cuda",
+        plot_id=CUDA_IDS[1],
+        k=32,
+        tmp_dir=None,
+        dst_dir="/mnt/dst/00",
+        phase_times={1: 28.15, 2: 3.38, 3: 38.96},
+        total_time=70.61,
+        plot_name=f"plot-k32-c07-2024-03-04-10-01-{CUDA_IDS[1]}.plot",
+        completed=True,
+        phase=(5, 1),  # the last step the log reaches (see the plotter's phase mapping)
+        threads=16,
+        plot_index=2,
+        earlier_plots=(CUDA_IDS[0],),
+        start_time=local("2024-03-04-10-01", "%Y-%m-%d-%H-%M"),
     ),
 }

@@ -11,15 +11,15 @@ from plotter_agent.logparse import PHASE_DONE, LogInfo, LogParser, Plotter, pars
 from tests.unit.logsamples import ALL_LOGS, EXPECTED, K18, K25, SAMPLES
 
 
-def feed_in_chunks(data: bytes, size: int) -> tuple[LogInfo, list[tuple[int, int]]]:
-    """Feed ``data`` ``size`` bytes at a time; return the final info and the phase after every chunk."""
+def feed_in_chunks(data: bytes, size: int) -> tuple[LogInfo, list[tuple[int, tuple[int, int]]]]:
+    """Feed ``data`` ``size`` bytes at a time; return the final info and (plot index, phase) after every chunk."""
     parser = LogParser()
     phases = []
     for i in range(0, len(data), size):
         parser.feed(data[i : i + size])
-        phases.append(parser.info.phase)
+        phases.append((parser.info.plot_index, parser.info.phase))
     parser.flush()
-    phases.append(parser.info.phase)
+    phases.append((parser.info.plot_index, parser.info.phase))
     return parser.info, phases
 
 
@@ -67,7 +67,7 @@ def test_chunking_does_not_matter_and_phase_never_goes_back(path: Path) -> None:
     for size in (1, 7, 4096, len(data)):
         info, phases = feed_in_chunks(data, size)
         assert info == reference, f"chunk size {size}"
-        assert phases == sorted(phases), f"phase went backwards with chunk size {size}"
+        assert phases == sorted(phases), f"(plot, phase) went backwards with chunk size {size}"
 
 
 def test_k18_phase_sequence_follows_the_documented_mapping() -> None:
