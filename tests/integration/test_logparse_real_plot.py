@@ -50,7 +50,7 @@ def test_real_k18_job_is_followed_and_parsed(tmp_path: Path, procs: list[subproc
     lib.refresh()
     assert lib.completed() == [info]
     model: EtaModel = lib.eta_model()
-    assert model.profiles[(Plotter.CHIA, 18)].count == 1
+    assert model.profiles[(Plotter.CHIA, None, 18)].count == 1
 
 
 def test_real_two_plot_job_is_followed_to_its_second_plot(tmp_path: Path, procs: list[subprocess.Popen[bytes]]) -> None:

@@ -211,7 +211,7 @@ def test_eta_model_learns_from_completed_logs(tmp_path: Path) -> None:
     lib = LogLibrary(tmp_path, clock=Clock())
     lib.refresh()
     model = lib.eta_model()
-    profile = model.profiles[(Plotter.CHIA, 18)]
+    profile = model.profiles[(Plotter.CHIA, None, 18)]
     assert profile.count == 3
     assert profile.means == pytest.approx({1: 0.445, 2: 0.047, 3: 0.201, 4: 0.012})
 
