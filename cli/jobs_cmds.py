@@ -343,7 +343,7 @@ def logs(ctx: click.Context, job: str, follow: bool, lines: int) -> None:
 @json_option
 @click.pass_context
 def analyze(ctx: click.Context, k: int | None, kind: str | None, as_json: bool) -> None:
-    """Phase times over the completed logs on each plotter, by plotter and k."""
+    """Phase times over the completed logs on each plotter, by plotter, mode (bladebit ram/disk/cuda) and k."""
     opts = _opts(ctx)
     req = plotter_pb2.AnalyzeLogsRequest(
         k=k or 0, plotter=PLOTTER_KINDS[kind] if kind else plotter_pb2.PLOTTER_KIND_UNSPECIFIED
@@ -368,11 +368,12 @@ def analyze(ctx: click.Context, k: int | None, kind: str | None, as_json: bool) 
         if o.value is None:
             continue
         out.heading(o.target.name, f": {o.value.incomplete_logs} incomplete logs")
-        t = Grid(("plotter", "k", "plots", "phase 1", "phase 2", "phase 3", "phase 4", "total"))
+        t = Grid(("plotter", "mode", "k", "plots", "phase 1", "phase 2", "phase 3", "phase 4", "total"))
         for g in o.value.groups:
             means = {p.major: human_duration(from_duration(p.mean)) for p in g.phases}
             t.add_row(
                 PLOTTER_NAMES.get(g.plotter, "?"),
+                g.mode or "-",
                 str(g.k),
                 str(g.count),
                 *(means.get(m, "-") for m in (1, 2, 3, 4)),

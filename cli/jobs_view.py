@@ -43,6 +43,7 @@ def job_json(j: plotter_pb2.Job) -> dict[str, Any]:
         "plot_id": j.plot_id or None,
         "k": j.k or None,
         "plotter": PLOTTER_NAMES.get(j.plotter),
+        "mode": j.mode or None,
         "pid": j.pid,
         "tmp_dir": j.tmp_dir or None,
         "tmp2_dir": j.tmp2_dir or None,
@@ -182,6 +183,7 @@ def dirs_table(dirs: Sequence[plotter_pb2.Dir]) -> Grid:
 def group_json(g: plotter_pb2.LogGroupStats) -> dict[str, Any]:
     return {
         "plotter": PLOTTER_NAMES.get(g.plotter),
+        "mode": g.mode or None,
         "k": g.k,
         "count": g.count,
         "phases": [

@@ -41,6 +41,9 @@ class JobCommand:
     count: int = 1
     #: chia 2.x ``chia plotters <name>`` wrappers spawn the real plotter as a child; the child is the same job.
     wrapper: bool = False
+    #: bladebit's plotting mode: ``ram`` (``ramplot`` or no subcommand, as bladebit 1.x), ``disk`` or ``cuda``; None
+    #: for chia and madMAx (see :attr:`plotter_agent.plotters.base.LogInfo.mode`).
+    mode: str | None = None
 
 
 @dataclass(frozen=True)
@@ -232,6 +235,8 @@ _CHIA_BLADEBIT = _table(
 )
 
 _BLADEBIT_SUBCOMMANDS = ("ramplot", "diskplot", "cudaplot")
+#: bladebit subcommand -> the mode its log reports (plotter_agent/plotters/bladebit.py).
+_BLADEBIT_MODES = {"ramplot": "ram", "diskplot": "disk", "cudaplot": "cuda"}
 _HELP = frozenset({"-h", "--help", "--version", "-V"})
 _DEFAULTS: dict[Plotter, dict[str, str]] = {
     Plotter.CHIA: {"k": "32", "tmp": ".", "dst": ".", "threads": "2", "buckets": "128", "buffer": "3389"},
@@ -384,6 +389,9 @@ def parse_cmdline(argv: Sequence[str], cwd: str | None = None) -> JobCommand | N
             break
         if opt.field:
             values[opt.field] = value
+    mode = None
+    if plotter is Plotter.BLADEBIT:
+        mode = _bladebit_mode(argv, positionals, wrapper)
     if plotter is Plotter.BLADEBIT and not wrapper:
         # bladebit: [global opts] [ramplot|diskplot|cudaplot] [sub opts] <out_dir>
         rest = [p for p in positionals if p not in _BLADEBIT_SUBCOMMANDS]
@@ -402,4 +410,17 @@ def parse_cmdline(argv: Sequence[str], cwd: str | None = None) -> JobCommand | N
         buffer_mib=_int(merged.get("buffer")),
         count=_count(plotter, merged.get("count")),
         wrapper=wrapper,
+        mode=mode,
     )
+
+
+def _bladebit_mode(argv: Sequence[str], positionals: Sequence[str], wrapper: bool) -> str:
+    """``chia plotters bladebit <sub>`` names the mode right after ``bladebit``; bladebit itself takes the first
+    subcommand word among its positionals, and plots in RAM without one (bladebit 1.x)."""
+    if wrapper:
+        args = _strip_interpreter(argv)
+        return _BLADEBIT_MODES.get(args[3] if len(args) > 3 else "", "ram")
+    for word in positionals:
+        if word in _BLADEBIT_MODES:
+            return _BLADEBIT_MODES[word]
+    return "ram"

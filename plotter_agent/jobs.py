@@ -107,6 +107,8 @@ class Job:
     #: The plot ids of the job's earlier plots (multi-plot jobs), from the log: madMAx and bladebit may still copy or
     #: write plot N-1 in the background while plot N runs, so their temp files are the job's, not orphans.
     earlier_plot_ids: tuple[str, ...] = ()
+    #: bladebit's plotting mode (``ram``/``disk``/``cuda``): what the log's header says, else the command line's.
+    mode: str | None = None
 
     @property
     def name(self) -> str:
@@ -291,6 +293,7 @@ def build_job(
         plot_index=info.plot_index if info is not None else 1,
         plot_count=max(cmd.count, 0),
         earlier_plot_ids=tuple(i for i in info.earlier_plots if i != plot_id) if info is not None else (),
+        mode=info.mode if info is not None and info.mode else cmd.mode,
     )
 
 

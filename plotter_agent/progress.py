@@ -2,7 +2,7 @@
 
 Without history, progress comes from fixed phase weights (the share of a plot's time each phase takes, measured on the
 sample logs of each plotter) and the minor step within the phase. :class:`EtaModel` learns the mean phase durations
-of the completed logs of the same (plotter, k) on this machine and uses those instead; it also scales the remaining
+of the completed logs of the same (plotter, mode, k) on this host and uses those instead; it also scales the remaining
 time by the job's own pace (how its finished phases compared with the learned means).
 """
 
@@ -64,14 +64,20 @@ def phase_progress(info: LogInfo) -> float:
     return min(max(value, 0.0), COPYING_PROGRESS)
 
 
+#: What the model learns apart: (plotter, mode, k). bladebit RAM, diskplot and cudaplot plots of one k take very
+#: different times (phase 3 of a k32: about 200 s in RAM, 560 s on disk), so their means are never mixed.
+ProfileKey = tuple[Plotter, str | None, int]
+
+
 @dataclass(frozen=True)
 class Profile:
-    """Learned mean phase durations (seconds) of one (plotter, k)."""
+    """Learned mean phase durations (seconds) of one (plotter, mode, k)."""
 
     plotter: Plotter
     k: int
     count: int
     means: Mapping[int, float]
+    mode: str | None = None
 
     @property
     def total_s(self) -> float:
@@ -79,25 +85,25 @@ class Profile:
 
 
 class EtaModel:
-    """Learned from completed logs of the same (plotter, k); falls back to :func:`phase_progress` without them."""
+    """Learned from completed logs of the same (plotter, mode, k); falls back to :func:`phase_progress` without them."""
 
-    def __init__(self, profiles: Mapping[tuple[Plotter, int], Profile] | None = None) -> None:
-        self.profiles: dict[tuple[Plotter, int], Profile] = dict(profiles or {})
+    def __init__(self, profiles: Mapping[ProfileKey, Profile] | None = None) -> None:
+        self.profiles: dict[ProfileKey, Profile] = dict(profiles or {})
 
     @classmethod
     def learn(cls, completed: Iterable[LogInfo]) -> EtaModel:
-        sums: dict[tuple[Plotter, int], dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
-        counts: dict[tuple[Plotter, int], int] = defaultdict(int)
+        sums: dict[ProfileKey, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+        counts: dict[ProfileKey, int] = defaultdict(int)
         for info in completed:
             if not info.completed or info.plotter is None or info.k is None or not info.phase_times:
                 continue
-            key = (info.plotter, info.k)
+            key = (info.plotter, info.mode, info.k)
             counts[key] += 1
             for major, seconds in info.phase_times.items():
                 if 1 <= major <= 4 and math.isfinite(seconds) and seconds >= 0:
                     sums[key][major].append(seconds)
         profiles = {
-            key: Profile(key[0], key[1], counts[key], {m: sum(v) / len(v) for m, v in sorted(per.items())})
+            key: Profile(key[0], key[2], counts[key], {m: sum(v) / len(v) for m, v in sorted(per.items())}, key[1])
             for key, per in sums.items()
         }
         return cls({key: p for key, p in profiles.items() if p.total_s > 0})
@@ -105,7 +111,7 @@ class EtaModel:
     def profile(self, info: LogInfo) -> Profile | None:
         if info.plotter is None or info.k is None:
             return None
-        return self.profiles.get((info.plotter, info.k))
+        return self.profiles.get((info.plotter, info.mode, info.k))
 
     def _state(self, info: LogInfo, profile: Profile, now: float) -> tuple[float, float, float]:
         """(seconds of learned time done, fraction of the current phase done, the job's pace)."""

@@ -96,6 +96,7 @@ def job_message(j: Job) -> plotter_pb2.Job:
         cmdline=list(j.cmdline),
         plot_index=_u32(j.plot_index),
         plot_count=_u32(j.plot_count),
+        mode=j.mode or "",
     )
     eta = to_duration(j.eta_s)
     if eta is not None:
@@ -252,6 +253,7 @@ class PlotterServicer(plotter_pb2_grpc.PlotterServiceServicer):
                 plotter_pb2.LogGroupStats(
                     plotter=PLOTTER_KIND.get(g.plotter, plotter_pb2.PLOTTER_KIND_UNSPECIFIED),
                     k=g.k or 0,
+                    mode=g.mode or "",
                     count=g.count,
                     phases=[
                         plotter_pb2.PhaseStats(

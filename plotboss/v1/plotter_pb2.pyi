@@ -101,7 +101,7 @@ class PhaseTime(_message.Message):
     def __init__(self, major: _Optional[int] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("plot_id", "k", "plotter", "pid", "tmp_dir", "tmp2_dir", "dst_dir", "phase", "progress", "eta", "state", "stalled", "wall", "user_cpu", "sys_cpu", "iowait", "rss_bytes", "tmp_bytes", "logfile", "phase_unknown_reason", "start_time", "phase_times", "threads", "buckets", "buffer_mib", "plot_name", "cmdline", "plot_index", "plot_count")
+    __slots__ = ("plot_id", "k", "plotter", "pid", "tmp_dir", "tmp2_dir", "dst_dir", "phase", "progress", "eta", "state", "stalled", "wall", "user_cpu", "sys_cpu", "iowait", "rss_bytes", "tmp_bytes", "logfile", "phase_unknown_reason", "start_time", "phase_times", "threads", "buckets", "buffer_mib", "plot_name", "cmdline", "plot_index", "plot_count", "mode")
     PLOT_ID_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     PLOTTER_FIELD_NUMBER: _ClassVar[int]
@@ -131,6 +131,7 @@ class Job(_message.Message):
     CMDLINE_FIELD_NUMBER: _ClassVar[int]
     PLOT_INDEX_FIELD_NUMBER: _ClassVar[int]
     PLOT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
     plot_id: str
     k: int
     plotter: PlotterKind
@@ -160,7 +161,8 @@ class Job(_message.Message):
     cmdline: _containers.RepeatedScalarFieldContainer[str]
     plot_index: int
     plot_count: int
-    def __init__(self, plot_id: _Optional[str] = ..., k: _Optional[int] = ..., plotter: _Optional[_Union[PlotterKind, str]] = ..., pid: _Optional[int] = ..., tmp_dir: _Optional[str] = ..., tmp2_dir: _Optional[str] = ..., dst_dir: _Optional[str] = ..., phase: _Optional[_Union[Phase, _Mapping]] = ..., progress: _Optional[float] = ..., eta: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., stalled: _Optional[bool] = ..., wall: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., user_cpu: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., sys_cpu: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., iowait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., rss_bytes: _Optional[int] = ..., tmp_bytes: _Optional[int] = ..., logfile: _Optional[str] = ..., phase_unknown_reason: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., phase_times: _Optional[_Iterable[_Union[PhaseTime, _Mapping]]] = ..., threads: _Optional[int] = ..., buckets: _Optional[int] = ..., buffer_mib: _Optional[int] = ..., plot_name: _Optional[str] = ..., cmdline: _Optional[_Iterable[str]] = ..., plot_index: _Optional[int] = ..., plot_count: _Optional[int] = ...) -> None: ...
+    mode: str
+    def __init__(self, plot_id: _Optional[str] = ..., k: _Optional[int] = ..., plotter: _Optional[_Union[PlotterKind, str]] = ..., pid: _Optional[int] = ..., tmp_dir: _Optional[str] = ..., tmp2_dir: _Optional[str] = ..., dst_dir: _Optional[str] = ..., phase: _Optional[_Union[Phase, _Mapping]] = ..., progress: _Optional[float] = ..., eta: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., stalled: _Optional[bool] = ..., wall: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., user_cpu: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., sys_cpu: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., iowait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., rss_bytes: _Optional[int] = ..., tmp_bytes: _Optional[int] = ..., logfile: _Optional[str] = ..., phase_unknown_reason: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., phase_times: _Optional[_Iterable[_Union[PhaseTime, _Mapping]]] = ..., threads: _Optional[int] = ..., buckets: _Optional[int] = ..., buffer_mib: _Optional[int] = ..., plot_name: _Optional[str] = ..., cmdline: _Optional[_Iterable[str]] = ..., plot_index: _Optional[int] = ..., plot_count: _Optional[int] = ..., mode: _Optional[str] = ...) -> None: ...
 
 class ListJobsRequest(_message.Message):
     __slots__ = ()
@@ -449,18 +451,20 @@ class PhaseStats(_message.Message):
     def __init__(self, major: _Optional[int] = ..., mean: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., min: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class LogGroupStats(_message.Message):
-    __slots__ = ("plotter", "k", "count", "phases", "total_mean")
+    __slots__ = ("plotter", "k", "mode", "count", "phases", "total_mean")
     PLOTTER_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
     PHASES_FIELD_NUMBER: _ClassVar[int]
     TOTAL_MEAN_FIELD_NUMBER: _ClassVar[int]
     plotter: PlotterKind
     k: int
+    mode: str
     count: int
     phases: _containers.RepeatedCompositeFieldContainer[PhaseStats]
     total_mean: _duration_pb2.Duration
-    def __init__(self, plotter: _Optional[_Union[PlotterKind, str]] = ..., k: _Optional[int] = ..., count: _Optional[int] = ..., phases: _Optional[_Iterable[_Union[PhaseStats, _Mapping]]] = ..., total_mean: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    def __init__(self, plotter: _Optional[_Union[PlotterKind, str]] = ..., k: _Optional[int] = ..., mode: _Optional[str] = ..., count: _Optional[int] = ..., phases: _Optional[_Iterable[_Union[PhaseStats, _Mapping]]] = ..., total_mean: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class AnalyzeLogsResponse(_message.Message):
     __slots__ = ("groups", "incomplete_logs")

@@ -39,6 +39,9 @@ class LogInfo:
     """What a log says so far; updated in place as bytes arrive."""
 
     plotter: Plotter | None = None
+    #: How the plotter plots, where one plotter has several ways: bladebit ``ram``, ``disk`` or ``cuda`` (from the
+    #: log's header). None for chia and madMAx, which have one. Plots of different modes are timed apart.
+    mode: str | None = None
     plot_id: str | None = None  # 64 lower-case hex
     k: int | None = None
     tmp_dir: str | None = None
@@ -65,10 +68,11 @@ class LogInfo:
         return c
 
     def next_plot(self) -> LogInfo:
-        """The state at the start of the job's next plot: what the job keeps (plotter, k, dirs, threads, buckets,
+        """The state at the start of the job's next plot: what the job keeps (plotter, mode, k, dirs, threads, buckets,
         buffer) carried over, everything about the plot itself fresh."""
         return LogInfo(
             plotter=self.plotter,
+            mode=self.mode,
             k=self.k,
             tmp_dir=self.tmp_dir,
             tmp2_dir=self.tmp2_dir,

@@ -1,13 +1,16 @@
 """Log handlers for ``chia plots create`` (chia's header lines, then chiapos output) and chiapos called directly.
 
-Phase mapping (plotman's convention, made explicit; minors count up within a phase):
+Phase mapping: plotman's, line for line (``tests/data/logs/plotman-chianetwork.marked``); minors count up within a
+phase and each is reached on the line named here:
 
 - n:0  ``Starting phase n/4``
 - 1:N  ``Computing table N``, N = 1..7 (forward propagation of table N)
-- 2:M  ``Backpropagating on table N``, M = 8 - N: table 7 -> 2:1 ... table 2 -> 2:6
+- 2:M  ``Backpropagating on table N``, M = 8 - N: table 7 -> 2:1 ... table 2 -> 2:6; 2:7 ``table 1 new size``
 - 3:N  ``Compressing tables N and N+1``, N = 1..6
-- 4:1  ``Starting to write C1 and C3 tables``
-- 5:0  ``Total time = ...``: plotting done; the final copy/rename may still follow (``completed`` is set by the rename)
+- 4:1  ``Starting to write C1 and C3 tables``; 4:2 ``Writing C2 table``; 4:3 ``Final table pointers:``
+- 5:0  ``Approximate working space used``: plotting done (``Total time`` follows)
+- 5:1  ``Copied final file`` (final dir on another file system); 5:2 ``Removed temp2 file``; 5:3 ``Renamed final
+  file``, which also sets ``completed``
 """
 
 from __future__ import annotations
@@ -140,10 +143,34 @@ def _p3(m: re.Match[str], info: LogInfo) -> None:
     advance(info, 3, int(m[1]))
 
 
+@handlers.on("table 1 new size", r"table 1 new size: \d+")
+def _p2_table1(m: re.Match[str], info: LogInfo) -> None:
+    # table 1 new size: 3425157261
+    advance(info, 2, 7)
+
+
 @handlers.on("Starting to write C1", r"Starting to write C1 and C3 tables")
 def _p4(m: re.Match[str], info: LogInfo) -> None:
     # \tStarting to write C1 and C3 tables
     advance(info, 4, 1)
+
+
+@handlers.on("Writing C2 table", r"Writing C2 table")
+def _p4_c2(m: re.Match[str], info: LogInfo) -> None:
+    # \tWriting C2 table
+    advance(info, 4, 2)
+
+
+@handlers.on("Final table pointers", r"Final table pointers:")
+def _p4_pointers(m: re.Match[str], info: LogInfo) -> None:
+    # \tFinal table pointers:
+    advance(info, 4, 3)
+
+
+@handlers.on("Approximate working space used", r"Approximate working space used")
+def _plotted(m: re.Match[str], info: LogInfo) -> None:
+    # Approximate working space used (without final file): 269.297 GiB
+    advance(info, 5, 0)
 
 
 @handlers.on("Time for phase ", r"Time for phase ([1-4]) = ([\d.]+) seconds")
@@ -163,11 +190,23 @@ def _total(m: re.Match[str], info: LogInfo) -> None:
     advance(info, 5, 0)
 
 
+@handlers.on("Copied final file from ", r'Copied final file from "(.*)" to "(.+)"$')
+def _copied(m: re.Match[str], info: LogInfo) -> None:
+    # Copied final file from "xfs/tmp2/plot-k22-xfs.plot.2.tmp" to "/mnt/dst/01/plot-k22-xfs.plot.2.tmp"
+    advance(info, 5, 1)
+
+
+@handlers.on("Removed temp2 file ", r'Removed temp2 file "(.*)"')
+def _removed_temp2(m: re.Match[str], info: LogInfo) -> None:
+    # Removed temp2 file "xfs/tmp2/plot-k22-xfs.plot.2.tmp"? 1
+    advance(info, 5, 2)
+
+
 @handlers.on("Renamed final file from ", r'Renamed final file from "(.*)" to "(.+)"$')
 def _renamed(m: re.Match[str], info: LogInfo) -> None:
     # Renamed final file from "/mnt/tmp2/plot-k18-test.plot.2.tmp" to "/mnt/dst/00/plot-k18-test.plot"
     if info.completed:
         return
     set_plot_name(info, m[2])
-    advance(info, 5, 0)
+    advance(info, 5, 3)
     info.completed = True

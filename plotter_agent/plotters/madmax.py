@@ -1,13 +1,15 @@
 """Log handlers for madMAx ``chia_plot`` / ``chia_plot_k34``.
 
-madMAx reports a step when it ends, so the minor is the step now running (plotman's convention):
+madMAx reports a step when it ends, so the minor is the step now running. The mapping is plotman's, line for line
+(``tests/data/logs/plotman-madmax.marked``):
 
-- 1:1  ``Plot Name: ...`` (table 1 starts); 1:N+1 after ``[P1] Table N took`` (capped at 7)
-- 2:1  ``[P2] max_table_size``; 2:9-N after ``[P2] Table N rewrite took`` (table N-1 next; capped at 6)
-- n:0  ``Phase n-1 took ...``
+- 1:1  ``Plot Name: ...`` (table 1 starts); 1:N+1 after ``[P1] Table N took`` (capped at 7); ``Phase 1 took`` keeps
+  1:7 (phase 2 starts on its first line)
+- 2:1  ``[P2] max_table_size``; 2:9-N after ``[P2] Table N rewrite took`` (table 2 -> 2:7)
+- n:0  ``Phase n-1 took ...`` for n = 3..5 (5:0: plotting done)
 - 3:1  ``Wrote plot header``; 3:N after ``[P3-2] Table N took`` (tables N and N+1 next; capped at 6)
-- 4:1  ``[P4] Starting to write C1 and C3 tables``
-- 5:0  ``Phase 4 took ...``; ``completed`` when ``Renamed final plot to ...``
+- 4:1  ``[P4] Starting to write C1 and C3 tables``; 4:2 ``[P4] Writing C2 table``
+- 5:1  ``Started copy to ...``; 5:2 and ``completed`` on ``Renamed final plot to ...``
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ def _p2_start(m: re.Match[str], info: LogInfo) -> None:
 @handlers.on("[P2] Table ", r"\[P2\] Table ([2-7]) rewrite took")
 def _p2(m: re.Match[str], info: LogInfo) -> None:
     # [P2] Table 7 rewrite took 95.6021 sec, dropped 0 entries (0 %)
-    advance(info, 2, min(9 - int(m[1]), 6))
+    advance(info, 2, 9 - int(m[1]))
 
 
 @handlers.on("Wrote plot header", r"Wrote plot header")
@@ -114,6 +116,12 @@ def _p4(m: re.Match[str], info: LogInfo) -> None:
     advance(info, 4, 1)
 
 
+@handlers.on("[P4] Writing C2", r"\[P4\] Writing C2 table")
+def _p4_c2(m: re.Match[str], info: LogInfo) -> None:
+    # [P4] Writing C2 table
+    advance(info, 4, 2)
+
+
 @handlers.on("Phase ", r"Phase ([1-4]) took ([\d.]+) sec")
 def _phase_took(m: re.Match[str], info: LogInfo) -> None:
     # Phase 1 took 2197.52 sec
@@ -122,7 +130,8 @@ def _phase_took(m: re.Match[str], info: LogInfo) -> None:
     seconds = to_float(m[2])
     if seconds is not None and major not in info.phase_times:
         info.phase_times[major] = seconds
-    advance(info, major + 1, 0)
+    if major >= 2:  # phase 2 starts on its own first line ([P2] max_table_size), as plotman has it
+        advance(info, major + 1, 0)
 
 
 @handlers.on("Total plot creation time was ", r"Total plot creation time was ([\d.]+) sec")
@@ -138,6 +147,7 @@ def _copy(m: re.Match[str], info: LogInfo) -> None:
     # Started copy to /farm/yards/902/fake_dst/plot-k33-2021-07-14-21-56-522acbd6...d21698.plot
     if not is_other_plot(info, m[1]):
         set_plot_name(info, m[1])
+        advance(info, 5, 1)
 
 
 @handlers.on("Renamed final plot to ", r"Renamed final plot to (.+)$")
@@ -146,5 +156,5 @@ def _renamed(m: re.Match[str], info: LogInfo) -> None:
     if is_other_plot(info, m[1]):
         return  # the background copy of an earlier plot of this job finished
     set_plot_name(info, m[1])
-    advance(info, 5, 0)
+    advance(info, 5, 2)
     info.completed = True

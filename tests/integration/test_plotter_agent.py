@@ -250,6 +250,9 @@ def test_kill_suspend_resume_and_refusals(bed: Bed, procs: list[subprocess.Popen
 def test_dirs_orphans_watch_and_bad_requests(bed: Bed, procs: list[subprocess.Popen[bytes]]) -> None:
     # an old log of a job killed mid-way: analyze counts it as incomplete
     shutil.copy(SAMPLES / "chia-2.7.5-k25-sigterm.plot.log", bed.logs / "killed.log")
+    # finished bladebit RAM and diskplot logs of one k: analyze keeps the modes apart
+    shutil.copy(SAMPLES / "plotman-bladebit.plot.log", bed.logs / "ram.log")
+    shutil.copy(SAMPLES / "plotman-bladebit2disk.plot.log", bed.logs / "disk.log")
     run_agent(bed, procs)
     orphan_id = "ab" * 32
     orphan = bed.tmp[1] / f"plot-k32-2021-01-01-00-00-{orphan_id}.plot.table1.tmp"
@@ -320,10 +323,18 @@ def test_dirs_orphans_watch_and_bad_requests(bed: Bed, procs: list[subprocess.Po
     assert follow.returncode == 0, err
     assert "Created a total of 1 new plots" in out
     job.wait(60)
+
     # analyze sees the finished log
-    wait_for("the finished log analysed", lambda: '"count": 1' in bed.cli("analyze", "--json").stdout, 15)
-    (analysis,) = json.loads(bed.cli("analyze", "--json").stdout)["plotters"]
-    assert analysis["incomplete_logs"] == 1  # the killed k25 log; the running job's log is not counted
+    def groups() -> dict[tuple[str, str | None, int], Any]:
+        (analysis,) = json.loads(bed.cli("analyze", "--json").stdout)["plotters"]
+        assert analysis["incomplete_logs"] == 1  # the killed k25 log; the running job's log is not counted
+        return {(g["plotter"], g["mode"], g["k"]): g for g in analysis["groups"]}
+
+    wait_for("the finished log analysed", lambda: ("chia", None, 20) in groups(), 15)
+    found = groups()
+    assert found[("chia", None, 20)]["count"] == 1
+    phase3 = {mode: found[("bladebit", mode, 32)]["phases"][2]["mean_s"] for mode in ("ram", "disk")}
+    assert phase3 == {"ram": 203.26, "disk": 562.95}  # not one group with 383.1
     stop_process(job)
 
 
@@ -371,7 +382,7 @@ def test_a_finished_job_not_yet_reaped_keeps_its_id_and_phase(bed: Bed, procs: l
     )
     j = bed.jobs({job.pid})[job.pid]
     assert j.plot_id == log_plot_id(log) and j.logfile == str(log)
-    assert (j.phase.known, j.phase.major, j.phase.minor) == (True, 5, 0) and not j.phase_unknown_reason
+    assert (j.phase.known, j.phase.major, j.phase.minor) == (True, 5, 3) and not j.phase_unknown_reason  # renamed
     assert job.wait(timeout=5) == 0
     wait_for("the reaped job to leave the list", lambda: job.pid not in bed.jobs({job.pid}), 10)
 

@@ -13,6 +13,11 @@ K25_SIGTERM = SAMPLES / "chia-2.7.5-k25-sigterm.plot.log"
 ALL_LOGS = sorted(SAMPLES.glob("*.plot.log"))
 
 ID_0_TO_31 = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+CUDA = SAMPLES / "bladebit-cuda-3.1-from-source-n2.plot.log"
+CUDA_IDS = (
+    "ed1bf5f54c8744abbd5b6f22b3a037915b47fb2a157d86e6dd9a0a329a44eb02",
+    "929c58df4e5b901c16977fa6fca30878db420985f4e764c97aa9bd9d2b24dedc",
+)
 
 
 def local(text: str, fmt: str) -> float:
@@ -32,6 +37,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         total_time=0.707,
         plot_name="plot-k18-test.plot",
         completed=True,
+        phase=(5, 3),  # the last step the log reaches (see the plotter's phase mapping)
         threads=2,
         buckets=16,
         buffer_mib=200,
@@ -45,6 +51,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         total_time=10.936,
         plot_name="plot-k22-test.plot",
         completed=True,
+        phase=(5, 3),  # the last step the log reaches (see the plotter's phase mapping)
         buffer_mib=100,
     ),
     "chiapos-2.0.12-k22-final-on-other-fs.plot.log": dict(
@@ -58,6 +65,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         total_time=11.358,
         plot_name="plot-k22-xfs.plot",
         completed=True,
+        phase=(5, 3),  # the last step the log reaches (see the plotter's phase mapping)
     ),
     "chia-2.7.5-k25.plot.log": dict(
         plotter="chia",
@@ -70,6 +78,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         total_time=100.795,
         plot_name="plot-k25-2026-11-25-17-10-9677b5eaa9c7f10f23586a0f29dd23bf3ef0162d710a17c4739937922455e9ae.plot",
         completed=True,
+        phase=(5, 3),  # the last step the log reaches (see the plotter's phase mapping)
         threads=2,
         buckets=16,
         buffer_mib=500,
@@ -84,6 +93,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         phase_times={1: 57.964, 2: 8.22, 3: 38.903, 4: 2.046},
         total_time=107.134,
         completed=True,
+        phase=(5, 3),  # the last step the log reaches (see the plotter's phase mapping)
     ),
     "chia-2.7.5-k25-sigterm.plot.log": dict(
         plotter="chia",
@@ -99,6 +109,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     ),
     "plotman-chianetwork.plot.log": dict(
         plotter="chia",
+        mode=None,
         plot_id="d2540dcfcffddbfbd7e60b4aca4d54fb937db71991298fabc253f020a87ff7d4",
         k=32,
         tmp_dir="/farm/yards/902",
@@ -108,12 +119,14 @@ EXPECTED: dict[str, dict[str, Any]] = {
         total_time=18380.426,
         plot_name="plot-k32-2021-07-14-22-33-d2540dcfcffddbfbd7e60b4aca4d54fb937db71991298fabc253f020a87ff7d4.plot",
         completed=True,
+        phase=(5, 3),  # the last step the log reaches (see the plotter's phase mapping)
         threads=4,
         buckets=128,
         buffer_mib=5000,
     ),
     "plotman-madmax.plot.log": dict(
         plotter="madmax",
+        mode=None,
         plot_id="522acbd6308af7e229281352f746449134126482cfabd51d38e0f89745d21698",
         k=33,
         tmp_dir="/farm/yards/902/",
@@ -123,12 +136,14 @@ EXPECTED: dict[str, dict[str, Any]] = {
         total_time=4968.41,
         plot_name="plot-k33-2021-07-14-21-56-522acbd6308af7e229281352f746449134126482cfabd51d38e0f89745d21698.plot",
         completed=True,
+        phase=(5, 2),  # the last step the log reaches (see the plotter's phase mapping)
         threads=8,
         buckets=256,
         start_time=local("2021-07-14-21-56", "%Y-%m-%d-%H-%M"),
     ),
     "plotman-bladebit.plot.log": dict(
         plotter="bladebit",
+        mode="ram",
         plot_id="1fc7b57baae24da78e3bea44d58ab51f162a3ed4d242bab2fbcc24f6577d88b3",
         k=32,
         tmp_dir=None,
@@ -137,10 +152,12 @@ EXPECTED: dict[str, dict[str, Any]] = {
         total_time=582.91,
         plot_name="plot-k32-2021-08-29-22-22-1fc7b57baae24da78e3bea44d58ab51f162a3ed4d242bab2fbcc24f6577d88b3.plot",
         completed=True,
+        phase=(5, 1),  # the last step the log reaches (see the plotter's phase mapping)
         threads=88,
     ),
     "plotman-bladebit2disk.plot.log": dict(
         plotter="bladebit",
+        mode="disk",
         plot_id="8f781fecff9d78b83b7116580af550b62530a623750738a19dcea498a7a73010",
         k=32,
         tmp_dir="/farm/yards/907/1",
@@ -150,7 +167,26 @@ EXPECTED: dict[str, dict[str, Any]] = {
         total_time=1189.79,
         plot_name="plot-k32-2022-05-04-00-44-8f781fecff9d78b83b7116580af550b62530a623750738a19dcea498a7a73010.plot",
         completed=True,
+        phase=(5, 0),  # the last step the log reaches (see the plotter's phase mapping)
         threads=64,
         buckets=256,
+    ),
+    # Built from bladebit's source (cuda/CudaPlotter.cu etc.), not a real run: see tests/data/logs/README.md.
+    "bladebit-cuda-3.1-from-source-n2.plot.log": dict(
+        plotter="bladebit",
+        mode="cuda",
+        plot_id=CUDA_IDS[1],
+        k=32,
+        tmp_dir=None,
+        dst_dir="/mnt/dst/00",
+        phase_times={1: 28.15, 2: 3.38, 3: 38.96},
+        total_time=70.61,
+        plot_name=f"plot-k32-c07-2024-03-04-10-01-{CUDA_IDS[1]}.plot",
+        completed=True,
+        phase=(5, 1),  # the last step the log reaches (see the plotter's phase mapping)
+        threads=16,
+        plot_index=2,
+        earlier_plots=(CUDA_IDS[0],),
+        start_time=local("2024-03-04-10-01", "%Y-%m-%d-%H-%M"),
     ),
 }

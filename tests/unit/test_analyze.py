@@ -1,4 +1,4 @@
-"""analyze(): phase statistics per (plotter, k) over the sample logs."""
+"""analyze(): phase statistics per (plotter, mode, k) over the sample logs."""
 
 from __future__ import annotations
 
@@ -16,14 +16,25 @@ def sample_infos() -> list[LogInfo]:
 def test_groups_over_all_samples() -> None:
     groups, incomplete = analyze(sample_infos())
     assert incomplete == 1  # the SIGTERM'd k25 run
-    assert [(g.plotter, g.k, g.count) for g in groups] == [
-        (Plotter.BLADEBIT, 32, 2),
-        (Plotter.CHIA, 18, 1),
-        (Plotter.CHIA, 22, 2),
-        (Plotter.CHIA, 25, 2),
-        (Plotter.CHIA, 32, 1),
-        (Plotter.MADMAX, 33, 1),
+    assert [(g.plotter, g.mode, g.k, g.count) for g in groups] == [
+        (Plotter.BLADEBIT, "cuda", 32, 1),  # the last plot of the two-plot log
+        (Plotter.BLADEBIT, "disk", 32, 1),
+        (Plotter.BLADEBIT, "ram", 32, 1),
+        (Plotter.CHIA, None, 18, 1),
+        (Plotter.CHIA, None, 22, 2),
+        (Plotter.CHIA, None, 25, 2),
+        (Plotter.CHIA, None, 32, 1),
+        (Plotter.MADMAX, None, 33, 1),
     ]
+
+
+def test_bladebit_ram_disk_and_cuda_are_apart() -> None:
+    """One (plotter, k) group would give phase 3 a mean of 383 s: the average of 203 s in RAM and 563 s on disk."""
+    groups, _ = analyze(sample_infos(), plotter=Plotter.BLADEBIT)
+    phase3 = {g.mode: next(p.mean_s for p in g.phases if p.major == 3) for g in groups}
+    assert phase3 == {"ram": 203.26, "disk": 562.95, "cuda": 38.96}
+    totals = {g.mode: g.total_mean_s for g in groups}
+    assert totals == {"ram": 582.91, "disk": 1189.79, "cuda": 70.61}
 
 
 def test_k22_statistics() -> None:
@@ -61,6 +72,7 @@ def test_total_falls_back_to_summed_phase_times() -> None:
         GroupStats(
             plotter=Plotter.CHIA,
             k=20,
+            mode=None,
             count=1,
             phases=(PhaseStats(1, 1.0, 1.0, 1.0), PhaseStats(2, 2.0, 2.0, 2.0)),
             total_mean_s=3.0,

@@ -202,17 +202,17 @@ EXAMPLES: list[tuple[list[str], str | None, JobCommand]] = [
             "xch1",
         ],
         "/",
-        J(B, 32, "/tmp1", "/tmp2", "/dst", threads=8, buckets=256, wrapper=True),
+        J(B, 32, "/tmp1", "/tmp2", "/dst", threads=8, buckets=256, wrapper=True, mode="disk"),
     ),
     (
         ["chia", "plotters", "bladebit", "ramplot", "-d", "final", "-n", "3", "--compress", "7"],
         "/home/p",
-        J(B, 32, None, None, "/home/p/final", count=3, wrapper=True),
+        J(B, 32, None, None, "/home/p/final", count=3, wrapper=True, mode="ram"),
     ),
     (
         ["chia", "plotters", "bladebit", "cudaplot", "--final_dir=/d", "--device", "0", "--disk_128"],
         "/",
-        J(B, 32, None, None, "/d", wrapper=True),
+        J(B, 32, None, None, "/d", wrapper=True, mode="cuda"),
     ),
     # madMAx
     (
@@ -269,12 +269,12 @@ EXAMPLES: list[tuple[list[str], str | None, JobCommand]] = [
     ),
     (["chia_plot"], "/x", J(M, 32, "/x", None, "/x", **MADMAX_DEFAULTS)),
     # bladebit RAM (v1) and v2 ramplot/diskplot/cudaplot
-    (["bladebit"], "/cwd", J(B, 32, None, None, "/cwd")),
-    (["here/there/bladebit", "final/dir"], "/cwd", J(B, 32, None, None, "/cwd/final/dir")),
+    (["bladebit"], "/cwd", J(B, 32, None, None, "/cwd", mode="ram")),
+    (["here/there/bladebit", "final/dir"], "/cwd", J(B, 32, None, None, "/cwd/final/dir", mode="ram")),
     (
         ["bladebit", "-v", "-t", "30", "-n", "1", "-f", "abc", "-p", "def", "/farm/dst/dir"],
         "/",
-        J(B, 32, None, None, "/farm/dst/dir", threads=30),
+        J(B, 32, None, None, "/farm/dst/dir", threads=30, mode="ram"),
     ),
     (
         [
@@ -289,7 +289,7 @@ EXAMPLES: list[tuple[list[str], str | None, JobCommand]] = [
             "/mnt/dst",
         ],
         "/",
-        J(B, 32, None, None, "/mnt/dst", threads=16),
+        J(B, 32, None, None, "/mnt/dst", threads=16, mode="ram"),
     ),
     (
         [
@@ -314,13 +314,17 @@ EXAMPLES: list[tuple[list[str], str | None, JobCommand]] = [
             "/farm/dst/dir",
         ],
         "/",
-        J(B, 32, "/farm/tmp/dir", "/farm/tmp2/dir", "/farm/dst/dir", buckets=128),
+        J(B, 32, "/farm/tmp/dir", "/farm/tmp2/dir", "/farm/dst/dir", buckets=128, mode="disk"),
     ),
-    (["bladebit", "diskplot", "an_output_directory/"], "/w", J(B, 32, None, None, "/w/an_output_directory")),
+    (
+        ["bladebit", "diskplot", "an_output_directory/"],
+        "/w",
+        J(B, 32, None, None, "/w/an_output_directory", mode="disk"),
+    ),
     (
         ["bladebit_cuda", "-f", "fk", "-c", "pc", "-z", "7", "cudaplot", "--disk-128", "-t1", "/t1", "/dst"],
         "/",
-        J(B, 32, "/t1", None, "/dst"),
+        J(B, 32, "/t1", None, "/dst", mode="cuda"),
     ),
 ]
 
@@ -423,12 +427,12 @@ def test_plot_count(argv: list[str], count: int) -> None:
         # bladebit: -t1/-t2 are options of their own, never -t 1 / -t 2
         (
             ["bladebit", "-t8", "-n2", "diskplot", "-t1", "/t1", "-t2", "/t2", "-b128", "/dst"],
-            J(B, 32, "/t1", "/t2", "/dst", threads=8, buckets=128, count=2),
+            J(B, 32, "/t1", "/t2", "/dst", threads=8, buckets=128, count=2, mode="disk"),
         ),
-        (["bladebit", "-t1", "/t1", "-t", "4", "/dst"], J(B, 32, "/t1", None, "/dst", threads=4)),
+        (["bladebit", "-t1", "/t1", "-t", "4", "/dst"], J(B, 32, "/t1", None, "/dst", threads=4, mode="ram")),
         (
             ["chia", "plotters", "bladebit", "diskplot", "-t/t", "-2/t2", "-d/d", "-r8", "-n0"],
-            J(B, 32, "/t", "/t2", "/d", threads=8, count=0, wrapper=True),
+            J(B, 32, "/t", "/t2", "/d", threads=8, count=0, wrapper=True, mode="disk"),
         ),
         # not groups: an unknown letter, flags only, a lone dash
         (["chia_plot", "-Q33", "-wG", "-", "-t", "/t/"], J(M, 32, "/t", None, "/home/u", threads=4, buckets=256)),
@@ -460,3 +464,24 @@ def test_any_command_line_parses_or_is_refused_without_raising(argv: list[str], 
     assert cmd is None or (cmd.plotter in (C, M, B) and (cmd.count != 0 or cmd.plotter is B))
     assert cmd is None or cmd.plotter is not C or cmd.count >= 1
     assert is_candidate(argv) or cmd is None
+
+
+@pytest.mark.parametrize(
+    ("argv", "mode"),
+    [
+        (["bladebit", "-f", "F", "-c", "C", "/dst"], "ram"),  # bladebit 1.x: no subcommand, RAM
+        (["bladebit", "-n", "2", "ramplot", "/dst"], "ram"),
+        (["bladebit", "-t", "8", "diskplot", "-t1", "/t", "/dst"], "disk"),
+        (["bladebit_cuda", "-z", "7", "cudaplot", "/dst"], "cuda"),
+        (["bladebit", "cudaplot", "diskplot"], "cuda"),  # the first subcommand word picks the plotter
+        (["chia", "plotters", "bladebit", "cudaplot", "-d", "/d"], "cuda"),
+        (["python3", "/venv/bin/chia", "plotters", "bladebit", "diskplot", "-d", "/d", "-t", "/t"], "disk"),
+        (["chia", "plotters", "bladebit", "ramplot", "-d", "/d"], "ram"),
+        (["chia", "plots", "create", "-k", "32"], None),  # chia and madMAx have one mode
+        (["chia", "plotters", "chiapos", "-k", "32"], None),
+        (["chia_plot", "-t", "/t/", "-d", "/d/"], None),
+    ],
+)
+def test_mode(argv: list[str], mode: str | None) -> None:
+    cmd = parse_cmdline(argv, "/")
+    assert cmd is not None and cmd.mode == mode

@@ -209,3 +209,15 @@ def test_any_job_name_gives_a_job_or_a_clear_error(name: str) -> None:
         assert str(e)
     else:
         assert j in JOBS
+
+
+def test_job_mode_comes_from_the_log_else_the_command_line() -> None:
+    argv = ("bladebit", "-n", "2", "-f", "F", "-c", "C", "cudaplot", "/d")
+    fam = group_families([proc(9, argv, fds=((1, "/logs/a.log"),))])[0]
+    kw = dict(logfile="/logs/a.log", log_reason="", last_growth=None, progress=0.1, eta_s=None, tmp_bytes=0)
+    before_header = build_job(fam, now=1010.0, info=LogInfo(), stall_after_s=600.0, **kw)  # type: ignore[arg-type]
+    assert before_header.mode == "cuda"
+    said = LogInfo(plotter=Plotter.BLADEBIT, mode="disk")  # what the log's header says wins
+    assert build_job(fam, now=1010.0, info=said, stall_after_s=600.0, **kw).mode == "disk"  # type: ignore[arg-type]
+    chia = group_families([proc(9, CHIA)])[0]
+    assert build_job(chia, now=1010.0, info=None, stall_after_s=600.0, **kw).mode is None  # type: ignore[arg-type]

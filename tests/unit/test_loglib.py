@@ -145,7 +145,7 @@ def test_active_log_is_followed_then_handed_over_without_reparse(tmp_path: Path)
     lib.refresh([running])
     assert lib.parses == 5  # the active log is followed, not parsed whole
     f = lib.follower(running)
-    assert f.info.phase == (2, 6) and not f.info.completed
+    assert f.info.phase == (2, 7) and not f.info.completed  # phase 2 ends on "table 1 new size"
     assert 0 < phase_progress(f.info) < 1
     assert len(lib.infos()) == 6
     model = lib.eta_model()
@@ -203,7 +203,7 @@ def test_eta_model_learns_from_completed_logs(tmp_path: Path) -> None:
     lib = LogLibrary(tmp_path, clock=VirtualClock(T0))
     lib.refresh()
     model = lib.eta_model()
-    profile = model.profiles[(Plotter.CHIA, 18)]
+    profile = model.profiles[(Plotter.CHIA, None, 18)]
     assert profile.count == 3
     assert profile.means == pytest.approx({1: 0.445, 2: 0.047, 3: 0.201, 4: 0.012})
 

@@ -11,15 +11,15 @@ from plotter_agent.logparse import PHASE_DONE, LogInfo, LogParser, Plotter, pars
 from tests.unit.logsamples import ALL_LOGS, EXPECTED, K18, K25, SAMPLES
 
 
-def feed_in_chunks(data: bytes, size: int) -> tuple[LogInfo, list[tuple[int, int]]]:
-    """Feed ``data`` ``size`` bytes at a time; return the final info and the phase after every chunk."""
+def feed_in_chunks(data: bytes, size: int) -> tuple[LogInfo, list[tuple[int, tuple[int, int]]]]:
+    """Feed ``data`` ``size`` bytes at a time; return the final info and (plot index, phase) after every chunk."""
     parser = LogParser()
     phases = []
     for i in range(0, len(data), size):
         parser.feed(data[i : i + size])
-        phases.append(parser.info.phase)
+        phases.append((parser.info.plot_index, parser.info.phase))
     parser.flush()
-    phases.append(parser.info.phase)
+    phases.append((parser.info.plot_index, parser.info.phase))
     return parser.info, phases
 
 
@@ -44,7 +44,7 @@ def test_sample_values(path: Path) -> None:
         else:
             assert got == value, field
     if info.completed:
-        assert info.phase == PHASE_DONE
+        assert info.phase >= PHASE_DONE and info.phase[0] == 5
         assert info.plot_name is not None and info.plot_id is not None
     assert info.plot_id is not None and re.fullmatch(r"[0-9a-f]{64}", info.plot_id)
 
@@ -67,7 +67,7 @@ def test_chunking_does_not_matter_and_phase_never_goes_back(path: Path) -> None:
     for size in (1, 7, 4096, len(data)):
         info, phases = feed_in_chunks(data, size)
         assert info == reference, f"chunk size {size}"
-        assert phases == sorted(phases), f"phase went backwards with chunk size {size}"
+        assert phases == sorted(phases), f"(plot, phase) went backwards with chunk size {size}"
 
 
 def test_k18_phase_sequence_follows_the_documented_mapping() -> None:
@@ -78,7 +78,9 @@ def test_k18_phase_sequence_follows_the_documented_mapping() -> None:
         if not seen or seen[-1] != parser.info.phase:
             seen.append(parser.info.phase)
     expected = [(0, 0), (1, 0)] + [(1, t) for t in range(1, 8)] + [(2, 0)] + [(2, 8 - t) for t in range(7, 1, -1)]
-    expected += [(3, 0)] + [(3, n) for n in range(1, 7)] + [(4, 0), (4, 1), (5, 0)]
+    expected += [(2, 7)]  # table 1 new size
+    expected += [(3, 0)] + [(3, n) for n in range(1, 7)] + [(4, 0), (4, 1), (4, 2), (4, 3)]  # C1/C3, C2, pointers
+    expected += [(5, 0), (5, 3)]  # working space reported; renamed (same file system: no copy, no temp2 removal)
     assert seen == expected
 
 
@@ -92,7 +94,12 @@ def test_phase_at_a_point_in_the_log() -> None:
 
 
 def test_madmax_and_bladebit_phase_sequences_are_monotonic_and_complete() -> None:
-    for name in ("plotman-madmax.plot.log", "plotman-bladebit.plot.log", "plotman-bladebit2disk.plot.log"):
+    last = {
+        "plotman-madmax.plot.log": (5, 2),
+        "plotman-bladebit.plot.log": (5, 1),
+        "plotman-bladebit2disk.plot.log": PHASE_DONE,
+    }
+    for name in last:
         parser = LogParser()
         seen = []
         for line in (SAMPLES / name).read_bytes().splitlines(keepends=True):
@@ -100,7 +107,7 @@ def test_madmax_and_bladebit_phase_sequences_are_monotonic_and_complete() -> Non
             seen.append(parser.info.phase)
         assert seen == sorted(seen)
         assert {major for major, _ in seen} == {0, 1, 2, 3, 4, 5}
-        assert seen[-1] == PHASE_DONE
+        assert seen[-1] == last[name]
 
 
 def test_partial_last_line_waits_for_its_newline() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from plotter_agent.logparse import PHASE_DONE, LogInfo, LogParser, parse_file
+from plotter_agent.logparse import LogInfo, LogParser, parse_file
 from plotter_agent.plotters.base import EARLIER_PLOTS_KEPT
 from tests.unit.logsamples import K25, SAMPLES
 
@@ -86,7 +86,7 @@ def test_chia_follows_the_second_plot() -> None:
     assert (first.plot_id, first.plot_index, first.completed) == (ID1_K25, 1, True)
     info = whole(data)
     single = parse_file(K25)
-    assert (info.plot_id, info.plot_index, info.completed, info.phase) == (ID2, 2, True, PHASE_DONE)
+    assert (info.plot_id, info.plot_index, info.completed, info.phase) == (ID2, 2, True, (5, 3))  # renamed
     assert info.plot_name == single.plot_name.replace(ID1_K25, ID2)  # type: ignore[union-attr]
     assert info.phase_times == single.phase_times and info.total_time == single.total_time
     assert (info.k, info.tmp_dir, info.dst_dir, info.start_time) == (
@@ -118,7 +118,7 @@ def test_madmax_late_copy_of_plot_one_does_not_complete_plot_two(at: bytes) -> N
     after = whole(data[: data.index(b"\n", late_at) + 1])
     assert after == before  # plot 1's `Renamed final plot` changes nothing about plot 2
     info = whole(data)
-    assert (info.plot_id, info.plot_index, info.completed, info.phase) == (ID2, 2, True, PHASE_DONE)
+    assert (info.plot_id, info.plot_index, info.completed, info.phase) == (ID2, 2, True, (5, 2))  # renamed
 
 
 @pytest.mark.parametrize("endless", [False, True], ids=["n2", "n0"])

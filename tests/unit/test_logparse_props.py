@@ -19,17 +19,17 @@ def sample_bytes(i: int) -> bytes:
 
 
 def feed_checked(data: bytes, cuts: list[int]) -> LogInfo:
-    """Feed ``data`` split at ``cuts``; assert the phase never goes backwards between chunks."""
+    """Feed ``data`` split at ``cuts``; assert (plot index, phase) never goes backwards between chunks."""
     parser = LogParser()
-    last = parser.info.phase
+    last = (parser.info.plot_index, parser.info.phase)
     start = 0
     for cut in [*sorted(c % (len(data) + 1) for c in cuts), len(data)]:
         parser.feed(data[start:cut] if cut > start else b"")
         start = max(start, cut)
-        assert parser.info.phase >= last
-        last = parser.info.phase
+        assert (parser.info.plot_index, parser.info.phase) >= last
+        last = (parser.info.plot_index, parser.info.phase)
     parser.flush()
-    assert parser.info.phase >= last
+    assert (parser.info.plot_index, parser.info.phase) >= last
     return parser.info
 
 

@@ -44,3 +44,12 @@ def test_tail_gives_the_last_lines(tmp_path: Path) -> None:
     data, end, _file = tail_bytes(str(log), 3)
     assert data == b"line 99997\nline 99998\nline 99999\n" and end == log.stat().st_size
     assert tail_bytes(str(log), 0)[0] == b""
+
+
+def test_job_message_carries_the_mode() -> None:
+    (fam,) = group_families([proc(9, ("bladebit", "-f", "F", "-c", "C", "diskplot", "-t1", "/t", "/d"))])
+    kw = dict(now=1010.0, logfile=None, log_reason="no log", info=None, last_growth=None, progress=0.0, eta_s=None)
+    job = build_job(fam, tmp_bytes=0, stall_after_s=600.0, **kw)  # type: ignore[arg-type]
+    assert job_message(job).mode == "disk"
+    (chia,) = group_families([proc(9)])
+    assert job_message(build_job(chia, tmp_bytes=0, stall_after_s=600.0, **kw)).mode == ""  # type: ignore[arg-type]

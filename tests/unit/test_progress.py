@@ -16,17 +16,17 @@ from tests.unit.logsamples import ALL_LOGS, K25, K25_SIGTERM, SAMPLES
 @pytest.mark.parametrize("path", ALL_LOGS, ids=lambda p: p.name)
 def test_phase_progress_rises_from_0_to_1_over_a_log(path: Path) -> None:
     parser = LogParser()
-    values = [phase_progress(parser.info)]
+    values = [(1, phase_progress(parser.info))]
     for line in path.read_bytes().splitlines(keepends=True):
         parser.feed(line)
-        values.append(phase_progress(parser.info))
-    assert values[0] == 0.0
-    assert values == sorted(values)
-    assert all(0.0 <= v <= 1.0 for v in values)
+        values.append((parser.info.plot_index, phase_progress(parser.info)))
+    assert values[0] == (1, 0.0)
+    assert values == sorted(values)  # within each plot of a multi-plot log
+    assert all(0.0 <= v <= 1.0 for _, v in values)
     if parser.info.completed:
-        assert values[-1] == 1.0
+        assert values[-1][1] == 1.0
     else:
-        assert values[-1] < COPYING_PROGRESS
+        assert values[-1][1] < COPYING_PROGRESS
 
 
 def test_weights_sum_to_one() -> None:
@@ -61,7 +61,7 @@ def test_learned_phase_durations_give_progress_and_eta() -> None:
         parse_file(SAMPLES / "chia-2.7.5-k25-minimal-config.plot.log"),
     ]
     model = EtaModel.learn(history)
-    profile = model.profiles[(Plotter.CHIA, 25)]
+    profile = model.profiles[(Plotter.CHIA, None, 25)]
     assert profile.count == 2
     assert profile.means[1] == pytest.approx((53.902 + 57.964) / 2)
     total = profile.total_s
@@ -80,7 +80,7 @@ def test_learned_phase_durations_give_progress_and_eta() -> None:
 
 def test_learned_eta_follows_the_jobs_pace() -> None:
     model = EtaModel.learn([parse_file(K25)])
-    means = model.profiles[(Plotter.CHIA, 25)].means
+    means = model.profiles[(Plotter.CHIA, None, 25)].means
     slow = LogInfo(plotter=Plotter.CHIA, k=25, phase=(2, 0), phase_times={1: 2 * means[1]}, start_time=0.0)
     now = 2 * means[1]  # phase 2 just started
     eta = model.eta_s(slow, now)
@@ -110,3 +110,23 @@ def test_progress_with_history_is_monotonic_over_a_log() -> None:
 def test_learn_ignores_incomplete_and_unknown_logs() -> None:
     model = EtaModel.learn([LogInfo(), parse_file(K25_SIGTERM), LogInfo(plotter=Plotter.CHIA, k=25, completed=True)])
     assert model.profiles == {}
+
+
+def test_bladebit_modes_learn_apart() -> None:
+    """A diskplot job's ETA comes from diskplot history, never from RAM (or cudaplot) plots of the same k."""
+    ram = parse_file(SAMPLES / "plotman-bladebit.plot.log")
+    disk = parse_file(SAMPLES / "plotman-bladebit2disk.plot.log")
+    cuda = parse_file(SAMPLES / "bladebit-cuda-3.1-from-source-n2.plot.log")
+    model = EtaModel.learn([ram, disk, cuda])
+    assert sorted(model.profiles, key=str) == sorted(
+        [(Plotter.BLADEBIT, "cuda", 32), (Plotter.BLADEBIT, "disk", 32), (Plotter.BLADEBIT, "ram", 32)], key=str
+    )
+    data = (SAMPLES / "plotman-bladebit2disk.plot.log").read_bytes()
+    parser = LogParser()
+    parser.feed(data[: data.index(b"Running Phase 3")])
+    running = parser.info
+    assert running.mode == "disk" and running.phase == (3, 0)
+    profile = model.profile(running)
+    assert profile is not None and profile.mode == "disk" and profile.means == {1: 526.48, 2: 100.36, 3: 562.95}
+    # with phases 1 and 2 as long as the history's, what is left is phase 3 as diskplot takes it (not 383 s)
+    assert model.eta_s(running, now=0.0) == pytest.approx(562.95)
