@@ -21,6 +21,7 @@ from plotter_agent.jobs import (
 )
 from plotter_agent.logparse import LogInfo, Plotter
 from plotter_agent.proctable import ProcFacts
+from testbed.procs import CHIA_CMDLINE as CHIA
 from testbed.procs import job, proc
 
 ID_A = "a" * 8 + "0" * 56
