@@ -332,7 +332,8 @@ def _count(plotter: Plotter, value: str | None) -> int:
     return max(n, 1)
 
 
-def _resolve(path: str | None, cwd: str | None) -> str | None:
+def resolve_path(path: str | None, cwd: str | None) -> str | None:
+    """``path`` as the process sees it: absolute and normalised when it or the cwd is known; None for none."""
     if path is None or path == "":
         return None
     path = os.path.expanduser(path) if path.startswith("~") else path
@@ -411,13 +412,13 @@ def parse_cmdline(argv: Sequence[str], cwd: str | None = None) -> JobCommand | N
     merged = {**defaults, **values}
     if plotter is Plotter.MADMAX and "dst" not in merged and "tmp" in merged:
         merged["dst"] = merged["tmp"]  # madMAx: the final dir defaults to the tmp dir
-    tmp = _resolve(merged.get("tmp"), cwd)
+    tmp = resolve_path(merged.get("tmp"), cwd)
     return JobCommand(
         plotter=plotter,
         k=_int(merged.get("k")),
         tmp_dir=tmp,
-        tmp2_dir=_resolve(merged.get("tmp2"), cwd),
-        dst_dir=_resolve(merged.get("dst"), cwd),
+        tmp2_dir=resolve_path(merged.get("tmp2"), cwd),
+        dst_dir=resolve_path(merged.get("dst"), cwd),
         threads=_int(merged.get("threads")),
         buckets=_int(merged.get("buckets")),
         buffer_mib=_int(merged.get("buffer")),

@@ -132,9 +132,11 @@ def configured_dirs(tmp: Sequence[str], tmp2: str | None, dst: Sequence[str]) ->
 
 
 def job_dirs(job: Job) -> list[tuple[str, str]]:
-    out = []
+    """(path, role) of each dir the job uses, each path once under its first role: a chia job without ``-2`` uses
+    its tmp dir as tmp2 (its log says so), and that is one dir, not a tmp and a tmp2."""
+    out: list[tuple[str, str]] = []
     for role, d in (("tmp", job.tmp_dir), ("tmp2", job.tmp2_dir), ("dst", job.dst_dir)):
-        if d:
+        if d and all(d != p for p, _r in out):
             out.append((d, role))
     return out
 
@@ -167,13 +169,17 @@ def build_dirs(pairs: Iterable[tuple[str, str]], scans: dict[str, DirScan], jobs
     """The configured dirs, then the dirs running jobs use that are not configured (jobs started by hand).
 
     Orphans are looked for only in configured dirs: an unconfigured dir (``-t .`` in someone's home) is listed for
-    its space and jobs, and nothing in it is ever offered for removal.
+    its space and jobs, and nothing in it is ever offered for removal. A dir listed under several roles (configured
+    as tmp and dst) carries its orphans on its first row only, so that they are counted once.
     """
     pairs = list(pairs)
     configured = {p for p, _r in pairs}
     extra = sorted({pr for j in jobs for pr in job_dirs(j) if pr not in pairs})
     out: list[DirView] = []
+    listed: set[str] = set()
     for path, role in pairs + extra:
+        first = path not in listed
+        listed.add(path)
         scan = scans.get(path) or DirScan(path=path, error="not scanned")
         using = tuple(
             DirJob(j.plot_id, j.pid, j.phase)
@@ -191,7 +197,7 @@ def build_dirs(pairs: Iterable[tuple[str, str]], scans: dict[str, DirScan], jobs
                 jobs=using,
                 plot_count=scan.plot_count,
                 plot_bytes=scan.plot_bytes,
-                orphans=find_orphans(scan, jobs) if path in configured else (),
+                orphans=find_orphans(scan, jobs) if path in configured and first else (),
                 error=scan.error,
             )
         )

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from plotboss.errors import Ambiguous, InvalidArgument, NotFound
-from plotter_agent.cmdline import JobCommand, parse_cmdline
+from plotter_agent.cmdline import JobCommand, parse_cmdline, resolve_path
 from plotter_agent.logparse import LogInfo, Plotter
 from plotter_agent.proctable import ProcFacts
 
@@ -268,9 +268,10 @@ def build_job(
         cmdline=main.cmdline,
         plotter=info.plotter if info is not None and info.plotter is not None else cmd.plotter,
         k=info.k if info is not None and info.k else cmd.k,
-        tmp_dir=_pick(cmd.tmp_dir, info.tmp_dir if info else None),
-        tmp2_dir=_pick(cmd.tmp2_dir, info.tmp2_dir if info else None),
-        dst_dir=_pick(cmd.dst_dir, info.dst_dir if info else None),
+        # a log names dirs as the plotter got them (relative ones too): they resolve against the job's cwd
+        tmp_dir=_pick(cmd.tmp_dir, resolve_path(info.tmp_dir, main.cwd) if info else None),
+        tmp2_dir=_pick(cmd.tmp2_dir, resolve_path(info.tmp2_dir, main.cwd) if info else None),
+        dst_dir=_pick(cmd.dst_dir, resolve_path(info.dst_dir, main.cwd) if info else None),
         # what the log states is what the plotter uses: it wins over the command line (and its command's defaults)
         threads=_stated(info.threads if info else None, cmd.threads),
         buckets=_stated(info.buckets if info else None, cmd.buckets),

@@ -11,13 +11,14 @@ import pytest
 from plotter_agent.dirs import (
     build_dirs,
     find_orphans,
+    job_dirs,
     job_temp_bytes,
     remove_files,
     scan_dir,
     temp_files_of,
     temp_plot_id,
 )
-from plotter_agent.jobs import build_job, group_families
+from plotter_agent.jobs import Job, build_job, group_families
 from plotter_agent.logparse import LogParser
 from tests.unit.test_jobs import job, proc
 from tests.unit.test_logparse_multiplot import ID1_MADMAX, ID2, madmax_two_plots
@@ -176,3 +177,70 @@ def test_earlier_plot_being_copied_is_not_an_orphan(tmp_path: Path) -> None:
     pairs = [(str(tmp), "tmp"), (str(tmp2), "tmp2"), (str(dst), "dst")]
     views = build_dirs(pairs, {p: scan_dir(p) for p, _r in pairs}, [j])
     assert [(v.role, [f.plot_id for f in v.orphans]) for v in views] == [("tmp", [DEAD]), ("tmp2", []), ("dst", [])]
+
+
+def _chia_job_without_tmp2(tmp: Path, dst: Path, cwd: str = "/home/u") -> Job:
+    """A running `chia plots create` job with no `-2`, fed the first part of a real chia 2.7.5 log (whose header says
+    `temporary dirs: /mnt/tmp/00 and /mnt/tmp/00`: chia uses the tmp dir as tmp2), its paths moved to ``tmp``."""
+    raw = (Path(__file__).parents[1] / "data" / "logs" / "chia-2.7.5-k25-minimal-config.plot.log").read_bytes()
+    raw = raw.replace(b"/mnt/tmp/00", str(tmp).encode()).replace(b"/mnt/dst/00", str(dst).encode())
+    parser = LogParser()
+    parser.feed(raw[: raw.index(b"Computing table 3")])
+    assert parser.info.tmp2_dir == str(tmp) and parser.info.plot_id == LIVE_REAL
+    argv = ("python3", "/venv/bin/chia", "plots", "create", "-k", "25", "-t", str(tmp), "-d", str(dst))
+    fam = group_families([proc(100, argv, fds=((1, "/logs/a.log"),))])[0]
+    return build_job(
+        fam,
+        now=2000.0,
+        logfile="/logs/a.log",
+        log_reason="",
+        info=parser.info.copy(),
+        last_growth=1999.0,
+        progress=0.1,
+        eta_s=None,
+        tmp_bytes=0,
+        stall_after_s=600.0,
+    )
+
+
+LIVE_REAL = "a2b35344670079d0b01b356c89275b3db9ad4beb708ab4f18083e38244aeacea"
+
+
+@pytest.mark.parametrize("configured", [True, False])
+def test_a_chia_job_without_tmp2_uses_one_dir_not_two(tmp_dir: Path, tmp_path: Path, configured: bool) -> None:
+    """`dirs` listed such a tmp dir twice, as tmp and tmp2, and counted its orphans twice."""
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    j = _chia_job_without_tmp2(tmp_dir, dst)
+    assert (j.tmp_dir, j.tmp2_dir) == (str(tmp_dir), str(tmp_dir))  # what chia does: tmp2 is tmp
+    assert job_dirs(j) == [(str(tmp_dir), "tmp"), (str(dst), "dst")]
+    pairs = [(str(tmp_dir), "tmp"), (str(dst), "dst")] if configured else [(str(dst), "dst")]
+    scans = {str(tmp_dir): scan_dir(str(tmp_dir)), str(dst): scan_dir(str(dst))}
+    views = build_dirs(pairs, scans, [j])
+    assert sorted((v.path, v.role) for v in views) == [(str(dst), "dst"), (str(tmp_dir), "tmp")]
+    tmp_view = next(v for v in views if v.path == str(tmp_dir))
+    assert [d.pid for d in tmp_view.jobs] == [100]
+    # its orphans (every temp file: the job's own id is none of them), once; none in a dir not configured
+    assert sum(len(v.orphans) for v in views) == (5 if configured else 0)
+
+
+def test_a_relative_dir_in_the_log_resolves_against_the_jobs_cwd(tmp_path: Path) -> None:
+    """plotman's chia log says `temporary dirs: cp3/tmp and cp3/tmp`: that is the job's `-t` resolved, one dir."""
+    (tmp_path / "cp3" / "tmp").mkdir(parents=True)
+    parser = LogParser()
+    parser.feed(b"Starting plotting progress into temporary dirs: cp3/tmp and cp3/tmp\n")
+    argv = ("python3", "/venv/bin/chia", "plots", "create", "-t", "cp3/tmp", "-d", "cp3/tmp")
+    fam = group_families([replace(proc(100, argv), cwd=str(tmp_path))])[0]
+    j = build_job(
+        fam,
+        now=2000.0,
+        logfile=None,
+        log_reason="",
+        info=parser.info.copy(),
+        last_growth=None,
+        progress=0.0,
+        eta_s=None,
+        tmp_bytes=0,
+        stall_after_s=600.0,
+    )
+    assert j.tmp2_dir == j.tmp_dir == str(tmp_path / "cp3" / "tmp") and job_dirs(j) == [(j.tmp_dir, "tmp")]
