@@ -21,7 +21,7 @@ from plotboss.rpc import handle_errors, handle_stream_errors, to_duration, to_ti
 from plotboss.v1 import common_pb2, plotter_pb2, plotter_pb2_grpc
 from plotter_agent.analyze import analyze
 from plotter_agent.control import Controller
-from plotter_agent.dirs import DirView
+from plotter_agent.dirs import DirView, PlotFile
 from plotter_agent.jobs import Job, ProcState, find_job
 from plotter_agent.logparse import Plotter
 from plotter_agent.view import Snapshot, View
@@ -103,7 +103,13 @@ def job_message(j: Job) -> plotter_pb2.Job:
     return msg
 
 
-def dir_message(d: DirView) -> plotter_pb2.Dir:
+def plot_file_message(f: PlotFile) -> plotter_pb2.PlotFile:
+    return plotter_pb2.PlotFile(
+        name=f.name, size_bytes=f.size_bytes, modified_time=to_timestamp(f.mtime), reason=f.reason
+    )
+
+
+def dir_message(d: DirView, *, include_plots: bool = False) -> plotter_pb2.Dir:
     return plotter_pb2.Dir(
         path=d.path,
         role=DIR_ROLE[d.role],
@@ -115,6 +121,8 @@ def dir_message(d: DirView) -> plotter_pb2.Dir:
         orphan_bytes=d.orphan_bytes,
         orphan_files=len(d.orphans),
         error=d.error,
+        suspects=[plot_file_message(f) for f in d.suspects],
+        plots=[plot_file_message(f) for f in d.plots] if include_plots else [],
     )
 
 
@@ -225,7 +233,8 @@ class PlotterServicer(plotter_pb2_grpc.PlotterServiceServicer):
         self, request: plotter_pb2.ListDirsRequest, context: grpc.ServicerContext
     ) -> plotter_pb2.ListDirsResponse:
         return plotter_pb2.ListDirsResponse(
-            agent=self.info, dirs=[dir_message(d) for d in self._snapshot(context).dirs]
+            agent=self.info,
+            dirs=[dir_message(d, include_plots=request.include_plots) for d in self._snapshot(context).dirs],
         )
 
     @handle_errors

@@ -203,7 +203,7 @@ class View:
         return scans
 
     def _publish(self, now: float, jobs: tuple[Job, ...], dirs: tuple[DirView, ...], cpu: float) -> Snapshot:
-        news = (_news_key(jobs), tuple((d.path, d.role, d.jobs, d.plot_count, d.orphans) for d in dirs))
+        news = (_news_key(jobs), tuple((d.path, d.role, d.jobs, d.plots, d.suspects, d.orphans) for d in dirs))
         with self._cond:
             version = self._snapshot.version
             if news != self._news or version == 0:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from plotboss.plots import plausible_plot_size_range, plot_size
 from plotter_agent.dirs import (
     build_dirs,
     find_orphans,
@@ -72,7 +73,7 @@ def tmp_dir(tmp_path: Path) -> Path:
     _touch(d / (NAME.format(DEAD) + ".table2.tmp"), 7, 1000)
     _touch(d / (NAME.format(DEAD) + ".2.tmp"), 3, 1000)
     _touch(d / (NAME.format(NEW) + ".table1.tmp"), 11, 5000)
-    _touch(d / NAME.format(DEAD), 100, 1000)  # a finished plot of the dead id
+    _touch(d / NAME.format(DEAD), 100, 1000)  # named like a finished plot of the dead id
     _touch(d / "unrelated.tmp", 1, 1000)
     (d / (NAME.format(DEAD) + ".subdir.tmp")).mkdir()
     return d
@@ -81,7 +82,8 @@ def tmp_dir(tmp_path: Path) -> Path:
 def test_scan_and_orphans(tmp_dir: Path) -> None:
     scan = scan_dir(str(tmp_dir))
     assert scan.error == "" and scan.total_bytes > 0
-    assert (scan.plot_count, scan.plot_bytes) == (1, 100)
+    assert (scan.plot_count, scan.plot_bytes) == (0, 0)  # a 100-byte "k32 plot" is no plot...
+    assert [f.name for f in scan.suspects] == [NAME.format(DEAD)]  # ...but a suspect
     assert len(scan.temp_files) == 5
     live = replace(job(1, LIVE), tmp_dir=str(tmp_dir))
     orphans = find_orphans(scan, [live])
@@ -244,3 +246,45 @@ def test_a_relative_dir_in_the_log_resolves_against_the_jobs_cwd(tmp_path: Path)
         stall_after_s=600.0,
     )
     assert j.tmp2_dir == j.tmp_dir == str(tmp_path / "cp3" / "tmp") and job_dirs(j) == [(j.tmp_dir, "tmp")]
+
+
+def _sized(p: Path, size: int, mtime: float) -> Path:
+    """A file of ``size`` bytes (sparse: what counts is its size)."""
+    with open(p, "wb") as f:
+        f.truncate(size)
+    os.utime(p, (mtime, mtime))
+    return p
+
+
+def test_a_file_named_like_a_plot_counts_only_when_its_size_is_a_whole_plots(tmp_path: Path) -> None:
+    """A 6-byte `plot-k25-....plot` counted as a plot in `dirs`; now it is a suspect, shown with its reason."""
+    d = tmp_path / "dst"
+    d.mkdir()
+    whole = f"plot-k25-2026-11-25-17-10-{LIVE}.plot"
+    _sized(d / whole, plot_size(25), 1000.0)
+    compressed = f"plot-k25-c05-2026-11-25-17-10-{NEW}.plot"
+    _sized(d / compressed, plot_size(25, 5), 1001.0)
+    tiny = f"plot-k25-2026-11-25-17-11-{DEAD}.plot"
+    _touch(d / tiny, 6, 1002.0)
+    short_c9 = f"plot-k25-c09-2026-11-25-17-12-{'4' * 64}.plot"
+    _sized(d / short_c9, plot_size(25, 9) // 2, 1003.0)  # a copy cut short
+    bad_k = f"plot-k99-2026-11-25-17-13-{'5' * 64}.plot"
+    _touch(d / bad_k, 6)
+    link = f"plot-k25-2026-11-25-17-14-{'6' * 64}.plot"
+    os.symlink(d / whole, d / link)
+    scan = scan_dir(str(d))
+    assert [(p.name, p.size_bytes, p.mtime) for p in scan.plots] == [
+        (whole, plot_size(25), 1000.0),
+        (compressed, plot_size(25, 5), 1001.0),
+    ]
+    assert (scan.plot_count, scan.plot_bytes) == (2, plot_size(25) + plot_size(25, 5))
+    reasons = {p.name: p.reason for p in scan.suspects}
+    assert set(reasons) == {tiny, short_c9, bad_k, link}
+    lo, hi = plausible_plot_size_range(25)
+    assert reasons[tiny] == f"6 bytes is not the size of a whole k25 plot ({lo}..{hi} bytes)"
+    assert "k25 c09 plot" in reasons[short_c9] and "k=99" in reasons[bad_k] and reasons[link] == "not a regular file"
+    # the dir snapshot keeps them as they are: plots (name, size, mtime) for the archiver, suspects apart
+    (view,) = build_dirs([(str(d), "dst")], {str(d): scan}, [])
+    assert view.plots == scan.plots and view.suspects == scan.suspects and view.plot_count == 2
+    # a suspect is never a temp file either: nothing offers it for removal
+    assert view.orphans == () and all(temp_plot_id(n) is None for n in reasons)
