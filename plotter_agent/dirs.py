@@ -174,6 +174,14 @@ def scan_dir(path: str) -> DirScan:
     return DirScan(path, total, free, tuple(plots), tuple(temps), suspects=tuple(suspects))
 
 
+def dir_mtime_ns(path: str) -> int | None:
+    """A dir's mtime (it changes when files are created, removed or renamed in it), None when it cannot be read."""
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+
+
 def configured_dirs(tmp: Sequence[str], tmp2: str | None, dst: Sequence[str]) -> list[tuple[str, str]]:
     """(path, role) for every configured dir, in config order, without duplicates of the same pair."""
     out: list[tuple[str, str]] = []
