@@ -25,6 +25,7 @@ from cli.jobs_view import (
     job_json,
     phase_text,
     status_table,
+    suspects_lines,
     tmp_summary,
 )
 from cli.render import Grid, Printer, human_bytes, human_duration, print_json
@@ -199,6 +200,8 @@ def dirs(ctx: click.Context, clean_orphans: bool, yes: bool, as_json: bool) -> N
             if o.value is not None:
                 out.heading(o.target.name, f" ({o.target.address})")
                 out.grid(dirs_table(o.value.dirs))
+                for line in suspects_lines(o.value.dirs):
+                    out.line(line)
     rc = report_failures(outcomes)
     if not clean_orphans:
         ctx.exit(rc)

@@ -84,6 +84,10 @@ def dir_json(d: plotter_pb2.Dir) -> dict[str, Any]:
         "plot_bytes": d.plot_bytes,
         "orphan_files": d.orphan_files,
         "orphan_bytes": d.orphan_bytes,
+        "suspects": [
+            {"name": f.name, "size_bytes": f.size_bytes, "mtime": from_timestamp(f.modified_time), "reason": f.reason}
+            for f in d.suspects
+        ],
         "error": d.error or None,
     }
 
@@ -158,7 +162,7 @@ def tmp_summary(jobs: Sequence[plotter_pb2.Job]) -> Grid:
 
 def dirs_table(dirs: Sequence[plotter_pb2.Dir]) -> Grid:
     t = Grid(
-        ("dir", "role", "size", "free", "jobs", "plots", "plot bytes", "orphans", "error"),
+        ("dir", "role", "size", "free", "jobs", "plots", "plot bytes", "orphans", "suspects", "error"),
         right=frozenset({"size", "free", "plots", "plot bytes"}),
     )
     for d in dirs:
@@ -175,9 +179,20 @@ def dirs_table(dirs: Sequence[plotter_pb2.Dir]) -> Grid:
             str(d.plot_count),
             human_bytes(d.plot_bytes),
             f"{d.orphan_files} ({human_bytes(d.orphan_bytes)})" if d.orphan_files else "-",
+            str(len(d.suspects)) if d.suspects else "-",
             d.error or "",
         )
     return t
+
+
+def suspects_lines(dirs: Sequence[plotter_pb2.Dir]) -> list[str]:
+    """One line per suspect (a file named like a plot that is not a whole one): never counted, never archived."""
+    lines: dict[str, str] = {}
+    for d in dirs:
+        for f in d.suspects:
+            path = f"{d.path.rstrip('/')}/{f.name}"
+            lines.setdefault(path, f"suspect (not counted, never archived): {path}: {f.reason}")
+    return list(lines.values())
 
 
 def group_json(g: plotter_pb2.LogGroupStats) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from plotter_agent.logparse import Plotter
 
@@ -238,11 +239,30 @@ _BLADEBIT_SUBCOMMANDS = ("ramplot", "diskplot", "cudaplot")
 #: bladebit subcommand -> the mode its log reports (plotter_agent/plotters/bladebit.py).
 _BLADEBIT_MODES = {"ramplot": "ram", "diskplot": "disk", "cudaplot": "cuda"}
 _HELP = frozenset({"-h", "--help", "--version", "-V"})
-_DEFAULTS: dict[Plotter, dict[str, str]] = {
-    Plotter.CHIA: {"k": "32", "tmp": ".", "dst": ".", "threads": "2", "buckets": "128", "buffer": "3389"},
-    Plotter.MADMAX: {"k": "32", "tmp": ".", "dst": ".", "threads": "4", "buckets": "256"},
-    Plotter.BLADEBIT: {"k": "32", "dst": "."},
-}
+#: What each plotter command uses for an option it is not given (a job's log, once it states a value, wins over
+#: these). ``chia plots create``: click defaults (chia/cmds/plots.py). ``chia plotters chiapos``: chia passes 0 for
+#: buffer, threads and buckets, and chiapos then uses 4608 MiB, 2 threads and 128 buckets (plotter_disk.hpp); -t and
+#: -d are required. madMAx: 4 threads, 256 buckets, final dir = tmp dir (``chia plotters madmax`` the same, -t and -d
+#: required). bladebit: threads default to all cores (unknown here), so only k and the out dir.
+_DEFAULTS_CHIA_CREATE = {"k": "32", "tmp": ".", "dst": ".", "threads": "2", "buckets": "128", "buffer": "3389"}
+_DEFAULTS_CHIAPOS = {"k": "32", "threads": "2", "buckets": "128", "buffer": "4608"}
+_DEFAULTS_MADMAX = {"k": "32", "tmp": ".", "threads": "4", "buckets": "256"}
+_DEFAULTS_CHIA_MADMAX = {"k": "32", "threads": "4", "buckets": "256"}
+_DEFAULTS_BLADEBIT = {"k": "32", "dst": "."}
+_DEFAULTS_CHIA_BLADEBIT = {"k": "32"}
+
+
+class Classified(NamedTuple):
+    """Which plotter runs a command line and how to read it."""
+
+    plotter: Plotter
+    #: the option words after the command's own words
+    words: list[str]
+    table: dict[str, _Opt]
+    #: a chia 2.x ``chia plotters madmax|bladebit`` wrapper (its child is the real plotter)
+    wrapper: bool
+    #: what the command uses for an option it is not given
+    defaults: dict[str, str]
 
 
 def _base(arg: str) -> str:
@@ -265,10 +285,9 @@ def _strip_interpreter(argv: Sequence[str]) -> list[str]:
     return args
 
 
-def classify(argv: Sequence[str]) -> tuple[Plotter, list[str], dict[str, _Opt], bool] | None:
-    """Which plotter runs this command line, the option words, their table, and whether it is a chia wrapper.
-
-    None when ``argv`` is not a plot job.
+def classify(argv: Sequence[str]) -> Classified | None:
+    """Which plotter runs this command line, the option words, their table, whether it is a chia wrapper, and the
+    command's defaults. None when ``argv`` is not a plot job.
     """
     args = _strip_interpreter(argv)
     if not args:
@@ -276,20 +295,20 @@ def classify(argv: Sequence[str]) -> tuple[Plotter, list[str], dict[str, _Opt], 
     prog = _base(args[0])
     if prog == "chia":
         if args[1:3] == ["plots", "create"]:
-            return Plotter.CHIA, args[3:], _CHIA, False
+            return Classified(Plotter.CHIA, args[3:], _CHIA, False, _DEFAULTS_CHIA_CREATE)
         if len(args) >= 3 and args[1] == "plotters":
             sub = args[2]
             if sub == "chiapos":
-                return Plotter.CHIA, args[3:], _CHIA, False
+                return Classified(Plotter.CHIA, args[3:], _CHIA, False, _DEFAULTS_CHIAPOS)
             if sub == "madmax":
-                return Plotter.MADMAX, args[3:], _MADMAX, True
+                return Classified(Plotter.MADMAX, args[3:], _MADMAX, True, _DEFAULTS_CHIA_MADMAX)
             if sub == "bladebit" and len(args) >= 4 and args[3] in _BLADEBIT_SUBCOMMANDS:
-                return Plotter.BLADEBIT, args[4:], _CHIA_BLADEBIT, True
+                return Classified(Plotter.BLADEBIT, args[4:], _CHIA_BLADEBIT, True, _DEFAULTS_CHIA_BLADEBIT)
         return None
     if prog in ("chia_plot", "chia_plot_k34"):
-        return Plotter.MADMAX, args[1:], _MADMAX, False
+        return Classified(Plotter.MADMAX, args[1:], _MADMAX, False, _DEFAULTS_MADMAX)
     if prog == "bladebit" or prog == "bladebit_cuda":
-        return Plotter.BLADEBIT, args[1:], _BLADEBIT, False
+        return Classified(Plotter.BLADEBIT, args[1:], _BLADEBIT, False, _DEFAULTS_BLADEBIT)
     return None
 
 
@@ -318,7 +337,8 @@ def _count(plotter: Plotter, value: str | None) -> int:
     return max(n, 1)
 
 
-def _resolve(path: str | None, cwd: str | None) -> str | None:
+def resolve_path(path: str | None, cwd: str | None) -> str | None:
+    """``path`` as the process sees it: absolute and normalised when it or the cwd is known; None for none."""
     if path is None or path == "":
         return None
     path = os.path.expanduser(path) if path.startswith("~") else path
@@ -354,7 +374,7 @@ def parse_cmdline(argv: Sequence[str], cwd: str | None = None) -> JobCommand | N
     found = classify(argv)
     if found is None:
         return None
-    plotter, words, table, wrapper = found
+    plotter, words, table, wrapper, defaults = found
     values: dict[str, str] = {}
     positionals: list[str] = []
     i = 0
@@ -397,14 +417,16 @@ def parse_cmdline(argv: Sequence[str], cwd: str | None = None) -> JobCommand | N
         rest = [p for p in positionals if p not in _BLADEBIT_SUBCOMMANDS]
         if rest:
             values["dst"] = rest[-1]
-    merged = {**_DEFAULTS[plotter], **values}
-    tmp = _resolve(merged.get("tmp"), cwd)
+    merged = {**defaults, **values}
+    if plotter is Plotter.MADMAX and "dst" not in merged and "tmp" in merged:
+        merged["dst"] = merged["tmp"]  # madMAx: the final dir defaults to the tmp dir
+    tmp = resolve_path(merged.get("tmp"), cwd)
     return JobCommand(
         plotter=plotter,
         k=_int(merged.get("k")),
         tmp_dir=tmp,
-        tmp2_dir=_resolve(merged.get("tmp2"), cwd),
-        dst_dir=_resolve(merged.get("dst"), cwd),
+        tmp2_dir=resolve_path(merged.get("tmp2"), cwd),
+        dst_dir=resolve_path(merged.get("dst"), cwd),
         threads=_int(merged.get("threads")),
         buckets=_int(merged.get("buckets")),
         buffer_mib=_int(merged.get("buffer")),

@@ -11,7 +11,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from plotboss.errors import FailedPrecondition
@@ -43,12 +43,17 @@ class Controller:
         kill_grace_s: float,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        list_temps: Callable[[Iterable[str], Iterable[str]], list[TempFile]] = temp_files_of,
+        remove: Callable[[Iterable[TempFile]], tuple[list[str], int]] = remove_files,
     ) -> None:
         self.view = view
         self.table = table
         self.kill_grace_s = kill_grace_s
         self._sleep = sleep
         self._monotonic = monotonic
+        #: the file-system seams: a fresh listing of a job's temp files, and their removal (re-checked by name)
+        self._list_temps = list_temps
+        self._remove = remove
         #: set when the agent stops: a kill waiting out its grace period gives up waiting (the job has had its SIGTERM)
         #: instead of keeping the stopping agent alive for up to kill_grace_s
         self._stopping = threading.Event()
@@ -133,7 +138,7 @@ class Controller:
         if job.plot_ids:
             # the earlier plots' too: a multi-plot job may have been copying plot N-1 when it died, and nothing will
             # finish that copy now (only temp files are removed, never a finished .plot)
-            removed, removed_bytes = remove_files(temp_files_of(job.plot_ids, job.dirs))
+            removed, removed_bytes = self._remove(self._list_temps(job.plot_ids, job.dirs))
             log.info("job %s: removed %d temp files (%d bytes)", job.name, len(removed), removed_bytes)
         self.view.poll(fresh=True)
         return KillResult(job=job, removed_files=tuple(removed), removed_bytes=removed_bytes)
@@ -176,7 +181,7 @@ class Controller:
             raise FailedPrecondition(
                 f"the orphan temp files now take {total} bytes, not the {expected_bytes} confirmed; nothing removed"
             )
-        removed, removed_bytes = remove_files(seen.values())
+        removed, removed_bytes = self._remove(seen.values())
         log.info("removed %d orphan temp files (%d bytes)", len(removed), removed_bytes)
         self.view.poll(fresh=True)
         return removed, removed_bytes

@@ -10,6 +10,11 @@ cannot be attributed and are never touched. An orphan is a temp file whose plot 
 its current plot nor as an earlier plot of a multi-plot job (madMAx and bladebit ``-n N`` copy or write plot N-1 in
 the background while plot N runs); ``clean`` removes only those.
 
+A finished plot is a regular file with a final plot name (``plot-k<k>[-c<NN>]-<date>-<id>.plot``) whose size is one a
+whole plot of its k and compression level can have (:func:`plotboss.plots.is_plausible_plot_size`). Anything else so
+named (a 6-byte file, a copy cut short, an impossible k, a symlink) is a *suspect*: listed with the reason, never
+counted as a plot, never archived, never removed.
+
 Scanning and classifying are split: ``scan_dir`` does the I/O (one ``scandir`` per dir), the rest is pure.
 """
 
@@ -20,7 +25,8 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from plotboss.plots import PLOT_NAME_RE
+from plotboss.errors import InvalidArgument
+from plotboss.plots import PLOT_NAME_RE, is_plausible_plot_size, parse_plot_name, plausible_plot_size_range
 from plotter_agent.jobs import PLOT_ID_IN_NAME_RE, Job
 
 log = logging.getLogger(__name__)
@@ -37,14 +43,35 @@ class TempFile:
 
 
 @dataclass(frozen=True)
+class PlotFile:
+    """A file named like a final plot: a finished plot (``reason`` empty) or a suspect (``reason`` says why not)."""
+
+    path: str
+    name: str
+    size_bytes: int
+    mtime: float
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class DirScan:
     path: str
     total_bytes: int = 0
     free_bytes: int = 0
-    plot_count: int = 0
-    plot_bytes: int = 0
+    #: the finished plots, by name
+    plots: tuple[PlotFile, ...] = ()
     temp_files: tuple[TempFile, ...] = ()
     error: str = ""
+    #: files named like a plot that are not a whole one, by name
+    suspects: tuple[PlotFile, ...] = ()
+
+    @property
+    def plot_count(self) -> int:
+        return len(self.plots)
+
+    @property
+    def plot_bytes(self) -> int:
+        return sum(p.size_bytes for p in self.plots)
 
 
 @dataclass(frozen=True)
@@ -61,10 +88,20 @@ class DirView:
     total_bytes: int
     free_bytes: int
     jobs: tuple[DirJob, ...]
-    plot_count: int
-    plot_bytes: int
+    #: the finished plots waiting in the dir (name, size, mtime: what the archiver chooses from)
+    plots: tuple[PlotFile, ...]
     orphans: tuple[TempFile, ...]
     error: str = ""
+    #: files named like a plot that are not a whole one (see the module doc)
+    suspects: tuple[PlotFile, ...] = ()
+
+    @property
+    def plot_count(self) -> int:
+        return len(self.plots)
+
+    @property
+    def plot_bytes(self) -> int:
+        return sum(p.size_bytes for p in self.plots)
 
     @property
     def orphan_bytes(self) -> int:
@@ -87,14 +124,28 @@ def temp_plot_id(name: str) -> str | None:
     return hit.group(1) if hit is not None else None
 
 
+def suspect_reason(name: str, size_bytes: int) -> str:
+    """Why a regular file with a final plot name is not a finished plot ("" when it is one)."""
+    try:
+        plot = parse_plot_name(name)
+    except InvalidArgument as e:
+        return str(e).removeprefix(f"plot name {name[:100]!r}: ")
+    if is_plausible_plot_size(size_bytes, plot.k, plot.compression):
+        return ""
+    lo, hi = plausible_plot_size_range(plot.k, plot.compression)
+    level = f" c{plot.compression:02d}" if plot.compression else ""
+    return f"{size_bytes} bytes is not the size of a whole k{plot.k}{level} plot ({lo}..{hi} bytes)"
+
+
 def scan_dir(path: str) -> DirScan:
-    """Space, finished plots and temp files of one dir (not recursive). Errors are reported, never raised."""
+    """Space, finished plots, suspects and temp files of one dir (not recursive). Errors are reported, never raised."""
     try:
         st = os.statvfs(path)
         total, free = st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
     except OSError as e:
         return DirScan(path=path, error=e.strerror or str(e))
-    plots = plot_bytes = 0
+    plots: list[PlotFile] = []
+    suspects: list[PlotFile] = []
     temps: list[TempFile] = []
     try:
         with os.scandir(path) as it:
@@ -105,20 +156,30 @@ def scan_dir(path: str) -> DirScan:
                 if not is_plot and pid is None:
                     continue
                 try:
-                    if not entry.is_file(follow_symlinks=False):
-                        continue
+                    regular = entry.is_file(follow_symlinks=False)
                     st2 = entry.stat(follow_symlinks=False)
                 except OSError:
                     continue
                 if is_plot:
-                    plots += 1
-                    plot_bytes += st2.st_size
-                elif pid is not None:
+                    reason = suspect_reason(name, st2.st_size) if regular else "not a regular file"
+                    f = PlotFile(entry.path, name, st2.st_size, st2.st_mtime, reason)
+                    (suspects if reason else plots).append(f)
+                elif pid is not None and regular:
                     temps.append(TempFile(entry.path, pid, st2.st_size, st2.st_mtime))
     except OSError as e:
         return DirScan(path=path, total_bytes=total, free_bytes=free, error=e.strerror or str(e))
     temps.sort(key=lambda t: t.path)
-    return DirScan(path, total, free, plots, plot_bytes, tuple(temps))
+    plots.sort(key=lambda p: p.name)
+    suspects.sort(key=lambda p: p.name)
+    return DirScan(path, total, free, tuple(plots), tuple(temps), suspects=tuple(suspects))
+
+
+def dir_mtime_ns(path: str) -> int | None:
+    """A dir's mtime (it changes when files are created, removed or renamed in it), None when it cannot be read."""
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
 
 
 def configured_dirs(tmp: Sequence[str], tmp2: str | None, dst: Sequence[str]) -> list[tuple[str, str]]:
@@ -132,9 +193,11 @@ def configured_dirs(tmp: Sequence[str], tmp2: str | None, dst: Sequence[str]) ->
 
 
 def job_dirs(job: Job) -> list[tuple[str, str]]:
-    out = []
+    """(path, role) of each dir the job uses, each path once under its first role: a chia job without ``-2`` uses
+    its tmp dir as tmp2 (its log says so), and that is one dir, not a tmp and a tmp2."""
+    out: list[tuple[str, str]] = []
     for role, d in (("tmp", job.tmp_dir), ("tmp2", job.tmp2_dir), ("dst", job.dst_dir)):
-        if d:
+        if d and all(d != p for p, _r in out):
             out.append((d, role))
     return out
 
@@ -167,13 +230,17 @@ def build_dirs(pairs: Iterable[tuple[str, str]], scans: dict[str, DirScan], jobs
     """The configured dirs, then the dirs running jobs use that are not configured (jobs started by hand).
 
     Orphans are looked for only in configured dirs: an unconfigured dir (``-t .`` in someone's home) is listed for
-    its space and jobs, and nothing in it is ever offered for removal.
+    its space and jobs, and nothing in it is ever offered for removal. A dir listed under several roles (configured
+    as tmp and dst) carries its orphans on its first row only, so that they are counted once.
     """
     pairs = list(pairs)
     configured = {p for p, _r in pairs}
     extra = sorted({pr for j in jobs for pr in job_dirs(j) if pr not in pairs})
     out: list[DirView] = []
+    listed: set[str] = set()
     for path, role in pairs + extra:
+        first = path not in listed
+        listed.add(path)
         scan = scans.get(path) or DirScan(path=path, error="not scanned")
         using = tuple(
             DirJob(j.plot_id, j.pid, j.phase)
@@ -189,9 +256,9 @@ def build_dirs(pairs: Iterable[tuple[str, str]], scans: dict[str, DirScan], jobs
                 total_bytes=scan.total_bytes,
                 free_bytes=scan.free_bytes,
                 jobs=using,
-                plot_count=scan.plot_count,
-                plot_bytes=scan.plot_bytes,
-                orphans=find_orphans(scan, jobs) if path in configured else (),
+                plots=scan.plots,
+                suspects=scan.suspects,
+                orphans=find_orphans(scan, jobs) if path in configured and first else (),
                 error=scan.error,
             )
         )

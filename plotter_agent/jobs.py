@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from plotboss.errors import Ambiguous, InvalidArgument, NotFound
-from plotter_agent.cmdline import JobCommand, parse_cmdline
+from plotter_agent.cmdline import JobCommand, parse_cmdline, resolve_path
 from plotter_agent.logparse import LogInfo, Plotter
 from plotter_agent.proctable import ProcFacts
 
@@ -235,6 +235,10 @@ def _pick(a: str | None, b: str | None) -> str | None:
     return a if a else b
 
 
+def _stated(from_log: int | None, from_cmdline: int | None) -> int | None:
+    return from_log if from_log is not None else from_cmdline
+
+
 def build_job(
     family: Family,
     *,
@@ -266,12 +270,14 @@ def build_job(
         cmdline=main.cmdline,
         plotter=info.plotter if info is not None and info.plotter is not None else cmd.plotter,
         k=info.k if info is not None and info.k else cmd.k,
-        tmp_dir=_pick(cmd.tmp_dir, info.tmp_dir if info else None),
-        tmp2_dir=_pick(cmd.tmp2_dir, info.tmp2_dir if info else None),
-        dst_dir=_pick(cmd.dst_dir, info.dst_dir if info else None),
-        threads=cmd.threads if cmd.threads is not None else (info.threads if info else None),
-        buckets=cmd.buckets if cmd.buckets is not None else (info.buckets if info else None),
-        buffer_mib=cmd.buffer_mib if cmd.buffer_mib is not None else (info.buffer_mib if info else None),
+        # a log names dirs as the plotter got them (relative ones too): they resolve against the job's cwd
+        tmp_dir=_pick(cmd.tmp_dir, resolve_path(info.tmp_dir, main.cwd) if info else None),
+        tmp2_dir=_pick(cmd.tmp2_dir, resolve_path(info.tmp2_dir, main.cwd) if info else None),
+        dst_dir=_pick(cmd.dst_dir, resolve_path(info.dst_dir, main.cwd) if info else None),
+        # what the log states is what the plotter uses: it wins over the command line (and its command's defaults)
+        threads=_stated(info.threads if info else None, cmd.threads),
+        buckets=_stated(info.buckets if info else None, cmd.buckets),
+        buffer_mib=_stated(info.buffer_mib if info else None, cmd.buffer_mib),
         state=state,
         wall_s=max(0.0, now - main.create_time),
         user_s=sum(m.user_s for m in family.members),
@@ -323,18 +329,3 @@ def find_job(jobs: Sequence[Job], name: str) -> Job:
         listed = ", ".join(f"{j.plot_id} (pid {j.pid})" for j in matches)
         raise Ambiguous(f"job prefix {prefix!r} matches {len(matches)} jobs: {listed}")
     return matches[0]
-
-
-def short_ids(jobs: Sequence[Job], min_len: int = 8) -> dict[int, str]:
-    """The shortest unique plot-id prefix (at least ``min_len``) per job pid; ``pid:N`` for jobs without an id."""
-    ids = [j.plot_id for j in jobs if j.plot_id]
-    out: dict[int, str] = {}
-    for j in jobs:
-        if not j.plot_id:
-            out[j.pid] = f"pid:{j.pid}"
-            continue
-        n = min_len
-        while n < 64 and sum(1 for i in ids if i.startswith(j.plot_id[:n])) > 1:
-            n += 1
-        out[j.pid] = j.plot_id[:n]
-    return out

@@ -76,7 +76,7 @@ class LogLibrary:
         path = Path(path)
         f = self._followers.get(path)
         if f is None:
-            f = self._followers[path] = LogFollower(path)
+            f = self._followers[path] = LogFollower(path, clock=self.clock)
             name = self._name_in_dir(path)
             self._follower_names[path] = name
             old = self._entries.pop(name, None) if name is not None else None

@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from plotter_agent.plotters import bladebit, chia, madmax
@@ -153,11 +154,14 @@ def _file_id(st: os.stat_result) -> tuple[int, int]:
 class LogFollower:
     """Incremental reader of one log file: each :meth:`poll` parses only the bytes added since the last one."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         self.path = path
         self.parser = LogParser()
         self.offset = 0
+        #: when the log last grew, on ``clock``: its mtime when first read, then the clock's time of each poll that
+        #: found new bytes (stall detection compares it with the same clock's now)
         self.last_growth = 0.0
+        self._clock = clock
         self._file: tuple[int, int] | None = None
         #: How many times parsing started over (file truncated or replaced).
         self.restarts = 0
@@ -193,7 +197,7 @@ class LogFollower:
         if data:
             self.offset += len(data)
             self.parser.feed(data)
-            self.last_growth = st.st_mtime if first else time.time()
+            self.last_growth = st.st_mtime if first else self._clock()
         elif first:
             self.last_growth = st.st_mtime
         return self.parser.info != before

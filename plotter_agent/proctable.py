@@ -5,6 +5,8 @@ default. It stays lean per poll: command lines come from ``/proc/PID/cmdline`` a
 command line is re-read when the pid is new, and every ``recheck_every`` polls for all pids in case of pid reuse or
 exec); only the few candidates that look like plot jobs are read further: one read of ``/proc/PID/stat`` (state,
 times, RSS, iowait ticks) and the ``cwd``, ``fd/1`` and ``fd/2`` links, with psutil as the fallback off that layout.
+A process's state is that of its busiest thread (``/proc/PID/task/*/stat``, read only when the main thread waits):
+plotters compute in worker threads while the main thread sleeps in a join, and such a job is running.
 Processes that vanish or deny access mid-scan are skipped or reported with what could be read.
 """
 
@@ -130,6 +132,36 @@ def _boot_time() -> float:
     return _BOOT_TIME
 
 
+_LETTERS = {word: letter for letter, word in _STATES.items()}
+#: Main-thread states in which the other threads may still be at work (a plotter's main thread waits on its workers).
+_WAITING = frozenset("SDI")
+#: Thread states by how busy they tell the process is: a running thread makes the process running, then disk wait.
+_BUSY_ORDER = "RDSI"
+
+
+def _busiest_thread(pid: int, main_state: str) -> str:
+    """The busiest state among the process's threads (``/proc/PID/task/*/stat``): a job is running when any of its
+    threads is, though its main thread sleeps in a join. ``main_state`` when the threads cannot be read."""
+    best = main_state
+    try:
+        tids = os.listdir(f"{PROC}/{pid}/task")
+    except OSError:
+        return best
+    for tid in tids:
+        try:
+            with open(f"{PROC}/{pid}/task/{tid}/stat", "rb") as f:
+                raw = f.read()
+        except OSError:
+            continue  # the thread ended meanwhile
+        after = raw[raw.rfind(b")") + 2 :]
+        st = after[:1].decode(errors="replace")
+        if st in _BUSY_ORDER and _BUSY_ORDER.index(st) < _BUSY_ORDER.index(best):
+            best = st
+            if best == "R":
+                break
+    return best
+
+
 def _read_stat(pid: int, cmd: tuple[str, ...], fds_only: Sequence[int] | None) -> ProcFacts | None:
     """Linux fast path: one read of /proc/PID/stat plus two readlinks; None when the process is gone."""
     try:
@@ -146,12 +178,15 @@ def _read_stat(pid: int, cmd: tuple[str, ...], fds_only: Sequence[int] | None) -
     except OSError:
         cwd = None
     fds, fds_error = read_fds(pid, fds_only)
+    state = rest[0].decode()
+    if state in _WAITING:
+        state = _busiest_thread(pid, state)
     return ProcFacts(
         pid=pid,
         ppid=int(rest[1]),
         cmdline=cmd,
         create_time=_boot_time() + int(rest[19]) / _TICKS,
-        status=_STATES.get(rest[0].decode(), "unknown"),
+        status=_STATES.get(state, "unknown"),
         user_s=int(rest[11]) / _TICKS,
         sys_s=int(rest[12]) / _TICKS,
         iowait_s=int(rest[39]) / _TICKS,  # delayacct_blkio_ticks, what psutil reports as iowait
@@ -179,7 +214,7 @@ def read_facts(
         with p.oneshot():
             cmd = tuple(cmdline) if cmdline is not None else tuple(p.cmdline())
             create_time = p.create_time()
-            status = p.status()
+            status: str = p.status()
             ppid = p.ppid()
             try:
                 t = p.cpu_times()
@@ -199,6 +234,9 @@ def read_facts(
         return None
     except psutil.AccessDenied:
         return None
+    letter = _LETTERS.get(status)
+    if letter in _WAITING and os.path.isdir(PROC):
+        status = _STATES[_busiest_thread(pid, letter)]
     fds, fds_error = read_fds(pid, fds_only)
     return ProcFacts(
         pid=pid,

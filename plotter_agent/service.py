@@ -1,7 +1,7 @@
 """gRPC servicer of the plotter agent: converts messages to domain values, calls the domain, maps errors (plotboss.rpc).
 
-Read RPCs answer from the view's latest snapshot. The scheduler and archiver RPCs belong to later issues; until then
-they answer UNIMPLEMENTED through the generated base class.
+Read RPCs answer from the view's latest snapshot. The RPCs not overridden here (the scheduler's and the archiver's,
+until they land) answer UNIMPLEMENTED from the generated base class.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable, Iterator
-from typing import NamedTuple, NoReturn
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import grpc
 
@@ -21,7 +21,7 @@ from plotboss.rpc import handle_errors, handle_stream_errors, to_duration, to_ti
 from plotboss.v1 import common_pb2, plotter_pb2, plotter_pb2_grpc
 from plotter_agent.analyze import analyze
 from plotter_agent.control import Controller
-from plotter_agent.dirs import DirView
+from plotter_agent.dirs import DirView, PlotFile
 from plotter_agent.jobs import Job, ProcState, find_job
 from plotter_agent.logparse import Plotter
 from plotter_agent.view import Snapshot, View
@@ -104,7 +104,13 @@ def job_message(j: Job) -> plotter_pb2.Job:
     return msg
 
 
-def dir_message(d: DirView) -> plotter_pb2.Dir:
+def plot_file_message(f: PlotFile) -> plotter_pb2.PlotFile:
+    return plotter_pb2.PlotFile(
+        name=f.name, size_bytes=f.size_bytes, modified_time=to_timestamp(f.mtime), reason=f.reason
+    )
+
+
+def dir_message(d: DirView, *, include_plots: bool = False) -> plotter_pb2.Dir:
     return plotter_pb2.Dir(
         path=d.path,
         role=DIR_ROLE[d.role],
@@ -116,6 +122,8 @@ def dir_message(d: DirView) -> plotter_pb2.Dir:
         orphan_bytes=d.orphan_bytes,
         orphan_files=len(d.orphans),
         error=d.error,
+        suspects=[plot_file_message(f) for f in d.suspects],
+        plots=[plot_file_message(f) for f in d.plots] if include_plots else [],
     )
 
 
@@ -226,7 +234,8 @@ class PlotterServicer(plotter_pb2_grpc.PlotterServiceServicer):
         self, request: plotter_pb2.ListDirsRequest, context: grpc.ServicerContext
     ) -> plotter_pb2.ListDirsResponse:
         return plotter_pb2.ListDirsResponse(
-            agent=self.info, dirs=[dir_message(d) for d in self._snapshot(context).dirs]
+            agent=self.info,
+            dirs=[dir_message(d, include_plots=request.include_plots) for d in self._snapshot(context).dirs],
         )
 
     @handle_errors
@@ -312,45 +321,3 @@ class PlotterServicer(plotter_pb2_grpc.PlotterServiceServicer):
             nxt = self.view.wait_newer(version, _WAKE_S)
             if nxt is not None:
                 version = nxt.version
-
-    # The scheduler and archiver come with later issues: UNIMPLEMENTED until then (the generated base's behaviour).
-    def GetSchedulerStatus(
-        self, request: plotter_pb2.GetSchedulerStatusRequest, context: grpc.ServicerContext
-    ) -> plotter_pb2.GetSchedulerStatusResponse:
-        return _unimplemented(super().GetSchedulerStatus, request, context)
-
-    def PauseScheduler(
-        self, request: plotter_pb2.PauseSchedulerRequest, context: grpc.ServicerContext
-    ) -> plotter_pb2.PauseSchedulerResponse:
-        return _unimplemented(super().PauseScheduler, request, context)
-
-    def ResumeScheduler(
-        self, request: plotter_pb2.ResumeSchedulerRequest, context: grpc.ServicerContext
-    ) -> plotter_pb2.ResumeSchedulerResponse:
-        return _unimplemented(super().ResumeScheduler, request, context)
-
-    def DrainScheduler(
-        self, request: plotter_pb2.DrainSchedulerRequest, context: grpc.ServicerContext
-    ) -> plotter_pb2.DrainSchedulerResponse:
-        return _unimplemented(super().DrainScheduler, request, context)
-
-    def GetArchiveStatus(
-        self, request: plotter_pb2.GetArchiveStatusRequest, context: grpc.ServicerContext
-    ) -> plotter_pb2.GetArchiveStatusResponse:
-        return _unimplemented(super().GetArchiveStatus, request, context)
-
-    def PauseArchiver(
-        self, request: plotter_pb2.PauseArchiverRequest, context: grpc.ServicerContext
-    ) -> plotter_pb2.PauseArchiverResponse:
-        return _unimplemented(super().PauseArchiver, request, context)
-
-    def ResumeArchiver(
-        self, request: plotter_pb2.ResumeArchiverRequest, context: grpc.ServicerContext
-    ) -> plotter_pb2.ResumeArchiverResponse:
-        return _unimplemented(super().ResumeArchiver, request, context)
-
-
-def _unimplemented(base: Callable[..., object], request: object, context: grpc.ServicerContext) -> NoReturn:
-    """Call the generated base method: it sets UNIMPLEMENTED and raises NotImplementedError (grpc reports the code)."""
-    base(request, context)
-    raise NotImplementedError

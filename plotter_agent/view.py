@@ -8,7 +8,6 @@ snapshot; WatchJobs waits on a condition for the next version. Nothing here scan
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -16,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from plotboss.errors import FailedPrecondition
-from plotter_agent.dirs import DirScan, DirView, build_dirs, job_dirs, job_temp_bytes, scan_dir
+from plotter_agent.dirs import DirScan, DirView, build_dirs, dir_mtime_ns, job_dirs, job_temp_bytes, scan_dir
 from plotter_agent.jobs import Family, Job, build_job, find_log, group_families
 from plotter_agent.loglib import LogLibrary
 from plotter_agent.proctable import ProcessTable
@@ -62,6 +61,7 @@ class View:
         poll_s: float,
         clock: Clock = time.time,
         scan: Callable[[str], DirScan] = scan_dir,
+        dir_mtime: Callable[[str], int | None] = dir_mtime_ns,
         dir_rescan_s: float = 15.0,
     ) -> None:
         self.log_dir = log_dir
@@ -72,6 +72,7 @@ class View:
         self.poll_s = poll_s
         self.clock = clock
         self._scan = scan
+        self._dir_mtime = dir_mtime
         self.dir_rescan_s = dir_rescan_s
         self._dir_cache: dict[str, tuple[int | None, float, DirScan]] = {}
         self._fds_cache: dict[tuple[int, float], tuple[int, tuple[tuple[int, str], ...], str]] = {}
@@ -182,10 +183,7 @@ class View:
         for d in wanted:
             if d in scans:
                 continue
-            try:
-                mtime: int | None = os.stat(d).st_mtime_ns
-            except OSError:
-                mtime = None
+            mtime = self._dir_mtime(d)
             hit = self._dir_cache.get(d)
             if (
                 not fresh
@@ -203,7 +201,7 @@ class View:
         return scans
 
     def _publish(self, now: float, jobs: tuple[Job, ...], dirs: tuple[DirView, ...], cpu: float) -> Snapshot:
-        news = (_news_key(jobs), tuple((d.path, d.role, d.jobs, d.plot_count, d.orphans) for d in dirs))
+        news = (_news_key(jobs), tuple((d.path, d.role, d.jobs, d.plots, d.suspects, d.orphans) for d in dirs))
         with self._cond:
             version = self._snapshot.version
             if news != self._news or version == 0:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -16,11 +17,10 @@ import grpc
 import yaml
 
 from plotboss.auth import TokenSet
+from plotboss.plots import plot_size
 from plotboss.transport import Server, ServiceRegistration, dial, serve
 from plotboss.v1 import farmer_pb2, farmer_pb2_grpc, plotter_pb2, plotter_pb2_grpc
 from testbed.children import stop_process
-
-AUTH_CODES = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
 
 
 def plotter_config(root: Path, **agent: Any) -> dict[str, Any]:
@@ -73,16 +73,18 @@ def error_of(call: Callable[[], Any]) -> tuple[grpc.StatusCode, str]:
     return grpc.StatusCode.OK, ""
 
 
-# One representative read and control RPC of each service. They are harmless on a test agent whatever they do once
-# implemented (pausing the scheduler of an agent with nothing to schedule; releasing an unknown reservation).
+# One representative read and control RPC of each service, all implemented: an allowed call answers OK, so a test
+# can tell "allowed and done" from "past auth but failing" (UNIMPLEMENTED, INTERNAL). They are harmless on a test
+# agent: listing; cleaning the orphans of a plotter whose dirs hold none; reserving space for a small plot on a
+# farmer and releasing that reservation at once.
 def plotter_read(channel: grpc.Channel, **kw: Any) -> Callable[[], Any]:
     stub = plotter_pb2_grpc.PlotterServiceStub(channel)
-    return lambda: stub.GetSchedulerStatus(plotter_pb2.GetSchedulerStatusRequest(), **kw)
+    return lambda: stub.ListJobs(plotter_pb2.ListJobsRequest(), **kw)
 
 
 def plotter_control(channel: grpc.Channel, **kw: Any) -> Callable[[], Any]:
     stub = plotter_pb2_grpc.PlotterServiceStub(channel)
-    return lambda: stub.PauseScheduler(plotter_pb2.PauseSchedulerRequest(), **kw)
+    return lambda: stub.CleanOrphans(plotter_pb2.CleanOrphansRequest(), **kw)
 
 
 def farmer_read(channel: grpc.Channel, **kw: Any) -> Callable[[], Any]:
@@ -91,8 +93,17 @@ def farmer_read(channel: grpc.Channel, **kw: Any) -> Callable[[], Any]:
 
 
 def farmer_control(channel: grpc.Channel, **kw: Any) -> Callable[[], Any]:
+    """Reserve room for a (fresh, k18-sized) plot and release it: two control RPCs, the code of the first that fails."""
     stub = farmer_pb2_grpc.FarmerServiceStub(channel)
-    return lambda: stub.Release(farmer_pb2.ReleaseRequest(reservation_id="no-such-reservation"), **kw)
+
+    def call() -> Any:
+        name = f"plot-k18-2021-01-01-00-00-{secrets.token_hex(32)}.plot"
+        reserved = stub.Reserve(
+            farmer_pb2.ReserveRequest(plot_name=name, size_bytes=plot_size(18), requester="plotter-test"), **kw
+        )
+        return stub.Release(farmer_pb2.ReleaseRequest(reservation_id=reserved.reservation.id), **kw)
+
+    return call
 
 
 # --- agents as real processes ---------------------------------------------------------------------------------------

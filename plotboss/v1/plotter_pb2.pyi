@@ -257,7 +257,7 @@ class DirJob(_message.Message):
     def __init__(self, plot_id: _Optional[str] = ..., pid: _Optional[int] = ..., phase: _Optional[_Union[Phase, _Mapping]] = ...) -> None: ...
 
 class Dir(_message.Message):
-    __slots__ = ("path", "role", "total_bytes", "free_bytes", "jobs", "plot_count", "plot_bytes", "orphan_bytes", "orphan_files", "error")
+    __slots__ = ("path", "role", "total_bytes", "free_bytes", "jobs", "plot_count", "plot_bytes", "orphan_bytes", "orphan_files", "error", "suspects", "plots")
     PATH_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
@@ -268,6 +268,8 @@ class Dir(_message.Message):
     ORPHAN_BYTES_FIELD_NUMBER: _ClassVar[int]
     ORPHAN_FILES_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    SUSPECTS_FIELD_NUMBER: _ClassVar[int]
+    PLOTS_FIELD_NUMBER: _ClassVar[int]
     path: str
     role: DirRole
     total_bytes: int
@@ -278,11 +280,27 @@ class Dir(_message.Message):
     orphan_bytes: int
     orphan_files: int
     error: str
-    def __init__(self, path: _Optional[str] = ..., role: _Optional[_Union[DirRole, str]] = ..., total_bytes: _Optional[int] = ..., free_bytes: _Optional[int] = ..., jobs: _Optional[_Iterable[_Union[DirJob, _Mapping]]] = ..., plot_count: _Optional[int] = ..., plot_bytes: _Optional[int] = ..., orphan_bytes: _Optional[int] = ..., orphan_files: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+    suspects: _containers.RepeatedCompositeFieldContainer[PlotFile]
+    plots: _containers.RepeatedCompositeFieldContainer[PlotFile]
+    def __init__(self, path: _Optional[str] = ..., role: _Optional[_Union[DirRole, str]] = ..., total_bytes: _Optional[int] = ..., free_bytes: _Optional[int] = ..., jobs: _Optional[_Iterable[_Union[DirJob, _Mapping]]] = ..., plot_count: _Optional[int] = ..., plot_bytes: _Optional[int] = ..., orphan_bytes: _Optional[int] = ..., orphan_files: _Optional[int] = ..., error: _Optional[str] = ..., suspects: _Optional[_Iterable[_Union[PlotFile, _Mapping]]] = ..., plots: _Optional[_Iterable[_Union[PlotFile, _Mapping]]] = ...) -> None: ...
+
+class PlotFile(_message.Message):
+    __slots__ = ("name", "size_bytes", "modified_time", "reason")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MODIFIED_TIME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    size_bytes: int
+    modified_time: _timestamp_pb2.Timestamp
+    reason: str
+    def __init__(self, name: _Optional[str] = ..., size_bytes: _Optional[int] = ..., modified_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ListDirsRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("include_plots",)
+    INCLUDE_PLOTS_FIELD_NUMBER: _ClassVar[int]
+    include_plots: bool
+    def __init__(self, include_plots: _Optional[bool] = ...) -> None: ...
 
 class ListDirsResponse(_message.Message):
     __slots__ = ("agent", "dirs")

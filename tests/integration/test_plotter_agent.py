@@ -175,9 +175,15 @@ def test_four_jobs_seen_advance_and_leave(bed: Bed, procs: list[subprocess.Popen
     for p in procs[:1] + procs[2:]:
         assert p.returncode == 0
     # their plots show in dst
-    dirs = bed.rpc(lambda s: s.ListDirs(plotter_pb2.ListDirsRequest())).dirs
+    dirs = bed.rpc(lambda s: s.ListDirs(plotter_pb2.ListDirsRequest(include_plots=True))).dirs
     (dst,) = [d for d in dirs if d.path == str(bed.dst)]
     assert dst.role == plotter_pb2.DIR_ROLE_DST and dst.plot_count == 4 and dst.plot_bytes > 0 and dst.orphan_files == 0
+    # real plots are plausible for their k: counted, none suspect, each with its name, size and mtime
+    on_disk = {p.name: p.stat() for p in bed.dst.glob("*.plot")}
+    assert not dst.suspects and len(dst.plots) == 4
+    assert {(f.name, f.size_bytes, f.modified_time.seconds) for f in dst.plots} == {
+        (n, st.st_size, int(st.st_mtime)) for n, st in on_disk.items()
+    }
     ids = {log_plot_id(log) for _k, _t, log in jobs.values()}
     assert {p.name.split("-")[-1].removesuffix(".plot") for p in bed.dst.glob("*.plot")} == ids
 
@@ -266,6 +272,15 @@ def test_dirs_orphans_watch_and_bad_requests(bed: Bed, procs: list[subprocess.Po
         return any(d["path"] == str(bed.tmp[1]) and d["orphan_bytes"] == 1000 for d in dirs)
 
     wait_for("the orphan in dirs", orphan_seen, 10)
+    # the 10-byte file named like a k32 plot is no plot: a suspect, with its reason, in --json and in the table
+    (tmp1,) = [
+        d for d in json.loads(bed.cli("dirs", "--json").stdout)["plotters"][0]["dirs"] if d["path"] == str(bed.tmp[1])
+    ]
+    assert tmp1["plot_count"] == 0 and tmp1["plot_bytes"] == 0
+    assert [(f["name"], f["size_bytes"]) for f in tmp1["suspects"]] == [(plot.name, 10)]
+    assert "10 bytes is not the size of a whole k32 plot" in tmp1["suspects"][0]["reason"]
+    text = bed.cli("dirs").stdout
+    assert f"suspect (not counted, never archived): {plot}: 10 bytes" in text
     r = bed.cli("dirs", "--clean-orphans")  # no terminal to confirm on: nothing removed
     assert r.returncode == 1 and orphan.exists()
     r = bed.cli("dirs", "--clean-orphans", "--yes")

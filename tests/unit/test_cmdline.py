@@ -435,7 +435,7 @@ def test_plot_count(argv: list[str], count: int) -> None:
             J(B, 32, "/t", "/t2", "/d", threads=8, count=0, wrapper=True, mode="disk"),
         ),
         # not groups: an unknown letter, flags only, a lone dash
-        (["chia_plot", "-Q33", "-wG", "-", "-t", "/t/"], J(M, 32, "/t", None, "/home/u", threads=4, buckets=256)),
+        (["chia_plot", "-Q33", "-wG", "-", "-t", "/t/"], J(M, 32, "/t", None, "/t", threads=4, buckets=256)),
     ],
 )
 def test_attached_short_values(argv: list[str], expected: JobCommand) -> None:
@@ -485,3 +485,25 @@ def test_any_command_line_parses_or_is_refused_without_raising(argv: list[str], 
 def test_mode(argv: list[str], mode: str | None) -> None:
     cmd = parse_cmdline(argv, "/")
     assert cmd is not None and cmd.mode == mode
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        # chia plots create's own defaults (click)
+        (["chia", "plots", "create", "-t", "/t", "-d", "/d"], J(C, 32, "/t", None, "/d", **CHIA_DEFAULTS)),
+        # chia plotters chiapos passes 0 and chiapos uses its own: 4608 MiB, 2 threads, 128 buckets
+        (
+            ["chia", "plotters", "chiapos", "-t", "/t", "-d", "/d"],
+            J(C, 32, "/t", None, "/d", threads=2, buckets=128, buffer_mib=4608),
+        ),
+        # chia plotters madmax: 4 threads, 256 buckets; -t and -d are required (no "." default)
+        (["chia", "plotters", "madmax", "-d", "/d"], J(M, 32, None, None, "/d", threads=4, buckets=256, wrapper=True)),
+        # madMAx itself: the final dir defaults to the tmp dir
+        (["chia_plot", "-t", "/t/"], J(M, 32, "/t", None, "/t", **MADMAX_DEFAULTS)),
+        # bladebit through chia: threads default to all cores, so unknown
+        (["chia", "plotters", "bladebit", "ramplot", "-d", "/d"], J(B, 32, None, None, "/d", wrapper=True, mode="ram")),
+    ],
+)
+def test_each_command_has_its_own_defaults(argv: list[str], expected: JobCommand) -> None:
+    assert parse_cmdline(argv, "/home/u") == expected

@@ -17,7 +17,6 @@ from plotter_agent.jobs import (
     group_families,
     is_stalled,
     plot_id_from_files,
-    short_ids,
 )
 from plotter_agent.logparse import LogInfo, Plotter
 from plotter_agent.proctable import ProcFacts
@@ -57,11 +56,6 @@ class TestFindJob:
             find_job(JOBS, "b")
         with pytest.raises(NotFound):
             find_job([], "a")
-
-    def test_short_ids(self) -> None:
-        s = short_ids(JOBS)
-        assert s[12] == "cccccccc" and s[13] == "pid:13"
-        assert s[10] == ID_A[:9] and s[11] == ID_B[:9]
 
 
 class TestFamilies:
@@ -222,3 +216,23 @@ def test_job_mode_comes_from_the_log_else_the_command_line() -> None:
     assert build_job(fam, now=1010.0, info=said, stall_after_s=600.0, **kw).mode == "disk"  # type: ignore[arg-type]
     chia = group_families([proc(9, CHIA)])[0]
     assert build_job(chia, now=1010.0, info=None, stall_after_s=600.0, **kw).mode is None  # type: ignore[arg-type]
+
+
+def test_what_the_log_states_wins_over_a_default() -> None:
+    """A real chia 2.7.5 log states 500 MiB, 16 buckets and 2 threads; the command line gave none of them."""
+    from pathlib import Path
+
+    from plotter_agent.logparse import parse_file
+
+    info = parse_file(Path(__file__).parents[1] / "data" / "logs" / "chia-2.7.5-k25.plot.log")
+    argv = ("/venv/bin/python", "/venv/bin/chia", "plotters", "chiapos", "-k", "25", "-t", "/t", "-d", "/d")
+    fam = group_families([proc(100, argv)])[0]
+    kw = {"now": 2000.0, "logfile": None, "log_reason": "", "last_growth": None, "progress": 0.0, "eta_s": None}
+    before = build_job(fam, info=None, tmp_bytes=0, stall_after_s=600.0, **kw)  # type: ignore[arg-type]
+    assert (before.buffer_mib, before.buckets, before.threads) == (4608, 128, 2)  # chiapos's defaults until then
+    job_ = build_job(fam, info=info, tmp_bytes=0, stall_after_s=600.0, **kw)  # type: ignore[arg-type]
+    assert (job_.buffer_mib, job_.buckets, job_.threads) == (500, 16, 2)
+    # the log wins over what the command line says, too: it is what the plotter used
+    fam_b = group_families([proc(101, (*argv, "-b", "3000", "-u", "64"))])[0]
+    job_b = build_job(fam_b, info=info, tmp_bytes=0, stall_after_s=600.0, **kw)  # type: ignore[arg-type]
+    assert (job_b.buffer_mib, job_b.buckets) == (500, 16)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cli.jobs_view import dir_json, job_json, short_ids, status_phase, status_table
+from cli.jobs_view import dir_json, dirs_table, job_json, short_ids, status_phase, status_table, suspects_lines
 from cli.render import Grid
 from plotboss.rpc import to_duration
 from plotboss.v1 import plotter_pb2
@@ -68,3 +68,16 @@ def test_plain_grid_aligns_columns_and_right_justifies_numbers() -> None:
         "/mnt/a       1.0 GiB",
         "/mnt/longer     12 B",
     ]
+
+
+def test_dirs_show_suspects() -> None:
+    name = f"plot-k25-2026-11-25-17-11-{'d' * 64}.plot"
+    suspect = plotter_pb2.PlotFile(name=name, size_bytes=6, reason="6 bytes is not the size of a whole k25 plot")
+    suspect.modified_time.FromSeconds(1000)
+    d = plotter_pb2.Dir(path="/d/", role=plotter_pb2.DIR_ROLE_DST, suspects=[suspect])
+    twice = plotter_pb2.Dir(path="/d/", role=plotter_pb2.DIR_ROLE_TMP, suspects=[suspect])  # one dir, two roles
+    assert dir_json(d)["suspects"] == [{"name": name, "size_bytes": 6, "mtime": 1000.0, "reason": suspect.reason}]
+    assert dir_json(d)["plot_count"] == 0
+    assert suspects_lines([d, twice]) == [f"suspect (not counted, never archived): /d/{name}: {suspect.reason}"]
+    grid = dirs_table([d])
+    assert "suspects" in grid.columns and grid.rows[0][grid.columns.index("suspects")] == "1"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 
 from plotboss.errors import FailedPrecondition, NotFound
 from plotter_agent.control import Controller
-from plotter_agent.dirs import configured_dirs
+from plotter_agent.dirs import DirScan, TempFile, configured_dirs, scan_dir, temp_files_of
 from plotter_agent.jobs import ProcState
 from plotter_agent.loglib import LogLibrary
 from plotter_agent.view import View
@@ -233,3 +234,109 @@ def test_kill_cleans_the_dirs_given_with_attached_values(tmp_path: Path) -> None
     temp = tmp / f"plot-k18-2021-01-01-00-00-{PLOT_ID}.plot.table1.tmp"
     temp.write_bytes(b"x" * 10)
     assert ctl.kill("0001").removed_files == (str(temp),) and not temp.exists()
+
+
+def test_a_sleeping_job_whose_log_stopped_growing_is_stalled_on_the_views_clock(tmp_path: Path) -> None:
+    """Under a virtual clock a sleeping job whose log had not grown for 10,000 s showed log_age_s 0, not stalled: the
+    log follower stamped growth with the real time. It stamps it with the view's clock now."""
+    logs, tmp, dst = tmp_path / "logs", tmp_path / "tmp", tmp_path / "dst"
+    for d in (logs, tmp, dst):
+        d.mkdir()
+    log = logs / "job.log"
+    data = SAMPLE.read_bytes()
+    log.write_bytes(data[:3000])
+    os.utime(log, (5000.0, 5000.0))  # written at the virtual clock's start
+    cmd = ("python3", "/v/bin/chia", "plots", "create", "-k", "18", "-t", str(tmp), "-d", str(dst))
+    table = FakeTable([proc(10, cmd, status="sleeping", fds=((1, str(log)), (2, str(log))))])
+    view, _ctl, clock = _view(logs, configured_dirs([str(tmp)], None, [str(dst)]), table)
+    (j,) = view.poll().jobs
+    assert (j.state, j.log_age_s, j.stalled) == (ProcState.SLEEPING, 0.0, False)
+    clock.advance(100)
+    with open(log, "ab") as f:
+        f.write(data[3000:6000])  # the log grows (at the virtual 5100)
+    (j,) = view.poll().jobs
+    assert (j.log_age_s, j.stalled) == (0.0, False)
+    clock.advance(300)
+    (j,) = view.poll().jobs
+    assert (j.log_age_s, j.stalled) == (300.0, False)  # under stall_after_s (600)
+    clock.advance(10_000 - 300)
+    (j,) = view.poll().jobs
+    assert (j.log_age_s, j.stalled) == (10_000.0, True)
+    table.procs[10] = replace(table.procs[10], status="running")  # a running job is never stalled
+    (j,) = view.poll().jobs
+    assert (j.state, j.stalled) == (ProcState.RUNNING, False)
+
+
+def test_the_views_dir_listing_goes_through_its_seams(
+    setup: tuple[View, Controller, FakeTable, VirtualClock, Path],
+) -> None:
+    """The view asks its injected ``dir_mtime`` whether a dir changed, and lists it with its injected ``scan``."""
+    view, _ctl, table, clock, tmp = setup
+    asked: list[str] = []
+    listed: list[str] = []
+
+    def mtime(path: str) -> int | None:
+        asked.append(path)
+        return 1  # never changes
+
+    def scan(path: str) -> DirScan:
+        listed.append(path)
+        return scan_dir(path)
+
+    seamed = View(
+        log_dir=view.log_dir,
+        dirs=view.dirs,
+        table=table,
+        library=LogLibrary(view.log_dir, clock=clock),
+        stall_after_s=600,
+        poll_s=0.1,
+        clock=clock,
+        scan=scan,
+        dir_mtime=mtime,
+    )
+    seamed.poll()
+    assert str(tmp) in asked and str(tmp) in listed
+    orphan = tmp / f"plot-k18-2021-01-01-00-00-{'de' * 32}.plot.table1.tmp"
+    orphan.write_bytes(b"x" * 7)
+    os.utime(orphan, (100.0, 100.0))  # older than every job
+    listed.clear()
+    clock.advance(1)
+    snap = seamed.poll()
+    assert listed == []  # the seam says nothing changed: the listing is reused...
+    assert all(not d.orphans for d in snap.dirs)
+    clock.advance(60)
+    snap = seamed.poll()  # ...until it is older than dir_rescan_s
+    assert str(tmp) in listed and [len(d.orphans) for d in snap.dirs if d.path == str(tmp)] == [1]
+
+
+def test_kill_and_clean_remove_through_the_controllers_seams(
+    setup: tuple[View, Controller, FakeTable, VirtualClock, Path],
+) -> None:
+    """Kill's clean-up lists and removes a job's temp files through the injected seams (the farmer's way), and so
+    does clean-orphans; the production defaults are the real listing and removal."""
+    view, _ctl, table, clock, tmp = setup
+    temp = tmp / f"plot-k18-2021-01-01-00-00-{PLOT_ID}.plot.table1.tmp"
+    temp.write_bytes(b"x" * 10)
+    listed: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+    asked: list[list[str]] = []
+
+    def list_temps(ids: Iterable[str], dirs: Iterable[str]) -> list[TempFile]:
+        listed.append((tuple(ids), tuple(dirs)))
+        return temp_files_of(list(ids), list(dirs))
+
+    def refuse(files: Iterable[TempFile]) -> tuple[list[str], int]:
+        asked.append([f.path for f in files])
+        return [], 0  # a removal that did nothing (a read-only file system, say)
+
+    ctl = Controller(
+        view, table, kill_grace_s=1.0, sleep=clock.sleep, monotonic=clock, list_temps=list_temps, remove=refuse
+    )
+    view.poll()
+    res = ctl.kill("000102")
+    assert listed and listed[0][0] == (PLOT_ID,) and str(tmp) in listed[0][1]
+    assert asked == [[str(temp)]] and res.removed_files == () and res.removed_bytes == 0
+    assert temp.exists()  # the seam decided: nothing was unlinked behind its back
+    dead = tmp / f"plot-k18-2021-01-01-00-00-{'de' * 32}.plot.table1.tmp"
+    dead.write_bytes(b"y" * 3)
+    os.utime(dead, (100.0, 100.0))
+    assert ctl.clean_orphans(None) == ([], 0) and asked[-1] == [str(dead)] and dead.exists()
