@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from plotboss.errors import FailedPrecondition, NotFound
+from plotboss.safefile import FileId, regular_id
 from plotter_agent.control import Controller
 from plotter_agent.dirs import configured_dirs
 from plotter_agent.jobs import ProcState
@@ -41,6 +42,11 @@ class FakeTable:
     def open_files(self, pid: int) -> tuple[tuple[tuple[int, str], ...], str]:
         p = self.procs.get(pid)
         return (p.fds, "") if p is not None else ((), "gone")
+
+    def fd_file(self, pid: int, fd: int) -> FileId | None:
+        p = self.procs.get(pid)
+        target = dict(p.fds).get(fd) if p is not None else None
+        return regular_id(target.removesuffix(" (deleted)")) if target is not None else None
 
     def signal(self, pid: int, sig: signal.Signals) -> None:
         if pid not in self.procs:
