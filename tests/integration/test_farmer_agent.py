@@ -25,6 +25,7 @@ from farmer_agent.drives import DriveInfo, ProbeFn, make_probe
 from plotboss.auth import TokenSet
 from plotboss.transport import Server, dial, serve
 from plotboss.v1 import farmer_pb2, farmer_pb2_grpc
+from tests.fixtures.agents import LOCAL_TOKEN
 from tests.fixtures.rsyncd import RsyncDaemon
 
 pytestmark = pytest.mark.slow
@@ -60,9 +61,9 @@ def start_farmer(tmp_path: Path) -> Iterator[Any]:
 
     def start(cfg: FarmerConfig, probe: ProbeFn | None = None) -> Running:
         agent = FarmerAgent(cfg, tmp_path / "farmer.yaml", probe=probe)
-        server = serve(agent.registrations(), "127.0.0.1:0", tls=None, tokens=TokenSet())
+        server = serve(agent.registrations(), "127.0.0.1:0", tls=None, tokens=TokenSet(local=(LOCAL_TOKEN,)))
         agent.start()
-        channel = dial(f"127.0.0.1:{server.port}")
+        channel = dial(f"127.0.0.1:{server.port}", token=LOCAL_TOKEN)
         r = Running(agent, server, farmer_pb2_grpc.FarmerServiceStub(channel), channel)
         running.append(r)
         return r

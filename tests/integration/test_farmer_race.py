@@ -32,6 +32,7 @@ from farmer_agent.drives import RSYNC_TEMP_RE, DiskSpace, make_probe
 from plotboss.auth import TokenSet
 from plotboss.transport import dial, serve
 from plotboss.v1 import farmer_pb2, farmer_pb2_grpc
+from tests.fixtures.agents import LOCAL_TOKEN
 
 pytestmark = pytest.mark.slow
 MiB = 2**20
@@ -107,7 +108,7 @@ def write_chunks(path: Path, size: int, upto: float, renew: Callable[[], object]
 
 def client(i: int, address: str, deadline: float, stats: Stats) -> None:
     rnd = random.Random(i)
-    channel = dial(address, timeout_s=10)
+    channel = dial(address, token=LOCAL_TOKEN, timeout_s=10)
     stub = farmer_pb2_grpc.FarmerServiceStub(channel)
     seq = 0
     try:
@@ -210,7 +211,9 @@ def test_fifty_clients_never_overfill_or_overcrowd(tmp_path: Path) -> None:
         }
     )
     agent = FarmerAgent(cfg, tmp_path / "farmer.yaml", probe=make_probe(True, space=small_drive))
-    server = serve(agent.registrations(), "127.0.0.1:0", tls=None, tokens=TokenSet(), max_workers=16)
+    server = serve(
+        agent.registrations(), "127.0.0.1:0", tls=None, tokens=TokenSet(local=(LOCAL_TOKEN,)), max_workers=16
+    )
     agent.start()
     address = f"127.0.0.1:{server.port}"
     stats = Stats()
@@ -218,7 +221,7 @@ def test_fifty_clients_never_overfill_or_overcrowd(tmp_path: Path) -> None:
     threads = [threading.Thread(target=client, args=(i, address, deadline, stats)) for i in range(CLIENTS)]
     errors: list[BaseException] = []
     checks = worst = most = 0
-    channel = dial(address, timeout_s=10)
+    channel = dial(address, token=LOCAL_TOKEN, timeout_s=10)
     stub = farmer_pb2_grpc.FarmerServiceStub(channel)
     try:
         for t in threads:

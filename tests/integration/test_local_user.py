@@ -1,9 +1,11 @@
-"""What a local user (``nobody``) can do to a plotter agent running as root, through files it can name or swap.
+"""What a local user (``nobody``) can do to agents running as root: through files it can name or swap, and by calling
+an agent that has no tokens configured.
 
 The user runs a chia-looking process whose output goes to a log in the agent's log dir, which the user can write, and
 then swaps that log for a symlink to a file only root can read (or to the agent's own ``/proc/self/environ``), or for
 a FIFO. The agent must show none of the other file's content (``logs``, ``logs -f``, the parsed job), and nothing the
-user creates may block its poll loop, an RPC or its shutdown.
+user creates may block its poll loop, an RPC or its shutdown. Without tokens, the user may read but not control:
+control needs the agent's local credential, which root's CLI on the machine finds by itself (plotboss.localcred).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,9 +23,11 @@ from pathlib import Path
 
 import pytest
 
+from plotboss.localcred import local_token
 from plotboss.transport import dial
-from plotboss.v1 import plotter_pb2, plotter_pb2_grpc
+from plotboss.v1 import farmer_pb2, farmer_pb2_grpc, plotter_pb2, plotter_pb2_grpc
 from tests.conftest import SAMPLES
+from tests.fixtures.agents import farmer_config, write_yaml
 from tests.fixtures.nobody import as_nobody, nobody_dir, require_nobody, run_as_nobody, shared_dir
 from tests.fixtures.procs import start_agent, stop_process
 
@@ -141,8 +146,11 @@ def test_a_log_swapped_for_a_symlink_never_shows_the_other_file(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.extend(iter(follow.stdout.readline, b"")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
     try:
-        time.sleep(1.0)
+        wait_for("logs -f to show the job's lines", lambda: any(b"line " in g for g in got))
         swap = run_as_nobody("ln", "-sfn", link_to, str(log))
         assert swap.returncode == 0, swap.stderr
         assert os.path.islink(log)
@@ -151,10 +159,12 @@ def test_a_log_swapped_for_a_symlink_never_shows_the_other_file(
     finally:
         follow.send_signal(signal.SIGINT)
         try:
-            followed, _ = follow.communicate(timeout=10)
+            follow.wait(timeout=10)
         except subprocess.TimeoutExpired:
             follow.kill()
-            followed, _ = follow.communicate()
+            follow.wait()
+        reader.join(10)
+    followed = b"".join(got)
     assert marker.encode() not in followed
     assert b"line " in followed  # the follow did show the job's own lines
     assert marker not in shown.stdout + shown.stderr
@@ -196,3 +206,102 @@ def test_a_log_replaced_by_a_fifo_blocks_nothing(bed: Bed, procs: list[subproces
         stop_process(bed.agent)
         raise AssertionError("the agent did not stop within 15 s of SIGTERM") from None
     assert rc == 0
+
+
+# --- no tokens configured: a local user reads, only the agent's own user controls ---------------------------------
+
+NOBODY_RPC = """\
+import sys, grpc
+from plotboss.localcred import local_token
+from plotboss.transport import dial
+from plotboss.v1 import farmer_pb2, farmer_pb2_grpc
+address = sys.argv[1]
+with dial(address, token=local_token(address), timeout_s=10) as ch:
+    stub = farmer_pb2_grpc.FarmerServiceStub(ch)
+    for name, call in (
+        ("ListDrives", lambda: stub.ListDrives(farmer_pb2.ListDrivesRequest())),
+        ("Release", lambda: stub.Release(farmer_pb2.ReleaseRequest(reservation_id=sys.argv[2]))),
+    ):
+        try:
+            call()
+            print(name, "OK")
+        except grpc.RpcError as e:
+            print(name, e.code().name)
+"""
+
+
+def _nobody_env(runtime_dir: Path) -> dict[str, str]:
+    """nobody's environment, pointed at root's runtime dir on purpose (it knows where the credential is)."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": "/nonexistent",
+        "PLOTBOSS_RUNTIME_DIR": str(runtime_dir),
+    }
+
+
+def test_without_tokens_nobody_reads_but_only_roots_cli_controls(
+    bed: Bed, procs: list[subprocess.Popen[bytes]], runtime_dir: Path
+) -> None:
+    start(bed, procs)
+    credential = runtime_dir / f"agent-{bed.port}.token"
+    log = bed.logs / "root-job.log"
+    with open(log, "ab") as out:  # root's own plot job
+        job = subprocess.Popen(
+            ["/usr/bin/python3", str(bed.fake_chia), "plots", "create", "-k", "32", "-t", str(bed.root / "tmp"),
+             "-d", str(bed.root / "dst")],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+    procs.append(job)
+    wait_for("root's job in view", lambda: bed.job(job.pid) is not None)
+
+    def nobody_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_as_nobody(str(CLI), "--plotter", bed.address, *args, env=_nobody_env(runtime_dir))
+
+    listed = nobody_cli("status", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert f'"pid": {job.pid}' in listed.stdout
+    for args in (("suspend", f"pid:{job.pid}"), ("kill", "--yes", f"pid:{job.pid}")):
+        r = nobody_cli(*args)
+        assert r.returncode != 0 and "PERMISSION_DENIED" in r.stderr and "local credential" in r.stderr, r.stderr
+    time.sleep(0.5)
+    assert job.poll() is None and bed.job(job.pid).state != plotter_pb2.JOB_STATE_STOPPED  # type: ignore[union-attr]
+
+    st = credential.stat()
+    assert st.st_uid == 0 and st.st_mode & 0o777 == 0o600
+    assert run_as_nobody("cat", str(credential)).returncode != 0
+    # root's CLI on the same machine finds the credential by itself
+    r = bed.cli("suspend", f"pid:{job.pid}")
+    assert r.returncode == 0, r.stderr
+    assert bed.job(job.pid).state == plotter_pb2.JOB_STATE_STOPPED  # type: ignore[union-attr]
+    r = bed.cli("resume", f"pid:{job.pid}")
+    assert r.returncode == 0, r.stderr
+
+    assert bed.agent is not None
+    bed.agent.send_signal(signal.SIGTERM)
+    assert bed.agent.wait(timeout=20) == 0
+    assert not credential.exists()  # a clean stop takes its credential away
+
+
+def test_without_tokens_nobody_cannot_release_on_a_farmer(
+    procs: list[subprocess.Popen[bytes]], runtime_dir: Path, tmp_path: Path
+) -> None:
+    require_nobody()
+    config = write_yaml(tmp_path / "farmer.yaml", farmer_config(tmp_path))
+    agent, port = start_agent("plotboss-farmer", config, output=tmp_path / "agent.out")
+    procs.append(agent)
+    address = f"127.0.0.1:{port}"
+    with dial(address, token=local_token(address), timeout_s=10) as ch:  # root on the same machine reserves
+        stub = farmer_pb2_grpc.FarmerServiceStub(ch)
+        name = f"plot-k20-2021-05-05-12-34-{secrets.token_hex(32)}.plot"
+        reserved = stub.Reserve(farmer_pb2.ReserveRequest(plot_name=name, size_bytes=4 << 20, requester="plotter-01"))
+        rid = reserved.reservation.id
+        with shared_dir() as shared:
+            script = shared / "rpc.py"
+            script.write_text(NOBODY_RPC)
+            r = run_as_nobody(sys.executable, str(script), address, rid, env=_nobody_env(runtime_dir))
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split("\n")[:2] == ["ListDrives OK", "Release PERMISSION_DENIED"], r.stdout
+        listed = stub.ListReservations(farmer_pb2.ListReservationsRequest()).reservations
+        assert [x.id for x in listed] == [rid]  # still there
+        stub.Release(farmer_pb2.ReleaseRequest(reservation_id=rid))  # root's own release works
+        assert not stub.ListReservations(farmer_pb2.ListReservationsRequest()).reservations
