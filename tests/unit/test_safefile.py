@@ -90,6 +90,15 @@ def test_a_follower_reads_only_the_file_the_job_writes(tmp_path: Path) -> None:
         f = LogFollower(job_log)
         assert f.poll(job_file) is False
         assert f.info.plot_id is None and "replaced" in f.problem
+        job_log.unlink()  # or a hard link to a file the job's user may not read
+        secret = tmp_path / "secret.log"
+        secret.write_bytes(K18.read_bytes())
+        secret.chmod(0o600)
+        os.link(secret, job_log)
+        assert f.poll(job_file) is False
+        assert f.info.plot_id is None and "replaced" in f.problem
+        with pytest.raises(NotThatFile):
+            tail_bytes(str(job_log), 20, expect=job_file)
 
 
 def test_a_log_replaced_by_a_fifo_never_blocks_the_library(tmp_path: Path) -> None:
