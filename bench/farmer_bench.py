@@ -63,6 +63,7 @@ def _client_proc(args: tuple[str, int, int, float, float]) -> dict[str, Any]:
     address, proc_no, threads, start, end = args
     import grpc
 
+    from plotboss.localcred import local_token
     from plotboss.transport import dial
     from plotboss.v1 import farmer_pb2, farmer_pb2_grpc
 
@@ -71,7 +72,7 @@ def _client_proc(args: tuple[str, int, int, float, float]) -> dict[str, Any]:
     lock = threading.Lock()
 
     def run(t: int) -> None:
-        channel = dial(address, timeout_s=30)
+        channel = dial(address, token=local_token(address), timeout_s=30)
         stub = farmer_pb2_grpc.FarmerServiceStub(channel)
         seq = 0
         while time.time() < end:

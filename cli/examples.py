@@ -12,7 +12,8 @@ agent:
   stall_after_s: 600               # flag a job whose log has not grown this long while it is not running
   kill_grace_s: 10                 # SIGTERM -> SIGKILL delay when killing a job
   # tls: {cert: /etc/plotboss/plotter-01.pem, key: /etc/plotboss/plotter-01.key, client_ca: /etc/plotboss/ca.pem}
-  # tokens:                        # bearer tokens; control may call everything, read only read RPCs
+  # tokens:                        # bearer tokens; control may call everything, read only read RPCs. Without any,
+  #                                # reads are open and control needs the local credential (see README, Security)
   #   read: [{file: /etc/plotboss/read.token}]
   #   control: [{env: PLOTBOSS_CONTROL_TOKEN}]
 logging:

@@ -79,6 +79,14 @@ def _token(source: SecretSource, label: str) -> str:
     return read_token(source, label)
 
 
+def _local_token(address: str) -> str | None:
+    """With no token given: the local credential of an agent without tokens on this machine, when ``address`` is a
+    loopback one and this user can read it (plotboss.localcred); otherwise the call goes without."""
+    from plotboss.localcred import local_token
+
+    return local_token(address)
+
+
 def _check_readable(path: Path | None, label: str) -> None:
     """Read a TLS file now, so a missing one is a config error naming the option or field (exit 2), not a failed
     call per agent."""
@@ -104,6 +112,8 @@ def _member_target(kind: Kind, m: Member, label: str, base: Path) -> Target:
     elif m.token_file is not None:
         token = _token(SecretSource(file=rel(m.token_file)), f"{label}.token_file")
     tls = None
+    if token is None:
+        token = _local_token(m.address)
     if m.tls_ca is not None:
         tls = ClientTlsConfig(
             ca=base / m.tls_ca, cert=rel(m.tls_cert), key=rel(m.tls_key), server_name=m.tls_server_name
@@ -135,7 +145,7 @@ def resolve_targets(opts: ClientOptions, kind: Kind) -> list[Target]:
                 split_host_port(addr)
             except ConfigError as e:
                 raise ConfigError(f"--{kind} {e}") from None
-            out.append(Target(kind=kind, name=addr, address=addr, token=token, tls=tls))
+            out.append(Target(kind=kind, name=addr, address=addr, token=token or _local_token(addr), tls=tls))
         return out
     if opts.fleet is None:
         raise ConfigError(f"no {kind}s to talk to: pass --{kind} HOST:PORT or --fleet FILE")

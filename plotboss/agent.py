@@ -7,11 +7,12 @@ Exit status: 0 after a clean shutdown (SIGTERM/SIGINT), 2 for a config or argume
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import Protocol, cast
@@ -22,7 +23,8 @@ from plotboss import __version__
 from plotboss.auth import resolve_tokens
 from plotboss.config import AgentSection, StrictModel, load_config
 from plotboss.errors import ConfigError
-from plotboss.transport import ServiceRegistration, check_listen_policy, serve
+from plotboss.localcred import LocalCredential
+from plotboss.transport import ServiceRegistration, check_listen_policy, is_loopback_host, serve
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,32 @@ def _setup_logging(level: str) -> None:
     )
 
 
+def _publish_local(local: LocalCredential, port: int, host: str) -> None:
+    """Write the local credential and say at start what a client without tokens can do here."""
+    try:
+        path = local.publish(port)
+    except OSError as e:
+        log.warning(
+            "no tokens configured, and the local credential cannot be written (%s): control RPCs are refused except "
+            "from mutual-TLS clients; configure agent.tokens, or set %s to a dir only this user can write",
+            e.strerror or e,
+            "PLOTBOSS_RUNTIME_DIR",
+        )
+    else:
+        log.info(
+            "no tokens configured: control RPCs need the local credential %s (only uid %d can read it; plotboss-cli on "
+            "this machine uses it by itself) or mutual TLS",
+            path,
+            os.geteuid(),
+        )
+    who = "any local user" if is_loopback_host(host) else "anyone who can reach this address"
+    log.warning(
+        "no tokens configured: %s may call the read RPCs (jobs, their logs, dirs, drives, reservations); "
+        "configure agent.tokens to require a token for them too",
+        who,
+    )
+
+
 def run_agent(spec: AgentSpec, argv: Sequence[str] | None = None) -> int:
     """Parse options, load config, serve until SIGTERM/SIGINT. Returns the exit status."""
 
@@ -88,6 +116,11 @@ def run_agent(spec: AgentSpec, argv: Sequence[str] | None = None) -> int:
             label = "--listen" if listen else f"{config_path}: agent.listen"
             check_listen_policy(addr, section.tls, insecure, label, warn=False)
             tokens = resolve_tokens(section.tokens, f"{config_path}: agent.tokens")
+            local = None
+            if not tokens.enabled:  # control needs a credential even on loopback: make one only our user can read
+                local = LocalCredential()
+                where = f"plotboss-cli on this machine reads it from {local.base}/agent-PORT.token"
+                tokens = replace(tokens, local=(local.token,), local_where=where)
             agent = spec.build(cfg, config_path)
             # the policy was checked above, before building the agent; serve checks again and warns
             server = serve(
@@ -114,21 +147,27 @@ def run_agent(spec: AgentSpec, argv: Sequence[str] | None = None) -> int:
             return 2
         click.echo(f"{spec.prog} {section.name} listening on {server.address}", err=False)
         sys.stdout.flush()
-        if port_file is not None:
-            try:
-                port_file.write_text(f"{server.port}\n")
-            except OSError as e:  # whoever waits for the port would wait forever: stop rather than run unseen
-                server.stop(0)
-                agent.stop()
-                click.echo(f"{spec.prog}: --port-file: cannot write {port_file}: {e.strerror or e}", err=True)
-                return 2
         try:
-            while not stop.wait(1.0):
-                pass
+            if local is not None:
+                _publish_local(local, server.port, server.host)
+            if port_file is not None:
+                try:
+                    port_file.write_text(f"{server.port}\n")
+                except OSError as e:  # whoever waits for the port would wait forever: stop rather than run unseen
+                    server.stop(0)
+                    agent.stop()
+                    click.echo(f"{spec.prog}: --port-file: cannot write {port_file}: {e.strerror or e}", err=True)
+                    return 2
+            try:
+                while not stop.wait(1.0):
+                    pass
+            finally:
+                server.stop(section.grace_s)
+                agent.stop()
+                log.info("stopped")
         finally:
-            server.stop(section.grace_s)
-            agent.stop()
-            log.info("stopped")
+            if local is not None:
+                local.withdraw()
         return 0
 
     try:

@@ -2,7 +2,9 @@
 
 Every RPC is classified in ``RPC_ROLES``; an RPC missing from the table is refused (a test checks the table covers
 both services). Tokens are compared in constant time. With no tokens configured, read RPCs are open and control RPCs
-are accepted only from loopback peers or from clients with a verified certificate (mutual TLS).
+are accepted only with the agent's local credential (``plotboss.localcred``: a file only the agent's user can read,
+sent from loopback) or from clients with a verified certificate (mutual TLS): being on loopback is not enough, since
+every local user is.
 """
 
 from __future__ import annotations
@@ -71,10 +73,23 @@ class TokenSet:
 
     read: tuple[str, ...] = ()
     control: tuple[str, ...] = ()
+    #: With no tokens configured: the agent's local control credential(s), accepted from loopback peers only.
+    local: tuple[str, ...] = ()
+    #: Where clients find the local credential (for messages).
+    local_where: str = ""
 
     @property
     def enabled(self) -> bool:
+        """Whether tokens are configured (the local credential does not count: it exists because none are)."""
         return bool(self.read or self.control)
+
+    def is_local(self, presented: str | None) -> bool:
+        """Whether ``presented`` is a local credential (constant-time against each)."""
+        data = (presented or "").encode()
+        found = False
+        for tok in self.local:
+            found |= hmac.compare_digest(data, tok.encode())
+        return found and bool(presented)
 
     def role_of(self, presented: str) -> Role | None:
         """The role a presented token grants, or None. Compares against every token in constant time."""
@@ -149,11 +164,14 @@ class AuthInterceptor(GuardInterceptor):
             return
         presented = bearer_from_metadata(context.invocation_metadata())
         if not self._tokens.enabled:
-            if needed == Role.CONTROL and not (is_loopback_peer(context.peer()) or _has_verified_client_cert(context)):
+            local = self._tokens.is_local(presented) and is_loopback_peer(context.peer())
+            if needed == Role.CONTROL and not (local or _has_verified_client_cert(context)):
+                where = f" ({self._tokens.local_where})" if self._tokens.local_where else ""
                 context.abort(
                     grpc.StatusCode.PERMISSION_DENIED,
                     f"{method} is a control RPC; this agent has no tokens configured, so it accepts control only "
-                    "from loopback or from mutual-TLS clients (configure agent.tokens.control)",
+                    f"with its local credential, which only the agent's user can read{where}, or from mutual-TLS "
+                    "clients (configure agent.tokens.control)",
                 )
             return
         if presented is None:

@@ -122,8 +122,8 @@ class SecretSource(StrictModel):
 class TokensConfig(StrictModel):
     """Bearer tokens accepted by an agent. A control token may call every RPC; a read token only read RPCs.
 
-    With no tokens at all, read RPCs are open and control RPCs are accepted only from loopback peers or from clients
-    that presented a certificate verified by ``tls.client_ca`` (mutual TLS).
+    With no tokens at all, read RPCs are open and control RPCs are accepted only with the agent's local credential
+    (``plotboss.localcred``) or from clients that presented a certificate verified by ``tls.client_ca`` (mutual TLS).
     """
 
     read: list[SecretSource] = Field(default_factory=list)

@@ -12,8 +12,10 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from plotboss.errors import Ambiguous, InvalidArgument, NotFound
+from plotboss.safefile import FileId
 from plotter_agent.cmdline import JobCommand, parse_cmdline, resolve_path
 from plotter_agent.logparse import LogInfo, Plotter
 from plotter_agent.proctable import ProcFacts
@@ -91,6 +93,8 @@ class Job:
     plot_id: str | None = None
     plot_name: str | None = None
     logfile: str | None = None
+    #: The file the job's output fd points to (``logfile`` is read only when it is this file).
+    log_id: FileId | None = None
     #: None when unknown (see phase_unknown_reason); (0, 0) before the first phase starts.
     phase: tuple[int, int] | None = None
     phase_unknown_reason: str = ""
@@ -181,8 +185,22 @@ def group_families(procs: Sequence[ProcFacts]) -> list[Family]:
     return out
 
 
+class LogRef(NamedTuple):
+    """Where a job's log is: its path, and the process and fd that write it (the fd says which file it really is)."""
+
+    path: str
+    pid: int
+    fd: int
+
+
 def find_log(family: Family, log_dir: str) -> tuple[str | None, str]:
     """The family's log: where stdout/stderr point inside ``log_dir``; else (None, why not)."""
+    ref, reason = find_log_ref(family, log_dir)
+    return (ref.path if ref is not None else None), reason
+
+
+def find_log_ref(family: Family, log_dir: str) -> tuple[LogRef | None, str]:
+    """Like :func:`find_log`, with the pid and fd whose target it is."""
     prefix = log_dir.rstrip("/") + "/"
     errors: list[str] = []
     seen_out: list[str] = []
@@ -196,11 +214,11 @@ def find_log(family: Family, log_dir: str) -> tuple[str | None, str]:
                 continue
             target = target.removesuffix(" (deleted)")
             if target.startswith(prefix):
-                return target, ""
+                return LogRef(target, m.pid, fd), ""
             seen_out.append(target)
-        for _fd, target in m.fds:
+        for fd, target in m.fds:
             if target.startswith(prefix) and not target.endswith(" (deleted)"):
-                return target, ""
+                return LogRef(target, m.pid, fd), ""
     if seen_out:
         return None, f"its output goes to {seen_out[0]}, not to a file in the log dir {log_dir}"
     if errors:
@@ -245,6 +263,7 @@ def build_job(
     now: float,
     logfile: str | None,
     log_reason: str,
+    log_id: FileId | None = None,
     info: LogInfo | None,
     last_growth: float | None,
     progress: float,
@@ -287,6 +306,7 @@ def build_job(
         plot_id=plot_id,
         plot_name=info.plot_name if info is not None else None,
         logfile=logfile,
+        log_id=log_id if logfile is not None else None,
         phase=phase,
         phase_unknown_reason=reason,
         progress=min(1.0, max(0.0, progress)),

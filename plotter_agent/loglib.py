@@ -9,18 +9,24 @@ Costs per :meth:`LogLibrary.refresh`, whatever the number of old logs:
 - ``restat_batch`` old logs re-stat'ed round-robin: a log whose (size, mtime) changed is parsed again, others never.
 
 An old log is parsed once; a finished job's log is handed over from its follower without being read again.
+
+Every read is of a regular file as it is (``plotboss.safefile``): a symlink, FIFO or device in the log dir is never
+followed, opened for reading or waited on, and an active job's log is read only when it is the file the job's fd points
+to; anyone who can write in the log dir can only hide their own job's log, never show another file's content.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import stat
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from plotter_agent.logparse import LogFollower, LogInfo, parse_file
+from plotboss.safefile import FileId, file_id, open_regular
+from plotter_agent.logparse import LogFollower, LogInfo, parse_fd
 from plotter_agent.progress import EtaModel
 
 log = logging.getLogger(__name__)
@@ -93,16 +99,19 @@ class LogLibrary:
     def _retire(self, path: Path, f: LogFollower) -> None:
         """A job's log is no longer active: keep what its follower parsed as the log's entry, without re-reading."""
         name = self._follower_names.pop(path, None)
+        followed = f.file
         try:
-            f.poll()
+            f.poll(followed)  # the last bytes of the file the job wrote, whatever is at the path now
             f.parser.flush()
-            st = os.stat(path)
+            st = os.lstat(path)
         except OSError:
             return
         except Exception:
             log.exception("log %s: final poll failed", path)
             return
-        if name is not None and st.st_size == f.offset:
+        finally:
+            f.close()
+        if name is not None and followed is not None and file_id(st) == followed and st.st_size == f.offset:
             self._entries[name] = _Entry(st.st_size, st.st_mtime_ns, f.info)
             self._order.append(name)
             self._changed(f.info)
@@ -111,12 +120,16 @@ class LogLibrary:
 
     # -- refresh -----------------------------------------------------------------------------------------------
 
-    def refresh(self, active: Iterable[Path] = ()) -> None:
-        """Poll the active logs; find new and changed old ones (cheaply, see the module doc)."""
+    def refresh(self, active: Iterable[Path] = (), ids: Mapping[Path, FileId] | None = None) -> None:
+        """Poll the active logs; find new and changed old ones (cheaply, see the module doc).
+
+        ``ids``: the file each active log must be (the one its job's fd points to); a log without one is read as the
+        regular file at its path.
+        """
         active_paths = {Path(p) for p in active}
         for path in active_paths:
             try:
-                self.follower(path).poll()
+                self.follower(path).poll((ids or {}).get(path))
             except Exception:  # a bad log never takes the agent down
                 log.exception("log %s: poll failed", path)
         for path in [p for p in self._followers if p not in active_paths]:
@@ -145,7 +158,7 @@ class LogLibrary:
             self._last_full_scan = now
         try:
             with os.scandir(self.log_dir) as it:
-                names = {e.name for e in it if not e.name.startswith(".") and e.is_file()}
+                names = {e.name for e in it if not e.name.startswith(".") and e.is_file(follow_symlinks=False)}
         except OSError as e:
             log.warning("plot log dir %s: %s", self.log_dir, e)
             return
@@ -177,14 +190,24 @@ class LogLibrary:
     def _parse(self, name: str) -> None:
         path = self.log_dir / name
         try:
-            st = os.stat(path)
-        except OSError:
+            fd = open_regular(path)
+        except OSError as e:  # gone, or no longer a regular file: no entry
+            log.debug("log %s: not read: %s", path, e.strerror or e)
+            gone = self._entries.pop(name, None)
+            if gone is not None:
+                self._changed(gone.info)
             return
         try:
-            info = parse_file(path)
-        except Exception:  # parse_file does not raise on bad input; this guards against bugs
+            st = os.fstat(fd)
+            info = parse_fd(fd)
+        except OSError as e:
+            log.warning("cannot read log %s: %s", path, e.strerror or e)
+            info = LogInfo()
+        except Exception:  # parse_fd does not raise on bad input; this guards against bugs
             log.exception("log %s: parse failed", path)
             info = LogInfo()
+        finally:
+            os.close(fd)
         self.parses += 1
         old = self._entries.get(name)
         self._entries[name] = _Entry(st.st_size, st.st_mtime_ns, info)
@@ -207,8 +230,11 @@ class LogLibrary:
             if entry is None:
                 continue
             try:
-                st = os.stat(self.log_dir / name)
+                st = os.lstat(self.log_dir / name)
             except OSError:
+                self._changed(self._entries.pop(name).info)
+                continue
+            if not stat.S_ISREG(st.st_mode):  # replaced by a symlink, FIFO...: no longer a log
                 self._changed(self._entries.pop(name).info)
                 continue
             if (st.st_size, st.st_mtime_ns) != (entry.size, entry.mtime_ns):

@@ -23,10 +23,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from plotboss.safefile import FileId, file_id, open_regular
 from plotter_agent.plotters import bladebit, chia, madmax
 from plotter_agent.plotters.base import PHASE_DONE, HandlerSet, LogInfo, Plotter, clean_line, line_filter
 
-__all__ = ["PHASE_DONE", "LogFollower", "LogInfo", "LogParser", "Plotter", "parse_file"]
+__all__ = ["PHASE_DONE", "LogFollower", "LogInfo", "LogParser", "Plotter", "parse_fd", "parse_file"]
 
 log = logging.getLogger(__name__)
 
@@ -147,12 +148,13 @@ class LogParser:
         handlers.apply(line, info)
 
 
-def _file_id(st: os.stat_result) -> tuple[int, int]:
-    return (st.st_dev, st.st_ino)
-
-
 class LogFollower:
-    """Incremental reader of one log file: each :meth:`poll` parses only the bytes added since the last one."""
+    """Incremental reader of one log file: each :meth:`poll` parses only the bytes added since the last one.
+
+    The file is opened once, as what it is (:func:`plotboss.safefile.open_regular`: a regular file, no symlink followed,
+    never blocking) and read through that fd from then on, so swapping the path afterwards leads nowhere. Call
+    :meth:`close` when done.
+    """
 
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         self.path = path
@@ -162,38 +164,47 @@ class LogFollower:
         #: found new bytes (stall detection compares it with the same clock's now)
         self.last_growth = 0.0
         self._clock = clock
-        self._file: tuple[int, int] | None = None
+        self._fd: int | None = None
+        self._file: FileId | None = None
         #: How many times parsing started over (file truncated or replaced).
         self.restarts = 0
+        #: Why the log could not be opened at the last try ("" when it could, or has not been tried).
+        self.problem = ""
 
     @property
     def info(self) -> LogInfo:
         return self.parser.info
 
-    def poll(self) -> bool:
-        """Read what was added since the last poll; True if the info changed. A missing file is not an error."""
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return False
-        fid = _file_id(st)
-        if self._file is not None and (fid != self._file or st.st_size < self.offset):
+    @property
+    def file(self) -> FileId | None:
+        """The file being read (None before it could be opened)."""
+        return self._file
+
+    def poll(self, expect: FileId | None = None) -> bool:
+        """Read what was added since the last poll; True if the info changed. A missing file is not an error.
+
+        With ``expect`` (the file a job's fd points to), only that file is read: a file at the path that is not it is
+        never read, and a different ``expect`` (the job writes another file now) starts over. Without it, another
+        file at the path (replaced) starts over.
+        """
+        if self._fd is not None and self._replaced(expect):
             self._restart()
-        if st.st_size == self.offset and self._file is not None:
+        first = self._fd is None
+        if first and not self._open(expect):
             return False
-        before = self.parser.info.copy()
-        first = self._file is None
+        assert self._fd is not None
         try:
-            with open(self.path, "rb") as f:
-                fst = os.fstat(f.fileno())
-                if _file_id(fst) != fid:  # replaced between stat and open: start over next poll
-                    return False
-                f.seek(self.offset)
-                data = f.read(MAX_READ_BYTES)
+            st = os.fstat(self._fd)
+            if st.st_size < self.offset:  # truncated: parse its new content from the start
+                self._restart(keep_file=True)
+                first = True
+            if st.st_size == self.offset and not first:
+                return False
+            before = self.parser.info.copy()
+            data = os.pread(self._fd, MAX_READ_BYTES, self.offset)
         except OSError as e:
             log.debug("cannot read %s: %s", self.path, e)
             return False
-        self._file = fid
         if data:
             self.offset += len(data)
             self.parser.feed(data)
@@ -202,24 +213,72 @@ class LogFollower:
             self.last_growth = st.st_mtime
         return self.parser.info != before
 
-    def _restart(self) -> None:
+    def _replaced(self, expect: FileId | None) -> bool:
+        if expect is not None:
+            return expect != self._file
+        try:
+            st = os.lstat(self.path)
+        except OSError:
+            return False  # removed: what was read stays, and the open fd may still grow
+        return file_id(st) != self._file
+
+    def _open(self, expect: FileId | None) -> bool:
+        try:
+            fd = open_regular(self.path, expect)
+        except FileNotFoundError:
+            self.problem = ""
+            return False
+        except OSError as e:
+            problem = e.strerror or str(e)
+            if problem != self.problem:
+                log.info("log %s: not read: %s", self.path, problem)
+            self.problem = problem
+            return False
+        self.problem = ""
+        self._fd = fd
+        self._file = file_id(os.fstat(fd))
+        return True
+
+    def _restart(self, keep_file: bool = False) -> None:
         log.info("log %s was truncated or replaced; parsing it again from the start", self.path)
         self.parser = LogParser()
         self.offset = 0
-        self._file = None
         self.restarts += 1
+        if not keep_file:
+            self.close()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd = None
+        self._file = None
+
+
+def parse_fd(fd: int) -> LogInfo:
+    """Parse a whole log from an open fd (from its start, at most ``4 * MAX_READ_BYTES``)."""
+    parser = LogParser()
+    pos = 0
+    while chunk := os.pread(fd, 1 << 20, pos):
+        pos += len(chunk)
+        parser.feed(chunk)
+        if parser.bytes_fed >= MAX_READ_BYTES * 4:
+            break
+    parser.flush()
+    return parser.info
 
 
 def parse_file(path: Path) -> LogInfo:
-    """Parse a whole log (e.g. of a finished job). An unreadable file gives an empty LogInfo, never an error."""
-    parser = LogParser()
+    """Parse a whole log (e.g. of a finished job), a regular file only (a symlink is not followed). An unreadable
+    file gives an empty LogInfo, never an error."""
     try:
-        with open(path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                parser.feed(chunk)
-                if parser.bytes_fed >= MAX_READ_BYTES * 4:
-                    break
+        fd = open_regular(path)
     except OSError as e:
-        log.warning("cannot read log %s: %s", path, e)
-    parser.flush()
-    return parser.info
+        log.warning("cannot read log %s: %s", path, e.strerror or e)
+        return LogInfo()
+    try:
+        return parse_fd(fd)
+    except OSError as e:
+        log.warning("cannot read log %s: %s", path, e.strerror or e)
+        return LogInfo()
+    finally:
+        os.close(fd)

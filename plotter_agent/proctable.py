@@ -21,6 +21,7 @@ from typing import Protocol
 
 import psutil
 
+from plotboss.safefile import FileId, regular_id
 from plotter_agent.cmdline import is_candidate
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,11 @@ class ProcessTable(Protocol):
 
     def open_files(self, pid: int) -> tuple[tuple[tuple[int, str], ...], str]:
         """All of a process's open files (fd, target) and why they could not be read ("" when they could)."""
+        ...
+
+    def fd_file(self, pid: int, fd: int) -> FileId | None:
+        """The regular file a process's fd points to (None when it is not one, or the process is gone): which file
+        its log really is, whatever the path shows now."""
         ...
 
     def signal(self, pid: int, sig: signal.Signals) -> None:
@@ -299,6 +305,9 @@ class SystemProcessTable:
 
     def open_files(self, pid: int) -> tuple[tuple[tuple[int, str], ...], str]:
         return read_fds(pid)
+
+    def fd_file(self, pid: int, fd: int) -> FileId | None:
+        return regular_id(f"{PROC}/{pid}/fd/{fd}")  # a stat through the fd's magic link: never opens, never blocks
 
     def signal(self, pid: int, sig: signal.Signals) -> None:
         os.kill(pid, sig)

@@ -10,7 +10,7 @@ import logging
 import os
 import socket
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 import grpc
 
@@ -18,6 +18,7 @@ from plotboss import __version__
 from plotboss.errors import FailedPrecondition, InvalidArgument
 from plotboss.plots import MAX_K, MIN_K
 from plotboss.rpc import handle_errors, handle_stream_errors, to_duration, to_timestamp
+from plotboss.safefile import FileId, NotThatFile, open_regular
 from plotboss.v1 import common_pb2, plotter_pb2, plotter_pb2_grpc
 from plotter_agent.analyze import analyze
 from plotter_agent.control import Controller
@@ -134,29 +135,35 @@ class Tail(NamedTuple):
     identity: tuple[int, int]
 
 
-def tail_bytes(path: str, lines: int, max_bytes: int = TAIL_MAX_BYTES) -> Tail:
-    """The last ``lines`` lines of a file, at most its last ``max_bytes``, with the offset where the file ended.
+def tail_bytes(path: str, lines: int, max_bytes: int = TAIL_MAX_BYTES, expect: FileId | None = None) -> Tail:
+    """The last ``lines`` lines of the regular file at ``path`` (see :func:`tail_file`); OSError when it cannot be
+    read, is not a regular file (:func:`plotboss.safefile.open_regular`) or is not ``expect``."""
+    with os.fdopen(open_regular(path, expect), "rb") as f:
+        return tail_file(f, lines, max_bytes)
+
+
+def tail_file(f: BinaryIO, lines: int, max_bytes: int = TAIL_MAX_BYTES) -> Tail:
+    """The last ``lines`` lines of an open file, at most its last ``max_bytes``, with the offset where it ended.
 
     Reads backwards in 64 KiB steps and counts newlines in each new step only, so the cost is bounded by
     ``max_bytes`` however large the log and however few newlines it has."""
-    with open(path, "rb") as f:
-        st = os.fstat(f.fileno())
-        end = f.seek(0, os.SEEK_END)
-        pos = end
-        chunks: list[bytes] = []
-        newlines = size = 0
-        while pos > 0 and newlines <= lines and size < max_bytes:
-            step = min(64 * 1024, pos)
-            pos -= step
-            f.seek(pos)
-            chunk = f.read(step)
-            chunks.append(chunk)
-            newlines += chunk.count(b"\n")
-            size += len(chunk)
-        data = b"".join(reversed(chunks))
-        if newlines > lines:
-            data = b"\n".join(data.split(b"\n")[-(lines + 1) :])
-        return Tail(data[-max_bytes:], end, (st.st_dev, st.st_ino))
+    st = os.fstat(f.fileno())
+    end = f.seek(0, os.SEEK_END)
+    pos = end
+    chunks: list[bytes] = []
+    newlines = size = 0
+    while pos > 0 and newlines <= lines and size < max_bytes:
+        step = min(64 * 1024, pos)
+        pos -= step
+        f.seek(pos)
+        chunk = f.read(step)
+        chunks.append(chunk)
+        newlines += chunk.count(b"\n")
+        size += len(chunk)
+    data = b"".join(reversed(chunks))
+    if newlines > lines:
+        data = b"\n".join(data.split(b"\n")[-(lines + 1) :])
+    return Tail(data[-max_bytes:], end, (st.st_dev, st.st_ino))
 
 
 class PlotterServicer(plotter_pb2_grpc.PlotterServiceServicer):
@@ -288,10 +295,23 @@ class PlotterServicer(plotter_pb2_grpc.PlotterServiceServicer):
         if not job.logfile:
             raise FailedPrecondition(f"job {job.name}: no log in the log dir ({job.phase_unknown_reason})")
         try:
-            data, offset, identity = tail_bytes(job.logfile, request.lines or 20)
+            # the file the job's fd points to, as it is: a symlink, FIFO or other file put at the path is refused
+            f = os.fdopen(open_regular(job.logfile, job.log_id), "rb")
+        except NotThatFile:
+            raise FailedPrecondition(
+                f"job {job.name}: {job.logfile} is no longer the file the job writes (it was replaced); nothing read"
+            ) from None
         except OSError as e:
             raise FailedPrecondition(f"cannot read {job.logfile}: {e.strerror or e}") from None
-        yield plotter_pb2.TailLogResponse(data=data, logfile=job.logfile)
+        with f:
+            yield from self._tail(job, job.logfile, f, request, context)
+
+    def _tail(
+        self, job: Job, path: str, f: BinaryIO, request: plotter_pb2.TailLogRequest, context: grpc.ServicerContext
+    ) -> Iterator[plotter_pb2.TailLogResponse]:
+        """TailLog on the opened log: the stream reads only that file (the path is only checked, never reopened)."""
+        data, offset, identity = tail_file(f, request.lines or 20)
+        yield plotter_pb2.TailLogResponse(data=data, logfile=path)
         if not request.follow:
             return
         version = self.view.snapshot.version
@@ -299,25 +319,27 @@ class PlotterServicer(plotter_pb2_grpc.PlotterServiceServicer):
             # decided before reading, so that what the job wrote before it ended is still sent
             gone = not any(j.pid == job.pid and j.create_time == job.create_time for j in self.view.snapshot.jobs)
             try:
-                with open(job.logfile, "rb") as f:
-                    st = os.fstat(f.fileno())
-                    if (st.st_dev, st.st_ino) != identity or st.st_size < offset:
-                        # truncated or replaced (as tail -F does): follow the new content from its start
-                        identity, offset = (st.st_dev, st.st_ino), 0
-                    f.seek(offset)
-                    while context.is_active() and (chunk := f.read(_TAIL_CHUNK)):
-                        offset += len(chunk)
-                        yield plotter_pb2.TailLogResponse(data=chunk)
+                if os.fstat(f.fileno()).st_size < offset:  # truncated: follow the new content from its start
+                    offset = 0
+                f.seek(offset)
+                while context.is_active() and (chunk := f.read(_TAIL_CHUNK)):
+                    offset += len(chunk)
+                    yield plotter_pb2.TailLogResponse(data=chunk)
+                st = os.lstat(path)
             except FileNotFoundError:
                 if gone:
                     return
                 raise FailedPrecondition(
-                    f"job {job.name}: its log {job.logfile} was removed while the job runs; nothing more to follow"
+                    f"job {job.name}: its log {path} was removed while the job runs; nothing more to follow"
                 ) from None
             except OSError as e:
-                raise FailedPrecondition(f"cannot read {job.logfile}: {e.strerror or e}") from None
+                raise FailedPrecondition(f"cannot read {path}: {e.strerror or e}") from None
             if gone:
                 return
+            if (st.st_dev, st.st_ino) != identity:
+                raise FailedPrecondition(
+                    f"job {job.name}: its log {path} was replaced while the job runs; nothing more to follow"
+                )
             nxt = self.view.wait_newer(version, _WAKE_S)
             if nxt is not None:
                 version = nxt.version

@@ -15,8 +15,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from plotboss.errors import FailedPrecondition
+from plotboss.safefile import FileId
 from plotter_agent.dirs import DirScan, DirView, build_dirs, dir_mtime_ns, job_dirs, job_temp_bytes, scan_dir
-from plotter_agent.jobs import Family, Job, build_job, find_log, group_families
+from plotter_agent.jobs import Family, Job, LogRef, build_job, find_log_ref, group_families
 from plotter_agent.loglib import LogLibrary
 from plotter_agent.proctable import ProcessTable
 
@@ -77,8 +78,9 @@ class View:
         self._dir_cache: dict[str, tuple[int | None, float, DirScan]] = {}
         self._fds_cache: dict[tuple[int, float], tuple[int, tuple[tuple[int, str], ...], str]] = {}
         self._fds_next: dict[tuple[int, float], tuple[int, tuple[tuple[int, str], ...], str]] = {}
-        #: each job's log as last found, by (pid, create time): kept for the poll after its process lost its fds
-        self._log_of: dict[tuple[int, float], str] = {}
+        #: each job's log (path and file) as last found, by (pid, create time): kept for the poll after its process
+        #: lost its fds
+        self._log_of: dict[tuple[int, float], tuple[str, FileId]] = {}
         self._polls = 0
         self._poll_lock = threading.Lock()
         #: guards the LogLibrary, which the poll thread and AnalyzeLogs/TailLog both use
@@ -107,33 +109,34 @@ class View:
             self._polls += 1
             self._fds_next = {}
             families = group_families(self.table.scan())
-            located = []
-            logs_next: dict[tuple[int, float], str] = {}
+            located: list[tuple[Family, str | None, str, FileId | None]] = []
+            logs_next: dict[tuple[int, float], tuple[str, FileId]] = {}
             for fam in families:
-                path, reason = find_log(fam, str(self.log_dir))
-                if path is None:  # the scan read fds 1 and 2 only; the log may be open on another fd
+                ref, reason = find_log_ref(fam, str(self.log_dir))
+                if ref is None:  # the scan read fds 1 and 2 only; the log may be open on another fd
                     fam = self._with_all_fds(fam)
-                    path, reason = find_log(fam, str(self.log_dir))
+                    ref, reason = find_log_ref(fam, str(self.log_dir))
+                path, log_id, reason = self._log_file(ref, reason)
                 key = (fam.main.pid, fam.main.create_time)
                 if path is None and key in self._log_of:
                     # a job that just exited (a zombie until its parent reaps it) has no fds left: its log is where
                     # it was a poll ago, so its id and final phase stay in view rather than turning into "?"
-                    path, reason = self._log_of[key], ""
-                if path is not None:
-                    logs_next[key] = path
-                located.append((fam, path, reason))
+                    (path, log_id), reason = self._log_of[key], ""
+                if path is not None and log_id is not None:
+                    logs_next[key] = (path, log_id)
+                located.append((fam, path, reason, log_id))
             self._log_of = logs_next
-            active = [Path(p) for _f, p, _r in located if p is not None]
+            ids = {Path(p): i for _f, p, _r, i in located if p is not None and i is not None}
             with self.library_lock:
-                self.library.refresh(active)
+                self.library.refresh(list(ids), ids)
                 model = self.library.eta_model()
                 logs = {}
-                for _f, p, _r in located:
+                for _f, p, _r, _i in located:
                     if p is not None:
                         fol = self.library.follower(Path(p))
                         logs[p] = (fol.info.copy(), fol.last_growth or None)
             pre = []
-            for fam, path, reason in located:
+            for fam, path, reason, log_id in located:
                 info, growth = logs.get(path, (None, None)) if path is not None else (None, None)
                 if info is None or not info.plot_id or info.completed:  # ids show in the names of open temp files
                     fam = self._with_all_fds(fam)
@@ -145,6 +148,7 @@ class View:
                         now=now,
                         logfile=path,
                         log_reason=reason,
+                        log_id=log_id,
                         info=info,
                         last_growth=growth,
                         progress=progress,
@@ -162,6 +166,16 @@ class View:
             dirs = build_dirs(self.dirs, scans, jobs)
             cpu = time.thread_time() - cpu0
             return self._publish(now, jobs, dirs, cpu)
+
+    def _log_file(self, ref: LogRef | None, reason: str) -> tuple[str | None, FileId | None, str]:
+        """The log's path and the file the job's fd points to; no log when that is not a regular file (a FIFO in the
+        log dir: reading it could block the poll)."""
+        if ref is None:
+            return None, None, reason
+        log_id = self.table.fd_file(ref.pid, ref.fd)
+        if log_id is None:
+            return None, None, f"its output goes to {ref.path}, which is not a regular file"
+        return ref.path, log_id, ""
 
     def _with_all_fds(self, fam: Family) -> Family:
         """The family with all its open files read (cached per process for ``FDS_REUSE_POLLS`` polls: a job's output

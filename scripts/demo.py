@@ -110,6 +110,7 @@ def main() -> int:
 
 
 def archive_one(dst: Path, farmer: str) -> None:
+    from plotboss.localcred import local_token
     from plotboss.transport import dial
     from plotboss.v1 import farmer_pb2, farmer_pb2_grpc
 
@@ -118,7 +119,7 @@ def archive_one(dst: Path, farmer: str) -> None:
         print("no finished plot to archive")
         return
     plot = plots[0]
-    stub = farmer_pb2_grpc.FarmerServiceStub(dial(farmer))
+    stub = farmer_pb2_grpc.FarmerServiceStub(dial(farmer, token=local_token(farmer)))  # as plotboss-cli would
     size = plot.stat().st_size
     res = stub.Reserve(farmer_pb2.ReserveRequest(plot_name=plot.name, size_bytes=size, requester="plotter-01"))
     r = res.reservation

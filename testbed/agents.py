@@ -22,6 +22,10 @@ from plotboss.transport import Server, ServiceRegistration, dial, serve
 from plotboss.v1 import farmer_pb2, farmer_pb2_grpc, plotter_pb2, plotter_pb2_grpc
 from testbed.children import stop_process
 
+#: The local credential of in-process test servers without tokens (``TokenSet(local=(LOCAL_TOKEN,))``): as for a real
+#: agent, control without tokens needs it (agents started as processes make their own; see plotboss.localcred).
+LOCAL_TOKEN = "local-" + "d4" * 16
+
 
 def plotter_config(root: Path, **agent: Any) -> dict[str, Any]:
     """A plotter.yaml mapping whose dirs live under ``root``; ``agent`` keys override the agent section."""
@@ -172,7 +176,8 @@ A = TypeVar("A", bound=Agent)
 
 @dataclass
 class InProcess(Generic[A]):
-    """An agent object serving on 127.0.0.1 from this process (no TLS, no tokens); ``stop`` ends both."""
+    """An agent object serving on 127.0.0.1 from this process (no TLS, no tokens: control needs ``LOCAL_TOKEN``, as
+    a real agent's needs its local credential); ``stop`` ends both."""
 
     agent: A
     server: Server
@@ -188,7 +193,9 @@ class InProcess(Generic[A]):
 
 def serve_in_process(agent: A, *, max_workers: int = 32) -> InProcess[A]:
     """Serve ``agent`` (built by the caller, with whatever seams it needs) on 127.0.0.1:0, then start it."""
-    server = serve(agent.registrations(), "127.0.0.1:0", tls=None, tokens=TokenSet(), max_workers=max_workers)
+    server = serve(
+        agent.registrations(), "127.0.0.1:0", tls=None, tokens=TokenSet(local=(LOCAL_TOKEN,)), max_workers=max_workers
+    )
     agent.start()
     return InProcess(agent, server)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 from dataclasses import replace
 
+from plotboss.safefile import FileId, regular_id
 from plotter_agent.jobs import Job, ProcState
 from plotter_agent.logparse import Plotter
 from plotter_agent.proctable import ProcFacts
@@ -82,6 +83,11 @@ class FakeTable:
     def open_files(self, pid: int) -> tuple[tuple[tuple[int, str], ...], str]:
         p = self.procs.get(pid)
         return (p.fds, "") if p is not None else ((), "gone")
+
+    def fd_file(self, pid: int, fd: int) -> FileId | None:
+        p = self.procs.get(pid)
+        target = dict(p.fds).get(fd) if p is not None else None
+        return regular_id(target.removesuffix(" (deleted)")) if target is not None else None
 
     def signal(self, pid: int, sig: signal.Signals) -> None:
         if pid not in self.procs:

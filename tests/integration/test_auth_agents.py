@@ -19,6 +19,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
+from plotboss.localcred import local_token
 from plotboss.transport import dial
 from plotboss.v1 import plotter_pb2, plotter_pb2_grpc
 from testbed.agents import (
@@ -198,7 +199,7 @@ def test_missing_token_file_and_unset_env_exit_2(tmp_path: Path) -> None:
     assert f"{config}: agent.tokens.control[0]: environment variable PLOTBOSS_TEST_UNSET_TOKEN is empty" in run.stderr
 
 
-# --- no tokens: read is open, control only from loopback (or mTLS, see test_tls_agents) ----------------------------
+# --- no tokens: read is open, control only with the local credential (or mTLS, see test_tls_agents) ---------------
 
 
 def _local_addresses() -> list[str]:
@@ -239,9 +240,20 @@ def open_agents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("host", ["127.0.0.1", "[::1]", "localhost"])
-def test_without_tokens_control_is_allowed_from_loopback(open_agents: dict[str, int], kind: str, host: str) -> None:
+def test_without_tokens_loopback_controls_only_with_the_local_credential(
+    open_agents: dict[str, int], kind: str, host: str
+) -> None:
     read, control = RPCS[kind]
+    token = local_token(f"{host}:{open_agents[kind]}")
+    assert token is not None  # root (these tests) can read the credential of its own agent
     with _channel(open_agents[kind], host=host) as ch:
+        assert code_of(read(ch)) == grpc.StatusCode.OK
+        code, details = error_of(control(ch))
+        assert code == grpc.StatusCode.PERMISSION_DENIED
+        assert "local credential" in details and "no tokens configured" in details
+    with _channel(open_agents[kind], "wrong-" + "e5" * 16, host=host) as ch:
+        assert code_of(control(ch)) == grpc.StatusCode.PERMISSION_DENIED
+    with _channel(open_agents[kind], token, host=host) as ch:
         assert code_of(read(ch)) == grpc.StatusCode.OK
         assert code_of(control(ch)) == grpc.StatusCode.OK
 
@@ -252,9 +264,10 @@ def test_without_tokens_control_is_refused_from_other_hosts(open_agents: dict[st
     if not addrs:
         pytest.skip("this machine has no non-loopback address to call the agent from (hostname -I shows none)")
     read, control = RPCS[kind]
+    token = local_token(f"127.0.0.1:{open_agents[kind]}")  # the local credential is taken from loopback only, too
     for addr in addrs:
         host = f"[{addr}]" if ":" in addr else addr
-        with _channel(open_agents[kind], host=host) as ch:
+        with _channel(open_agents[kind], token, host=host) as ch:
             assert code_of(read(ch)) == grpc.StatusCode.OK, addr
             code, details = error_of(control(ch))
             assert code == grpc.StatusCode.PERMISSION_DENIED, addr

@@ -24,7 +24,7 @@ from farmer_agent.config import FarmerConfig
 from farmer_agent.drives import DriveInfo, ProbeFn, make_probe
 from plotboss.transport import dial
 from plotboss.v1 import farmer_pb2, farmer_pb2_grpc
-from testbed.agents import InProcess, serve_in_process
+from testbed.agents import LOCAL_TOKEN, InProcess, serve_in_process
 from testbed.rsyncd import RsyncDaemon
 
 pytestmark = pytest.mark.slow
@@ -59,7 +59,7 @@ def start_farmer(tmp_path: Path) -> Iterator[Any]:
 
     def start(cfg: FarmerConfig, probe: ProbeFn | None = None) -> Running:
         served = serve_in_process(FarmerAgent(cfg, tmp_path / "farmer.yaml", probe=probe))
-        channel = dial(served.address)
+        channel = dial(served.address, token=LOCAL_TOKEN)
         r = Running(served, farmer_pb2_grpc.FarmerServiceStub(channel), channel)
         running.append(r)
         return r

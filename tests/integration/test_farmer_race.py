@@ -26,7 +26,7 @@ from farmer_agent.config import FarmerConfig
 from farmer_agent.drives import RSYNC_TEMP_RE, make_probe
 from plotboss.transport import dial
 from plotboss.v1 import farmer_pb2, farmer_pb2_grpc
-from testbed.agents import serve_in_process
+from testbed.agents import LOCAL_TOKEN, serve_in_process
 from testbed.drives import SmallDrives, list_files
 
 pytestmark = pytest.mark.slow
@@ -77,7 +77,7 @@ def write_chunks(path: Path, size: int, upto: float, renew: Callable[[], object]
 
 def client(i: int, address: str, deadline: float, stats: Stats) -> None:
     rnd = random.Random(i)
-    channel = dial(address, timeout_s=10)
+    channel = dial(address, token=LOCAL_TOKEN, timeout_s=10)
     stub = farmer_pb2_grpc.FarmerServiceStub(channel)
     seq = 0
     try:
@@ -187,7 +187,7 @@ def test_fifty_clients_never_overfill_or_overcrowd(tmp_path: Path) -> None:
     threads = [threading.Thread(target=client, args=(i, address, deadline, stats)) for i in range(CLIENTS)]
     errors: list[BaseException] = []
     checks = worst = most = 0
-    channel = dial(address, timeout_s=10)
+    channel = dial(address, token=LOCAL_TOKEN, timeout_s=10)
     stub = farmer_pb2_grpc.FarmerServiceStub(channel)
     try:
         for t in threads:

@@ -13,6 +13,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from plotboss.localcred import local_token
 from plotboss.transport import dial
 from plotboss.v1 import farmer_pb2, farmer_pb2_grpc
 from testbed.agents import start_agent
@@ -45,8 +46,11 @@ def test_sigkill_and_restart_keeps_reservations_and_renewals(
     proc, got = start_agent("plotboss-farmer", config)
     procs.append(proc)
     assert got == port
-    channel = dial(f"127.0.0.1:{port}", timeout_s=2)
+    address = f"127.0.0.1:{port}"
+    # as the CLI does on the farmer's machine: the agent's local credential (a new one at every start)
+    channel = dial(address, token=local_token(address), timeout_s=2)
     stub = farmer_pb2_grpc.FarmerServiceStub(channel)
+    conn = {"stub": stub}
     held = [
         stub.Reserve(farmer_pb2.ReserveRequest(plot_name=plot(i), size_bytes=4 * MiB, requester="plotter-01"))
         for i in range(3)
@@ -64,7 +68,7 @@ def test_sigkill_and_restart_keeps_reservations_and_renewals(
         while not stop.is_set():
             for rid in ids:
                 try:
-                    stub.Renew(farmer_pb2.RenewRequest(reservation_id=rid), timeout=1)
+                    conn["stub"].Renew(farmer_pb2.RenewRequest(reservation_id=rid), timeout=1)
                     log.append((time.monotonic(), rid, "OK"))
                 except grpc.RpcError as e:
                     log.append((time.monotonic(), rid, e.code().name))
@@ -82,6 +86,8 @@ def test_sigkill_and_restart_keeps_reservations_and_renewals(
         procs.append(proc2)
         restarted_at = time.monotonic()
         assert got2 == port
+        channel2 = dial(address, token=local_token(address), timeout_s=2)  # the restarted agent's credential
+        conn["stub"] = stub = farmer_pb2_grpc.FarmerServiceStub(channel2)
         time.sleep(2 * LEASE_S)  # longer than a lease: only renewals keep them
     finally:
         stop.set()
@@ -113,6 +119,7 @@ def test_sigkill_and_restart_keeps_reservations_and_renewals(
     r9 = stub.Reserve(farmer_pb2.ReserveRequest(plot_name=plot(9), size_bytes=MiB, requester="plotter-02"))
     assert r9.reservation.drive_path == str(d1)
     channel.close()
+    channel2.close()
 
 
 def _run_farmer(config: Path) -> subprocess.CompletedProcess[str]:

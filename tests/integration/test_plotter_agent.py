@@ -22,6 +22,7 @@ import grpc
 import psutil
 import pytest
 
+from plotboss.localcred import local_token
 from plotboss.transport import dial
 from plotboss.v1 import plotter_pb2, plotter_pb2_grpc
 from testbed.agents import start_agent
@@ -77,7 +78,7 @@ class Bed:
         return {j["pid"]: j for j in agent["jobs"] if j["pid"] in pids}
 
     def rpc(self, fn: Callable[[plotter_pb2_grpc.PlotterServiceStub], T]) -> T:
-        ch = dial(self.address)
+        ch = dial(self.address, token=local_token(self.address))  # as plotboss-cli does on the agent's machine
         try:
             return fn(plotter_pb2_grpc.PlotterServiceStub(ch))
         finally:

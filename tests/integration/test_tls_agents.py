@@ -14,6 +14,7 @@ import trustme
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from plotboss.config import ClientTlsConfig
+from plotboss.localcred import local_token
 from plotboss.transport import dial
 from testbed.agents import (
     code_of,
@@ -70,10 +71,14 @@ def _client(tls_files: TlsFiles, *, ca: Path | None = None, cert: bool = False) 
 
 
 def test_server_tls_with_the_right_ca(tls_agents: dict[str, int], tls_files: TlsFiles) -> None:
-    with dial(f"127.0.0.1:{tls_agents['tls']}", tls=_client(tls_files), timeout_s=5) as ch:
+    address = f"127.0.0.1:{tls_agents['tls']}"
+    with dial(address, tls=_client(tls_files), timeout_s=5) as ch:
         assert _health(ch).status == health_pb2.HealthCheckResponse.SERVING
         assert code_of(plotter_read(ch)) == grpc.StatusCode.OK
-        # loopback without tokens may control, over TLS as well
+        # without tokens, being on loopback is not enough to control (every local user is), over TLS as well
+        assert code_of(plotter_control(ch)) == grpc.StatusCode.PERMISSION_DENIED
+    # the agent's local credential is
+    with dial(address, token=local_token(address), tls=_client(tls_files), timeout_s=5) as ch:
         assert code_of(plotter_control(ch)) == grpc.StatusCode.OK
 
 

@@ -14,6 +14,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
+from plotboss.localcred import local_token
 from plotboss.transport import OPEN_STREAMS, dial
 from plotboss.v1 import farmer_pb2, farmer_pb2_grpc, plotter_pb2, plotter_pb2_grpc
 from testbed.agents import farmer_config, plotter_config, start_agent, write_yaml
@@ -114,8 +115,12 @@ def test_insecure_starts_warns_and_stops_on_sigterm(tmp_path: Path, kind: str) -
         stop_process(proc)
     stderr = err.decode()
     warnings = [line for line in stderr.splitlines() if "WARNING" in line]
-    assert len(warnings) == 1, stderr  # warned once, at start
-    assert "WITHOUT TLS (--insecure)" in warnings[0] and "0.0.0.0:0" in warnings[0]
+    tls = [line for line in warnings if "TLS" in line]
+    assert len(tls) == 1, stderr  # warned once, at start
+    assert "WITHOUT TLS (--insecure)" in tls[0] and "0.0.0.0:0" in tls[0]
+    # and, without tokens, that anyone who can reach it may read (control needs the local credential)
+    (open_reads,) = [line for line in warnings if "no tokens configured" in line]
+    assert "anyone who can reach this address may call the read RPCs" in open_reads
     assert "Traceback" not in stderr
     assert b"listening on 0.0.0.0:" in out
 
@@ -158,7 +163,8 @@ def test_open_health_watches_have_their_own_small_pool(agents: dict[str, int]) -
 def test_a_huge_bad_name_is_still_invalid_argument(agents: dict[str, int]) -> None:
     """The error quotes only the start of a bad name: quoted whole, 100 KB of details overflowed the client's
     trailer limit and INVALID_ARGUMENT arrived as RESOURCE_EXHAUSTED."""
-    with grpc.insecure_channel(f"127.0.0.1:{agents['farmer']}") as ch:
+    address = f"127.0.0.1:{agents['farmer']}"
+    with dial(address, token=local_token(address), timeout_s=10) as ch:
         stub = farmer_pb2_grpc.FarmerServiceStub(ch)
         with pytest.raises(grpc.RpcError) as exc:
             stub.Reserve(
