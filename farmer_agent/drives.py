@@ -17,6 +17,10 @@ told from a listing, and every one of them is already counted in ``free``; credi
 count at least what the live transfer still has to write (it may hold a few bytes too many until the stale file is
 removed), where crediting the largest would let it promise the same bytes twice.
 
+Sizes are counted in the drive's allocation blocks (statvfs ``f_frsize``, ``DriveInfo.block_size``): a file of
+``n`` bytes takes ``allocated(n, block_size)`` of the free space, so a reservation is counted rounded up to whole
+blocks (four plots of 4 KiB + 1 byte take 32 KiB, not 16).
+
 Each snapshot carries two times: ``probe_time`` (wall clock, shown to clients) and ``probe_mono`` (monotonic, taken
 before the probe started), by which the ledger orders probes and completions; a wall-clock step never reorders them.
 """
@@ -24,6 +28,7 @@ before the probe started), by which the ledger orders probes and completions; a 
 from __future__ import annotations
 
 import enum
+import functools
 import glob
 import logging
 import os
@@ -39,6 +44,13 @@ from plotboss.errors import FailedPrecondition
 from plotboss.plots import is_plot_name, parse_plot_name
 
 log = logging.getLogger(__name__)
+
+#: How far a landed plot's allocated blocks (st_blocks * 512) may fall short of its size and still count as written
+#: (a file system may keep a last partial block in its metadata); a sparse file falls short by nearly all of it.
+SPARSE_SLACK_BYTES = 64 * 1024
+#: A final-name file whose inode changed (ctime) more than this before its reservation began was not written under it
+#: (the kernel stamps ctime from a coarse clock, a little behind ``time.time()``).
+CTIME_SLACK_S = 1.0
 
 #: rsync's temp file for NAME while it receives it: ``.NAME.XXXXXX`` (six random letters/digits) in the same dir.
 RSYNC_TEMP_RE = re.compile(r"^\.(?P<name>plot-k[0-9]{2}-.+\.plot)\.[A-Za-z0-9]{6}\Z")
@@ -76,6 +88,20 @@ class DriveInfo:
     #: Monotonic-clock time at or before the probe started, stamped by the prober: what the ledger orders probes and
     #: completions by (a wall-clock step, e.g. by NTP, must not make every fresh probe look older than the last one).
     probe_mono: float = 0.0
+    #: the drive's allocation block (statvfs f_frsize): what every size is rounded up to (1: count bytes)
+    block_size: int = 1
+
+    @functools.cached_property
+    def plot_ids(self) -> Mapping[str, tuple[str, ...]]:
+        """The names of the files in ``plots`` by plot id (one id under several names is one plot held twice)."""
+        out: dict[str, list[str]] = {}
+        for name in sorted(self.plots):
+            out.setdefault(parse_plot_name(name).plot_id, []).append(name)
+        return {k: tuple(v) for k, v in out.items()}
+
+    def allocated(self, n: int) -> int:
+        """What ``n`` bytes of a file take of this drive's free space: whole blocks."""
+        return allocated(n, self.block_size)
 
     @property
     def usable(self) -> bool:
@@ -89,11 +115,20 @@ class DriveInfo:
         return self.state in (DriveState.OK, DriveState.FULL, DriveState.READ_ONLY)
 
 
+def allocated(n: int, block_size: int) -> int:
+    """``n`` bytes rounded up to whole blocks of ``block_size`` (never less than ``n``; 0 stays 0)."""
+    if n <= 0:
+        return 0
+    return -(-n // block_size) * block_size
+
+
 @dataclass(frozen=True)
 class DiskSpace:
     total_bytes: int
     free_bytes: int
     read_only: bool
+    #: the allocation block (statvfs f_frsize); 1 when unknown
+    block_size: int = 1
 
 
 def statvfs_space(path: str) -> DiskSpace:
@@ -103,6 +138,7 @@ def statvfs_space(path: str) -> DiskSpace:
         total_bytes=st.f_blocks * st.f_frsize,
         free_bytes=st.f_bavail * st.f_frsize,
         read_only=bool(st.f_flag & os.ST_RDONLY),
+        block_size=max(1, st.f_frsize or st.f_bsize),
     )
 
 
@@ -183,6 +219,7 @@ def probe_drive(
         written=written,
         temp_files=tuple(sorted(temps)),
         probe_time=now,
+        block_size=max(1, sp.block_size),
     )
 
 
@@ -325,14 +362,41 @@ class DriveProber:
 # --- the files of one plot on one drive ---------------------------------------------------------------------------
 
 
-def final_size(drive: str, plot_name: str) -> int | None:
-    """Size of the regular file ``drive/plot_name`` (never following a symlink), or None when there is none."""
+def landed_size(drive: str, plot_name: str) -> int | None:
+    """Size of the plot landed as ``drive/plot_name``, None when nothing is there; FailedPrecondition naming the file
+    when what is there is not a plot written onto this drive: a landed plot is a regular file (never a symlink,
+    never followed), has one link (a hard link would be a file elsewhere, which may change or go), and has blocks
+    allocated for its size (a sparse file of the right size holds no plot; ``SPARSE_SLACK_BYTES`` of slack)."""
     parse_plot_name(plot_name)  # never join anything but a bare plot name
+    path = os.path.join(drive, plot_name)
     try:
-        st = os.lstat(os.path.join(drive, plot_name))
+        st = os.lstat(path)
     except FileNotFoundError:
         return None
-    return st.st_size if stat.S_ISREG(st.st_mode) else None
+    if not stat.S_ISREG(st.st_mode):
+        what = "a symlink" if stat.S_ISLNK(st.st_mode) else "not a regular file"
+        raise FailedPrecondition(f"{path}: {what}; a landed plot is a regular file written onto this drive")
+    if st.st_nlink != 1:
+        raise FailedPrecondition(
+            f"{path}: has {st.st_nlink} links (a hard link to a file elsewhere); a landed plot is a file of its own"
+        )
+    on_disk = st.st_blocks * 512
+    if on_disk < st.st_size - SPARSE_SLACK_BYTES:
+        raise FailedPrecondition(
+            f"{path}: sparse ({on_disk} of its {st.st_size} bytes allocated); a landed plot has all its bytes written"
+        )
+    return st.st_size
+
+
+def find_plot_id(drive: str, plot_id: str) -> list[str]:
+    """Names of the entries of ``drive`` (of any type) under a final plot name with ``plot_id``: Reserve's own look at
+    the drive it grants, for plots landed since its last probe."""
+    found = []
+    with os.scandir(drive) as it:
+        for e in it:
+            if plot_id in e.name and is_plot_name(e.name) and parse_plot_name(e.name).plot_id == plot_id:
+                found.append(e.name)
+    return sorted(found)
 
 
 @dataclass(frozen=True)
@@ -343,28 +407,33 @@ class Cleanup:
     removed: list[str]
     #: the file under the final name was the plot, whole (a regular file of exactly the size asked for): kept
     kept: bool = False
+    #: the file under the final name was there before the reservation began (not written under it): left alone
+    foreign: bool = False
 
 
-def remove_partials(drive: str, plot_name: str, whole_size: int) -> Cleanup:
+def remove_partials(drive: str, plot_name: str, whole_size: int, since: float) -> Cleanup:
     """Remove this plot's rsync temp files (``.NAME.XXXXXX``) and its file under the final name from ``drive`` only,
-    except a final file that is a regular file of exactly ``whole_size`` bytes: the plot landed whole, and is kept.
+    except a final file that is a regular file of exactly ``whole_size`` bytes (the plot landed whole, and is kept),
+    and a final file not written since ``since`` (wall-clock time the reservation began; its inode's ctime, which
+    every write and rename stamps, is older, with ``CTIME_SLACK_S`` of slack): a file that was there before the
+    reservation is not this reservation's to remove.
 
     Never descends into sub-dirs, never removes a directory, never touches another plot's files.
     """
-    return _remove_plot_files(drive, plot_name, whole_size)
+    return _remove_plot_files(drive, plot_name, whole_size, since)
 
 
 def remove_temps(drive: str, plot_name: str) -> list[str]:
     """Remove this plot's rsync temp files (``.NAME.XXXXXX``) from ``drive`` only, never its final file (an archived
     plot). Same care as ``remove_partials``."""
-    return _remove_plot_files(drive, plot_name, None).removed
+    return _remove_plot_files(drive, plot_name, None, 0.0).removed
 
 
-def _remove_plot_files(drive: str, plot_name: str, whole_size: int | None) -> Cleanup:
+def _remove_plot_files(drive: str, plot_name: str, whole_size: int | None, since: float) -> Cleanup:
     """``whole_size`` None: the temp files only."""
     parse_plot_name(plot_name)
     removed: list[str] = []
-    kept = False
+    kept = foreign = False
     with os.scandir(drive) as it:
         for entry in it:
             m = RSYNC_TEMP_RE.match(entry.name)
@@ -381,12 +450,15 @@ def _remove_plot_files(drive: str, plot_name: str, whole_size: int | None) -> Cl
                 if stat.S_ISREG(st.st_mode) and st.st_size == whole_size:
                     kept = True
                     continue
+                if st.st_ctime < since - CTIME_SLACK_S:
+                    foreign = True
+                    continue
             try:
                 os.unlink(entry.path)
             except FileNotFoundError:
                 continue
             removed.append(entry.path)
-    return Cleanup(sorted(removed), kept)
+    return Cleanup(sorted(removed), kept, foreign)
 
 
 T = TypeVar("T")

@@ -17,7 +17,7 @@ from farmer_agent.drives import (
     DriveProber,
     DriveState,
     expand_paths,
-    final_size,
+    landed_size,
     make_probe,
     probe_drive,
     remove_partials,
@@ -28,7 +28,7 @@ from farmer_agent.ledger import Reservation
 from farmer_agent.rsyncd import check_drive_patterns, rsync_url
 from farmer_agent.service import drive_pb, reservation_pb
 from farmer_agent.state import StateWriter, decode, default_state_path, encode, load, write_atomic
-from plotboss.errors import ConfigError, InvalidArgument
+from plotboss.errors import ConfigError, FailedPrecondition, InvalidArgument
 from plotboss.plots import expected_plot_size
 
 
@@ -187,23 +187,25 @@ def test_remove_partials_touches_only_that_plot(tmp_path: Path) -> None:
         (tmp_path / n).write_bytes(b"x")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / plot(1)).write_bytes(b"x")
-    done = remove_partials(str(tmp_path), plot(1), 4096)  # the file under the final name is 1 byte: a partial
+    done = remove_partials(str(tmp_path), plot(1), 4096, 0.0)  # the file under the final name is 1 byte: a partial
     assert done == Cleanup(sorted(str(tmp_path / n) for n in mine), kept=False)
     assert sorted(os.listdir(tmp_path)) == sorted([*others, "sub"])
     assert (tmp_path / "sub" / plot(1)).exists()
     with pytest.raises(InvalidArgument):
-        remove_partials(str(tmp_path), "../" + plot(2), 1)
+        remove_partials(str(tmp_path), "../" + plot(2), 1, 0.0)
 
 
 def test_remove_partials_keeps_a_whole_plot_and_only_a_regular_file(tmp_path: Path) -> None:
     (tmp_path / plot(1)).write_bytes(b"p" * 4096)
     (tmp_path / f".{plot(1)}.Ab12Cd").write_bytes(b"p" * 10)
-    assert remove_partials(str(tmp_path), plot(1), 4096) == Cleanup([str(tmp_path / f".{plot(1)}.Ab12Cd")], kept=True)
+    assert remove_partials(str(tmp_path), plot(1), 4096, 0.0) == Cleanup(
+        [str(tmp_path / f".{plot(1)}.Ab12Cd")], kept=True
+    )
     assert sorted(os.listdir(tmp_path)) == [plot(1)]
     # a symlink under the final name is never a plot, whatever it points at: the link goes, its target stays
     (tmp_path / "elsewhere").write_bytes(b"q" * 4096)
     os.symlink(tmp_path / "elsewhere", tmp_path / plot(2))
-    assert remove_partials(str(tmp_path), plot(2), 4096) == Cleanup([str(tmp_path / plot(2))], kept=False)
+    assert remove_partials(str(tmp_path), plot(2), 4096, 0.0) == Cleanup([str(tmp_path / plot(2))], kept=False)
     assert (tmp_path / "elsewhere").stat().st_size == 4096
     # the temp files only: never the final file, whatever its size
     (tmp_path / f".{plot(1)}.zzzzzz").write_bytes(b"p")
@@ -211,13 +213,17 @@ def test_remove_partials_keeps_a_whole_plot_and_only_a_regular_file(tmp_path: Pa
     assert sorted(os.listdir(tmp_path)) == sorted([plot(1), "elsewhere"])
 
 
-def test_final_size_never_follows_symlinks(tmp_path: Path) -> None:
+def test_landed_size_never_follows_symlinks(tmp_path: Path) -> None:
     (tmp_path / "real").write_bytes(b"x" * 10)
     os.symlink(tmp_path / "real", tmp_path / plot(1))
-    assert final_size(str(tmp_path), plot(1)) is None
+    with pytest.raises(FailedPrecondition, match=f"{plot(1)}: a symlink"):
+        landed_size(str(tmp_path), plot(1))
     (tmp_path / plot(2)).write_bytes(b"x" * 7)
-    assert final_size(str(tmp_path), plot(2)) == 7
-    assert final_size(str(tmp_path), plot(3)) is None
+    assert landed_size(str(tmp_path), plot(2)) == 7
+    assert landed_size(str(tmp_path), plot(3)) is None
+    (tmp_path / plot(4)).mkdir()
+    with pytest.raises(FailedPrecondition, match="not a regular file"):
+        landed_size(str(tmp_path), plot(4))
 
 
 def test_state_file_round_trip_and_corruption(tmp_path: Path) -> None:
