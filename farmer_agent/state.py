@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import ipaddress
 import json
 import logging
 import math
@@ -226,6 +227,19 @@ def lock_path(state_path: Path) -> Path:
     return state_path.with_name(f"{state_path.name}.lock")
 
 
+def _address(host: str, port: int) -> str:
+    """HOST:PORT as the CLI takes it: an IPv4-mapped IPv6 address (a dual-stack socket) as IPv4, IPv6 in brackets."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return f"{host}:{port}"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is None:
+            return f"[{ip}]:{port}"
+        ip = ip.ipv4_mapped
+    return f"{ip}:{port}"
+
+
 def _describe_holder(data: bytes) -> str:
     """The lock holder as its lock file tells (pid, name, listen address) and, when the process can be looked at,
     the addresses it really listens on."""
@@ -241,7 +255,7 @@ def _describe_holder(data: bytes) -> str:
     listening: list[str] = []
     with contextlib.suppress(psutil.Error, OSError):
         conns = psutil.Process(pid).net_connections(kind="tcp")
-        listening = sorted({f"{c.laddr.ip}:{c.laddr.port}" for c in conns if c.status == psutil.CONN_LISTEN})
+        listening = sorted({_address(c.laddr.ip, c.laddr.port) for c in conns if c.status == psutil.CONN_LISTEN})
     if listening:
         parts.append("listening on " + ", ".join(listening))
     elif isinstance(doc.get("listen"), str) and doc["listen"].isprintable():
