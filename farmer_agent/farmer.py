@@ -145,12 +145,13 @@ class Farmer:
         undo: Undo = []
         with self.ledger.lock:
             drives = tuple(d for d in self._snapshot() if self.url(d.path))
-            r = self.ledger.reserve(plot_name, size_bytes, requester, drives, undo=undo)
+            r = self.ledger.reserve(plot_name, size_bytes, requester, drives, undo=undo, unconfirmed=True)
         try:
             self._look(r)
         except BaseException:
             self._revert(undo)
             raise
+        self.ledger.confirm(r.id)
         self._save(undo, f"reserving {plot_name}")
         log.info("reserved %s (%d bytes) on %s for %s: %s", plot_name, size_bytes, r.drive, requester, r.id)
         return r

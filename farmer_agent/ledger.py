@@ -31,7 +31,9 @@ Plot ids: a plot id (the 64 hex digits of a name) is held once on a farmer, what
 
 Undo: the state-changing methods take an ``undo`` list and append to it what reverts their change (reserve, renew,
 complete, release, expire). The farmer runs it when the change could not be saved (state file) or when its own look
-at the drive refuses a grant: then nothing changed. A revert puts back only what is still as the change left it.
+at the drive refuses a grant: then nothing changed. A revert puts back only what is still as the change left it. A
+grant under that look is *unconfirmed*: it counts in every decision but no state file holds it until ``confirm``, so
+a crash during the look never brings back a reservation that was refused.
 
 One re-entrant lock guards every decision; the gRPC threads call in concurrently.
 """
@@ -161,6 +163,9 @@ class Ledger:
         #: files of a plot on a drive that are to be removed; that plot is not placed on that drive until done
         self._removals = Removals()
         self._version = 0
+        #: reservations granted but not confirmed yet (Reserve's look at the drive is under way): they count in every
+        #: decision, but no state file holds them (a crash meanwhile must not bring back one that is then refused)
+        self._unconfirmed: set[str] = set()
 
     # --- views -------------------------------------------------------------------------------------------------
 
@@ -180,8 +185,9 @@ class Ledger:
             return sorted(self._by_id.values(), key=lambda r: (r.create_time, r.id))
 
     def export(self) -> tuple[int, list[Reservation]]:
+        """What the state file is to hold: the reservations in force but those not confirmed yet."""
         with self._lock:
-            return self._version, self.reservations()
+            return self._version, [r for r in self.reservations() if r.id not in self._unconfirmed]
 
     def writers(self, drive: str) -> int:
         with self._lock:
@@ -253,8 +259,10 @@ class Ledger:
         drives: Sequence[DriveInfo],
         *,
         undo: Undo | None = None,
+        unconfirmed: bool = False,
     ) -> Reservation:
-        """Pick a drive by policy and reserve ``size_bytes`` on it for one lease."""
+        """Pick a drive by policy and reserve ``size_bytes`` on it for one lease. ``unconfirmed``: it is not saved
+        (``export``) until ``confirm``."""
         check_request(plot_name, size_bytes, requester)
         plot_id = parse_plot_name(plot_name).plot_id
         with self._lock:
@@ -302,10 +310,19 @@ class Ledger:
                 rid = self._new_id()
             res = Reservation(rid, plot_name, size_bytes, requester, chosen.path, now, now + self.rules.lease_s)
             self._by_id[rid] = res
+            if unconfirmed:
+                self._unconfirmed.add(rid)
             self._version += 1
             if undo is not None:
                 undo.append(lambda: self._put_back(res.id, res, None))
             return res
+
+    def confirm(self, reservation_id: str) -> None:
+        """An unconfirmed reservation is to be saved from now on (a state-file version newer than now holds it)."""
+        with self._lock:
+            if reservation_id in self._unconfirmed:
+                self._unconfirmed.discard(reservation_id)
+                self._version += 1
 
     def _put_back(self, rid: str, now: Reservation | None, then: Reservation | None) -> bool:
         """Revert reservation ``rid`` from ``now`` (None: absent) to ``then`` (None: absent), if it still is ``now`` and
@@ -315,6 +332,7 @@ class Ledger:
                 return False
             if then is None:
                 del self._by_id[rid]
+                self._unconfirmed.discard(rid)
             elif now is None and any(r.plot_name == then.plot_name for r in self._by_id.values()):
                 return False  # that plot was reserved again meanwhile: the end stands
             else:

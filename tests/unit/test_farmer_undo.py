@@ -1,0 +1,140 @@
+"""The ledger's undo (a change that could not be saved changes nothing), unconfirmed grants, plot ids and block
+rounding, as pure decisions on virtual clocks; and the state writer reverting a change whose write failed."""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from farmer_agent.drives import DriveInfo, DriveState
+from farmer_agent.ledger import Ledger, Undo
+from farmer_agent.state import StateWriter, decode
+from plotboss.errors import AlreadyExists, InsufficientSpace
+from tests.unit.test_farmer_ledger import Clock, MiB, drive, ledger, plot
+
+
+def snap(led: Ledger, *drives: DriveInfo) -> tuple[Any, ...]:
+    return (led.reservations(), led.removals(), [led.reserved_bytes(d) for d in drives], led.export()[1])
+
+
+def revert(undo: Undo) -> None:
+    for fn in reversed(undo):
+        fn()
+
+
+def test_every_change_reverted_leaves_the_ledger_as_it_was() -> None:
+    clock = Clock()
+    led = ledger(clock, max_writers_per_drive=4, lease_s=60)
+    a = drive("/a", 100 * MiB, temps=(f".{plot(1)}.AbCd12",), written={plot(1): MiB})
+    r1 = led.reserve(plot(1), 4 * MiB, "p", [a])
+    clock.t += 10
+    changes: list[Callable[[Undo], object]] = [
+        lambda u: led.reserve(plot(2), MiB, "p", [a], undo=u),
+        lambda u: led.renew(r1.id, undo=u),
+        lambda u: led.complete(r1.id, 4 * MiB, [a], undo=u),  # also books the removal of the dead temp file
+        lambda u: led.release(r1.id, undo=u),
+    ]
+    for change in changes:
+        before = snap(led, a)
+        undo: Undo = []
+        change(undo)
+        assert snap(led, a) != before
+        revert(undo)
+        assert snap(led, a) == before
+    clock.t += 100
+    before = snap(led, a)
+    undo = []
+    assert led.expire(undo=undo) == [r1]
+    revert(undo)
+    assert snap(led, a) == before
+    assert led.removals_due() == []  # no booking of a reverted end is left to run
+
+
+def test_a_revert_never_undoes_a_later_change() -> None:
+    clock = Clock()
+    led = ledger(clock, max_writers_per_drive=4, lease_s=60)
+    a, b = drive("/a", 100 * MiB), drive("/b", 50 * MiB)
+    r = led.reserve(plot(1), MiB, "p", [a, b])
+    clock.t += 10
+    first: Undo = []
+    led.renew(r.id, undo=first)
+    clock.t += 10
+    later = led.renew(r.id)
+    revert(first)
+    assert led.get(r.id) == later
+    gone: Undo = []
+    led.release(r.id, undo=gone)
+    again = led.reserve(plot(1), MiB, "p", [a, b])  # on /b: /a still has the released one's files to remove
+    revert(gone)
+    assert [x.id for x in led.reservations()] == [again.id]  # the plot is not held twice
+
+
+def test_an_unconfirmed_grant_counts_in_decisions_but_is_not_saved_until_confirmed() -> None:
+    led = ledger(Clock(), max_writers_per_drive=1)
+    a = drive("/a", 100 * MiB)
+    r = led.reserve(plot(1), MiB, "p", [a], unconfirmed=True)
+    with pytest.raises(InsufficientSpace, match="1/1 writers busy"):
+        led.reserve(plot(2), MiB, "p", [a])
+    version, rows = led.export()
+    assert rows == []
+    led.confirm(r.id)
+    assert led.export() == (version + 1, [r])
+
+
+def test_the_state_writer_reverts_a_change_whose_write_failed(tmp_path: Path) -> None:
+    led = ledger(Clock(), max_writers_per_drive=4)
+    a = drive("/a", 100 * MiB)
+    written: list[bytes] = []
+    failing = [True]
+
+    def write(path: Path, data: bytes) -> None:
+        if failing[0]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(data)
+
+    w = StateWriter(tmp_path / "s.json", led.export, write=write)
+    undo: Undo = []
+    led.reserve(plot(1), MiB, "p", [a], undo=undo)
+    with pytest.raises(OSError):
+        w.save(led.version, undo)
+    assert led.reservations() == []
+    failing[0] = False
+    kept = led.reserve(plot(2), MiB, "p", [a])
+    w.save(led.version)
+    assert decode(written[-1], "s.json") == [kept]
+
+
+def test_a_plot_id_is_held_once_across_names_reservations_landed_plots_and_drives() -> None:
+    clock = Clock()
+    led = ledger(clock, max_writers_per_drive=4)
+    pid = f"{7:064x}"
+    a = drive("/a", 100 * MiB, plots=frozenset({f"plot-k32-2022-01-01-00-00-{pid}.plot"}))
+    b = drive("/b", 100 * MiB)
+    with pytest.raises(AlreadyExists, match="its plot id is already on /a as plot-k32-2022"):
+        led.reserve(plot(7), MiB, "p", [a, b])
+    r = led.reserve(plot(8), MiB, "p", [a, b])
+    with pytest.raises(AlreadyExists, match=f"already reserved as {plot(8)}"):
+        led.reserve(plot(8, k=21), MiB, "p", [a, b])
+    led.complete(r.id, MiB)
+    with pytest.raises(AlreadyExists, match=f"already archived as {plot(8)}"):
+        led.reserve(plot(8).replace("k20-", "k20-c01-"), MiB, "p", [a, b])
+
+
+def test_sizes_count_in_whole_allocation_blocks() -> None:
+    led = ledger(Clock(), max_writers_per_drive=8, min_free_bytes=MiB)
+    size = 4097  # two 4 KiB blocks
+    a = DriveInfo("/a", DriveState.OK, total_bytes=100 * MiB, free_bytes=MiB + 4 * size + 100, block_size=4096)
+    granted = [led.reserve(plot(i), size, "p", [a]) for i in range(2)]
+    assert led.reserved_bytes(a) == 2 * 8192
+    with pytest.raises(InsufficientSpace, match="free above the floor"):
+        led.reserve(plot(3), size, "p", [a])
+    # a transfer that wrote 1 byte has taken one block of free already: one block of it is still to come
+    part = DriveInfo(
+        "/a", DriveState.OK, total_bytes=100 * MiB, free_bytes=a.free_bytes - 4096, block_size=4096,
+        written={granted[0].plot_name: 1},
+    )  # fmt: skip
+    assert led.reserved_bytes(part) == 4096 + 8192
