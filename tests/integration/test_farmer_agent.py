@@ -211,7 +211,8 @@ def test_refusal_names_the_reason_per_drive_and_floor_holds(
 ) -> None:
     (d0,) = make_drives(rsyncd.path, 1)
     free = os.statvfs(d0).f_bavail * os.statvfs(d0).f_frsize
-    cfg = farmer_config(tmp_path, rsyncd.path, rsyncd.port, min_free_bytes=free + MiB, max_writers_per_drive=1)
+    # far above what is free: the disk is shared, and others may free some of it while this runs
+    cfg = farmer_config(tmp_path, rsyncd.path, rsyncd.port, min_free_bytes=free + 16 * 2**30, max_writers_per_drive=1)
     f = start_farmer(cfg)
     code, details = code_of(lambda: reserve(f.stub, plot(1), MiB))
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "free above the floor" in details
