@@ -366,7 +366,9 @@ def landed_size(drive: str, plot_name: str) -> int | None:
     """Size of the plot landed as ``drive/plot_name``, None when nothing is there; FailedPrecondition naming the file
     when what is there is not a plot written onto this drive: a landed plot is a regular file (never a symlink,
     never followed), has one link (a hard link would be a file elsewhere, which may change or go), and has blocks
-    allocated for its size (a sparse file of the right size holds no plot; ``SPARSE_SLACK_BYTES`` of slack)."""
+    allocated for its size (a sparse file of the right size holds no plot; ``SPARSE_SLACK_BYTES`` of slack); where
+    the block count falls short, the file is sparse only if the file system also shows a hole (SEEK_HOLE) before
+    its end (ZFS counts blocks only once writes are synced)."""
     parse_plot_name(plot_name)  # never join anything but a bare plot name
     path = os.path.join(drive, plot_name)
     try:
@@ -382,10 +384,33 @@ def landed_size(drive: str, plot_name: str) -> int | None:
         )
     on_disk = st.st_blocks * 512
     if on_disk < st.st_size - SPARSE_SLACK_BYTES:
-        raise FailedPrecondition(
-            f"{path}: sparse ({on_disk} of its {st.st_size} bytes allocated); a landed plot has all its bytes written"
-        )
+        # Some file systems (ZFS) count a file's blocks only once its writes are synced, a few seconds after they
+        # landed: ask the file system where the first hole is before calling the file sparse.
+        hole = _first_hole(path, st)
+        if hole < st.st_size - SPARSE_SLACK_BYTES:
+            raise FailedPrecondition(
+                f"{path}: sparse ({on_disk} of its {st.st_size} bytes allocated, a hole at byte {hole}); a landed "
+                "plot has all its bytes written"
+            )
     return st.st_size
+
+
+def _first_hole(path: str, st: os.stat_result) -> int:
+    """Offset of the first hole in the file ``st`` describes (its size when it has none); 0 when that cannot be told
+    (the file was replaced meanwhile, or the file system cannot say)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return 0
+    try:
+        now = os.fstat(fd)
+        if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+            return 0
+        return os.lseek(fd, 0, os.SEEK_HOLE)
+    except OSError:
+        return 0
+    finally:
+        os.close(fd)
 
 
 def find_plot_id(drive: str, plot_id: str) -> list[str]:

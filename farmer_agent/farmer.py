@@ -85,6 +85,8 @@ class Farmer:
         self._remove = remove_fn
         self._remove_temps = remove_temps_fn
         self._find = find_fn
+        #: the sweeper's last expiry could not be saved (logged once until one can)
+        self._expiry_blocked = False
         self._urls: dict[str, str] = {}
 
     # --- reads -------------------------------------------------------------------------------------------------
@@ -117,16 +119,19 @@ class Farmer:
 
     # --- changes -----------------------------------------------------------------------------------------------
 
-    def _save(self, undo: Undo, what: str) -> None:
+    def _save(self, undo: Undo, what: str, *, quiet: bool = False) -> None:
         """Put the ledger's state (with the change ``undo`` reverts) on disk; Unavailable, the change reverted, when
-        the state file cannot be written."""
+        the state file cannot be written (logged unless ``quiet``)."""
         if self._state is None:
             return
         try:
             self._state.save(self.ledger.version, undo)
         except OSError as e:
             why = e.strerror or str(e)
-            log.error("cannot write the state file %s: %s; %s refused, nothing changed", self._state.path, why, what)
+            if not quiet:
+                log.error(
+                    "cannot write the state file %s: %s; %s refused, nothing changed", self._state.path, why, what
+                )
             raise Unavailable(
                 f"{what}: cannot write the state file {self._state.path}: {why}; nothing was changed (try again once "
                 "the farmer can write it)"
@@ -267,9 +272,15 @@ class Farmer:
         gone = self.ledger.expire(undo=undo)
         if gone:
             try:
-                self._save(undo, "expiring reservations")
-            except Unavailable:
-                gone = []  # reverted (their leases stay run out: they are expired again at the next sweep)
+                self._save(undo, "expiring reservations", quiet=True)
+                if self._expiry_blocked:
+                    log.info("the state file can be written again: expiring the reservations whose lease ran out")
+                self._expiry_blocked = False
+            except Unavailable as e:
+                if not self._expiry_blocked:  # once, not at every sweep while the disk stays full
+                    log.error("%s; retried at every sweep until it can be written", e)
+                self._expiry_blocked = True
+                gone = []  # reverted: their leases stay run out, and they are expired again at the next sweep
         for r in gone:
             log.warning("reservation %s of %s on %s expired (no renewal); releasing it", r.id, r.plot_name, r.drive)
             self._run_removal(r.plot_name, r.drive)

@@ -4,16 +4,19 @@ rounding, as pure decisions on virtual clocks; and the state writer reverting a 
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from farmer_agent.drives import DriveInfo, DriveState
+from farmer_agent.config import RsyncdSection
+from farmer_agent.drives import DriveInfo, DriveState, landed_size, make_probe
+from farmer_agent.farmer import Farmer
 from farmer_agent.ledger import Ledger, Undo
 from farmer_agent.state import StateWriter, decode
-from plotboss.errors import AlreadyExists, InsufficientSpace
+from plotboss.errors import AlreadyExists, FailedPrecondition, InsufficientSpace
 from tests.unit.test_farmer_ledger import Clock, MiB, drive, ledger, plot
 
 
@@ -138,3 +141,61 @@ def test_sizes_count_in_whole_allocation_blocks() -> None:
         written={granted[0].plot_name: 1},
     )  # fmt: skip
     assert led.reserved_bytes(part) == 4096 + 8192
+
+
+def test_an_expiry_that_cannot_be_saved_waits_and_removes_nothing(tmp_path: Path, caplog: Any) -> None:
+    clock = Clock()
+    led = ledger(clock, lease_s=60)
+    d = tmp_path / "a"
+    d.mkdir()
+    failing = [True]
+
+    def write(path: Path, data: bytes) -> None:
+        if failing[0]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    probe = make_probe(True)
+    farmer = Farmer(
+        RsyncdSection(host="h", module="plots", path=tmp_path),
+        lambda: (probe(str(d), clock.t),),
+        led,
+        StateWriter(tmp_path / "s.json", led.export, write=write),
+    )
+    failing[0] = False
+    r = farmer.reserve(plot(1), MiB, "p")
+    partial = d / f".{plot(1)}.AbCd12"
+    partial.write_bytes(b"x" * 10)
+    failing[0] = True
+    clock.t += 61
+    for _ in range(3):
+        assert farmer.sweep() == []
+    assert [x.id for x in led.reservations()] == [r.id] and partial.exists()
+    assert sum("expiring reservations: cannot write the state file" in m for m in caplog.messages) == 1
+    failing[0] = False
+    assert farmer.sweep() == [r]
+    assert led.reservations() == [] and not partial.exists()
+
+
+def test_landed_size_tells_a_hole_from_a_block_count_that_lags(tmp_path: Path, monkeypatch: Any) -> None:
+    holed = tmp_path / plot(1)
+    with open(holed, "wb") as out:
+        out.write(os.urandom(MiB))
+        out.seek(3 * MiB)
+        out.write(os.urandom(MiB))
+    with pytest.raises(FailedPrecondition, match=f"sparse .* a hole at byte {MiB}"):
+        landed_size(str(tmp_path), plot(1))
+    whole = tmp_path / plot(2)
+    whole.write_bytes(os.urandom(MiB))
+    assert landed_size(str(tmp_path), plot(2)) == MiB
+    # a file system that counts blocks only once writes are synced (ZFS) shows no blocks yet; it has no hole
+    real_lstat = os.lstat
+
+    def lagging(path: Any) -> os.stat_result:
+        st = real_lstat(path)
+        fields = list(st)
+        return os.stat_result(fields, {"st_blocks": 0, "st_blksize": st.st_blksize, "st_rdev": st.st_rdev})
+
+    monkeypatch.setattr(os, "lstat", lagging)
+    assert landed_size(str(tmp_path), plot(2)) == MiB
+    with pytest.raises(FailedPrecondition, match="sparse"):
+        landed_size(str(tmp_path), plot(1))
