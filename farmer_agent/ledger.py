@@ -314,8 +314,13 @@ class Ledger:
                 self._unconfirmed.add(rid)
             self._version += 1
             if undo is not None:
-                undo.append(lambda: self._put_back(res.id, res, None))
+                undo.append(lambda: self._unreserve(res))
             return res
+
+    def _unreserve(self, res: Reservation) -> None:
+        with self._lock:
+            self._put_back(res.id, res, None)
+            self._unconfirmed.discard(res.id)
 
     def confirm(self, reservation_id: str) -> None:
         """An unconfirmed reservation is to be saved from now on (a state-file version newer than now holds it)."""
@@ -332,7 +337,6 @@ class Ledger:
                 return False
             if then is None:
                 del self._by_id[rid]
-                self._unconfirmed.discard(rid)
             elif now is None and any(r.plot_name == then.plot_name for r in self._by_id.values()):
                 return False  # that plot was reserved again meanwhile: the end stands
             else:

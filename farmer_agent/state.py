@@ -246,7 +246,7 @@ def _describe_holder(data: bytes) -> str:
     try:
         doc = json.loads(data)
         pid = int(doc["pid"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return "a process that has not written its pid yet"
     parts = [f"pid {pid}"]
     name = doc.get("agent")
