@@ -275,7 +275,8 @@ class StateLock:
         """Take the lock of ``state_path`` or raise ConfigError (``label``: the config setting) naming the holder."""
         path = lock_path(state_path)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            # read-only: an agent holding a file open for writing would keep its file system from a read-only remount
+            fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         except OSError as e:
             raise ConfigError(f"{label}: cannot open the lock file {path}: {e.strerror or e}") from None
         try:
@@ -294,9 +295,12 @@ class StateLock:
                 "state file would hand out every drive twice: stop that one, or give this one its own "
                 "reservations.state_file"
             ) from None
-        try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps({"pid": os.getpid(), "agent": agent, "listen": listen}).encode() + b"\n", 0)
+        try:  # through a descriptor of its own: closing it keeps the flock, which belongs to ``fd``'s open file
+            wfd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                os.write(wfd, json.dumps({"pid": os.getpid(), "agent": agent, "listen": listen}).encode() + b"\n")
+            finally:
+                os.close(wfd)
         except OSError as e:  # the lock holds all the same; only the holder's description is missing
             log.warning("cannot write %s: %s", path, e.strerror or e)
         return cls(path, fd)

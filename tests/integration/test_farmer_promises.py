@@ -20,7 +20,7 @@ import pytest
 from farmer_agent.config import FarmerConfig
 from plotboss.transport import dial
 from plotboss.v1 import farmer_pb2, farmer_pb2_grpc
-from tests.fixtures.mounts import fill, tmpfs
+from tests.fixtures.mounts import fill, remount, tmpfs
 from tests.fixtures.procs import start_agent
 
 pytestmark = pytest.mark.slow
@@ -106,6 +106,21 @@ def test_a_state_file_that_cannot_be_written_fails_every_change_and_changes_noth
         assert done.size_bytes == MiB and (d0 / plot(1)).stat().st_size == MiB
         saved = json.loads((fs / "state.json").read_bytes())["reservations"]
         assert [r["id"] for r in saved] == [second.id]
+
+
+def test_a_read_only_state_file_system_fails_a_reserve_and_keeps_nothing(tmp_path: Path, start_farmer: Any) -> None:
+    drives(tmp_path, 1)
+    with tmpfs(tmp_path / "statefs", 1024 * 1024) as fs:
+        f = start_farmer(config(tmp_path, fs / "state.json"))
+        remount(fs, read_only=True)
+        try:
+            code, details = refused(lambda: reserve(f.stub, plot(1), MiB))
+        finally:
+            remount(fs, read_only=False)
+        assert code == grpc.StatusCode.UNAVAILABLE and "Read-only file system" in details, details
+        assert f.stub.ListReservations(farmer_pb2.ListReservationsRequest()).reservations == []
+        r = reserve(f.stub, plot(1), MiB)
+        assert [row["id"] for row in json.loads((fs / "state.json").read_bytes())["reservations"]] == [r.id]
 
 
 def test_a_reserve_refused_for_a_full_state_disk_is_not_there_after_sigkill_and_no_slot_goes_twice(

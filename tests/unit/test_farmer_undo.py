@@ -16,7 +16,7 @@ from farmer_agent.drives import DriveInfo, DriveState, landed_size, make_probe
 from farmer_agent.farmer import Farmer
 from farmer_agent.ledger import Ledger, Undo
 from farmer_agent.state import StateWriter, decode
-from plotboss.errors import AlreadyExists, FailedPrecondition, InsufficientSpace
+from plotboss.errors import AlreadyExists, FailedPrecondition, InsufficientSpace, Unavailable
 from tests.unit.test_farmer_ledger import Clock, MiB, drive, ledger, plot
 
 
@@ -199,3 +199,24 @@ def test_landed_size_tells_a_hole_from_a_block_count_that_lags(tmp_path: Path, m
     assert landed_size(str(tmp_path), plot(2)) == MiB
     with pytest.raises(FailedPrecondition, match="sparse"):
         landed_size(str(tmp_path), plot(1))
+
+
+def test_a_drive_that_cannot_be_looked_at_refuses_the_grant_and_keeps_nothing(tmp_path: Path) -> None:
+    led = ledger(Clock())
+    d = tmp_path / "a"
+    d.mkdir()
+    probe = make_probe(True)
+
+    def failing_look(drive: str, plot_id: str) -> list[str]:  # a drive answering EIO (a fault no real part here shows)
+        raise OSError(errno.EIO, "Input/output error")
+
+    farmer = Farmer(
+        RsyncdSection(host="h", module="plots", path=tmp_path),
+        lambda: (probe(str(d), 0.0),),
+        led,
+        None,
+        find_fn=failing_look,
+    )
+    with pytest.raises(Unavailable, match=f"cannot look at {d}: Input/output error"):
+        farmer.reserve(plot(1), MiB, "p")
+    assert led.reservations() == [] and led.export()[1] == []
