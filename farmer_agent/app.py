@@ -18,7 +18,8 @@ from pathlib import Path
 from farmer_agent.config import FarmerConfig
 from farmer_agent.drives import DriveProber, ProbeFn, make_probe
 from farmer_agent.farmer import Farmer
-from farmer_agent.ledger import Ledger, Rules
+from farmer_agent.ledger import Ledger
+from farmer_agent.reservation import Rules
 from farmer_agent.rsyncd import check_drive_patterns
 from farmer_agent.service import FarmerServicer
 from farmer_agent.state import StateLock, StateWriter, default_state_path, load

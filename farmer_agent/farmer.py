@@ -10,15 +10,15 @@ the removal has really ended, also after the caller stopped waiting: done (the p
 when the removal found the plot whole under its final name and kept it, it is archived there) or failed (it stays off
 that drive; the expiry sweeper retries it until it succeeds). Whether a whole plot stays is decided by that thread,
 from the drive as it is then (see removals.py), never from an earlier probe; a file under the final name that was
-there before the reservation began is never removed (drives.remove_partials).
+there before the reservation began is never removed (plotfiles.remove_partials).
 
 State on disk before an answer: every change an RPC makes (Reserve, Renew, Complete, Release; the sweeper's expiry
 too) is saved before the call returns; when the state file cannot be written the ledger's change is reverted (see
-``ledger.Undo``) and the call fails with ``Unavailable``: nothing changed, in memory or on the drives.
+``reservation.Undo``) and the call fails with ``Unavailable``: nothing changed, in memory or on the drives.
 
 Reserve looks at the drive it grants itself (time-boxed) before answering: a file under a final plot name with the
 same plot id that landed since the last probe refuses the grant (ALREADY_EXISTS), and a drive that cannot be looked
-at refuses it too (UNAVAILABLE). Complete checks what landed is a plot (drives.landed_size).
+at refuses it too (UNAVAILABLE). Complete checks what landed is a plot (plotfiles.landed_size).
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from farmer_agent.config import RsyncdSection
-from farmer_agent.drives import (
+from farmer_agent.drives import DriveInfo, DriveState
+from farmer_agent.ledger import Ledger, Recovery
+from farmer_agent.plotfiles import (
     Cleanup,
-    DriveInfo,
-    DriveState,
     TimedOut,
     find_plot_id,
     landed_size,
@@ -41,7 +41,7 @@ from farmer_agent.drives import (
     remove_temps,
     time_boxed,
 )
-from farmer_agent.ledger import RECOVERED, Ledger, Recovery, Reservation, Undo, check_id
+from farmer_agent.reservation import RECOVERED, Reservation, Undo, check_id
 from farmer_agent.rsyncd import rsync_url
 from farmer_agent.state import StateWriter
 from plotboss.errors import AlreadyExists, ConfigError, FailedPrecondition, Unavailable

@@ -10,12 +10,12 @@ Whole plots are kept. A reservation that ends without a Complete books its ``siz
 keeps a file under the final name that is a regular file of exactly that size (the plot landed whole) and removes only
 the temp files then; a final-name file of another size is a partial (rsync --partial) and goes, if it was written under
 that reservation (changed since it began, ``since``): a file that was there before is never this removal's
-(drives.remove_partials). Decided when the removal runs, from the drive itself, for every reservation: the plotter may
-have had its Complete answered before a state save was lost (a restored reservation: the plotter then deleted its copy,
-and no probe at start has to see the plot for it to be kept), or crashed between its push and its Complete (it deletes
-its copy only after a Complete, so keeping a whole plot costs nothing and never loses one). Until the removal reports,
-such a booking counts the reservation's bytes the probe has not seen on the drive (the plot may stay); if the removal
-kept it, the ledger counts it on as a landed plot.
+(plotfiles.remove_partials). Decided when the removal runs, from the drive itself, for every reservation: the plotter
+may have had its Complete answered before a state save was lost (a restored reservation: the plotter then deleted its
+copy, and no probe at start has to see the plot for it to be kept), or crashed between its push and its Complete (it
+deletes its copy only after a Complete, so keeping a whole plot costs nothing and never loses one). Until the removal
+reports, such a booking counts the reservation's bytes the probe has not seen on the drive (the plot may stay); if the
+removal kept it, the ledger counts it on as a landed plot.
 
 While a removal is booked, that plot is not placed on *that* drive (another drive may take it): a late removal would
 delete the new transfer's temp file, and a leftover temp file would be credited as the new transfer's progress. A

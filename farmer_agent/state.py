@@ -29,7 +29,7 @@ from typing import Any
 
 import psutil
 
-from farmer_agent.ledger import ID_RE, Reservation, check_request
+from farmer_agent.reservation import ID_RE, Reservation, check_request
 from plotboss.errors import ConfigError, InvalidArgument
 from plotboss.plots import is_plot_name
 
@@ -134,7 +134,7 @@ def decode(data: bytes, label: str) -> list[Reservation]:
 
     Each row must also be what Reserve could have made, so that every later reply can carry it (an out-of-range
     value would fail ListReservations and ListDrives with INTERNAL until the next restart): the plot name, size and
-    requester pass Reserve's own checks (``ledger.check_request``), times lie within years 1..9999 (what a protobuf
+    requester pass Reserve's own checks (``reservation.check_request``), times lie within years 1..9999 (what a protobuf
     Timestamp holds), the drive is an absolute path."""
     try:
         doc = json.loads(data)
@@ -202,8 +202,8 @@ class StateWriter:
 
     def save(self, at_least: int, undo: Sequence[Callable[[], object]] = ()) -> None:
         """Return once a state of version ``at_least`` or newer is on disk. When the write fails, ``undo`` (the
-        caller's change, see ``ledger.Undo``) is run, in reverse, before the writer lock is let go (so that no later
-        write can carry the change the caller is told did not happen), and the OSError raised."""
+        caller's change, see ``reservation.Undo``) is run, in reverse, before the writer lock is let go (so that no
+        later write can carry the change the caller is told did not happen), and the OSError raised."""
         with self._lock:
             if self._written >= at_least:
                 return

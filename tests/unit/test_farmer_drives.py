@@ -11,20 +11,10 @@ from pathlib import Path
 import pytest
 
 from farmer_agent.config import RsyncdSection
-from farmer_agent.drives import (
-    Cleanup,
-    DriveInfo,
-    DriveProber,
-    DriveState,
-    expand_paths,
-    landed_size,
-    make_probe,
-    probe_drive,
-    remove_partials,
-    remove_temps,
-)
+from farmer_agent.drives import DriveInfo, DriveProber, DriveState, expand_paths, make_probe, probe_drive
 from farmer_agent.farmer import DriveView
-from farmer_agent.ledger import Reservation
+from farmer_agent.plotfiles import Cleanup, landed_size, remove_partials, remove_temps
+from farmer_agent.reservation import Reservation
 from farmer_agent.rsyncd import check_drive_patterns, rsync_url
 from farmer_agent.service import drive_pb, reservation_pb
 from farmer_agent.state import StateWriter, decode, default_state_path, encode, load, write_atomic
@@ -72,7 +62,8 @@ def test_two_files_of_one_plot_credit_the_smallest_never_promising_bytes_twice(t
     writes a new temp file from 0 (1 unit so far). Only the new one is progress: crediting the dead one would let
     the drive be promised past its free space."""
     from farmer_agent.drives import DiskSpace
-    from farmer_agent.ledger import Ledger, Rules
+    from farmer_agent.ledger import Ledger
+    from farmer_agent.reservation import Rules
     from plotboss.errors import InsufficientSpace
 
     unit = 64 * 2**10
@@ -140,7 +131,8 @@ def test_prober_background_refresh(tmp_path: Path) -> None:
 
 
 def test_prober_stamps_probes_with_both_clocks_and_a_wall_clock_step_refuses_nothing(tmp_path: Path) -> None:
-    from farmer_agent.ledger import Ledger, Rules
+    from farmer_agent.ledger import Ledger
+    from farmer_agent.reservation import Rules
 
     (tmp_path / "d").mkdir()
     wall, mono = [5000.0], [10.0]
@@ -318,7 +310,8 @@ def test_state_writer_group_commits(tmp_path: Path) -> None:
 
 def test_complete_on_a_hung_drive_fails_fast_and_keeps_the_reservation(tmp_path: Path) -> None:
     from farmer_agent.farmer import Farmer
-    from farmer_agent.ledger import Ledger, Rules
+    from farmer_agent.ledger import Ledger
+    from farmer_agent.reservation import Rules
     from plotboss.errors import FailedPrecondition
 
     hang = threading.Event()

@@ -12,8 +12,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from farmer_agent.drives import DriveInfo, DriveState
-from farmer_agent.ledger import Ledger, Recovery, Reservation, Rules, check_id
+from farmer_agent.ledger import Ledger, Recovery
 from farmer_agent.removals import Removal
+from farmer_agent.reservation import Reservation, Rules, check_id
 from plotboss.errors import AlreadyExists, FailedPrecondition, InsufficientSpace, InvalidArgument, NotFound
 from plotboss.plots import expected_plot_size
 

@@ -16,7 +16,6 @@ import pytest
 
 from farmer_agent.config import RsyncdSection
 from farmer_agent.drives import (
-    Cleanup,
     DiskSpace,
     DriveInfo,
     DriveProber,
@@ -24,11 +23,12 @@ from farmer_agent.drives import (
     ProbeFn,
     SpaceFn,
     make_probe,
-    remove_partials,
     statvfs_space,
 )
 from farmer_agent.farmer import Farmer
-from farmer_agent.ledger import Ledger, Reservation, Rules
+from farmer_agent.ledger import Ledger
+from farmer_agent.plotfiles import Cleanup, remove_partials
+from farmer_agent.reservation import Reservation, Rules
 from plotboss.errors import AlreadyExists
 
 MiB = 2**20

@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 from farmer_agent.config import RsyncdSection
-from farmer_agent.drives import DriveInfo, DriveState, landed_size, make_probe
+from farmer_agent.drives import DriveInfo, DriveState, make_probe
 from farmer_agent.farmer import Farmer
-from farmer_agent.ledger import Ledger, Undo
+from farmer_agent.ledger import Ledger
+from farmer_agent.plotfiles import landed_size
+from farmer_agent.reservation import Undo
 from farmer_agent.state import StateWriter, decode
 from plotboss.errors import AlreadyExists, FailedPrecondition, InsufficientSpace, Unavailable
 from tests.unit.test_farmer_ledger import Clock, MiB, drive, ledger, plot
