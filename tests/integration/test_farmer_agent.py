@@ -10,6 +10,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +19,11 @@ import grpc
 import psutil
 import pytest
 
+from farmer_agent.app import FarmerAgent
 from farmer_agent.config import FarmerConfig
-from farmer_agent.drives import DriveInfo, allocated, make_probe
+from farmer_agent.drives import DriveInfo, ProbeFn, make_probe
+from plotboss.auth import TokenSet
+from plotboss.transport import Server, dial, serve
 from plotboss.v1 import farmer_pb2, farmer_pb2_grpc
 from tests.fixtures.rsyncd import RsyncDaemon
 
@@ -39,6 +44,34 @@ def farmer_config(tmp_path: Path, module: Path, port: int = 873, **drives: Any) 
         "reservations": {"lease_s": 30, "state_file": str(tmp_path / "state.json")},
     }
     return FarmerConfig.model_validate(data)
+
+
+@dataclass
+class Running:
+    agent: FarmerAgent
+    server: Server
+    stub: farmer_pb2_grpc.FarmerServiceStub
+    channel: grpc.Channel
+
+
+@pytest.fixture
+def start_farmer(tmp_path: Path) -> Iterator[Any]:
+    running: list[Running] = []
+
+    def start(cfg: FarmerConfig, probe: ProbeFn | None = None) -> Running:
+        agent = FarmerAgent(cfg, tmp_path / "farmer.yaml", probe=probe)
+        server = serve(agent.registrations(), "127.0.0.1:0", tls=None, tokens=TokenSet())
+        agent.start()
+        channel = dial(f"127.0.0.1:{server.port}")
+        r = Running(agent, server, farmer_pb2_grpc.FarmerServiceStub(channel), channel)
+        running.append(r)
+        return r
+
+    yield start
+    for r in running:
+        r.channel.close()
+        r.server.stop(0)
+        r.agent.stop()
 
 
 def make_drives(module: Path, n: int) -> list[Path]:
@@ -233,7 +266,7 @@ def test_temp_files_without_a_reservation_are_held_after_a_lost_state(
     assert (held.plot_name, held.requester, held.drive_path) == (plot(3), "recovered", str(d0))
     (drive,) = f.stub.ListDrives(farmer_pb2.ListDrivesRequest()).drives
     block = os.statvfs(d0).f_frsize  # counted in whole blocks: the 1000 bytes written take one
-    assert drive.reserved_bytes == allocated(held.size_bytes, block) - block and drive.writers == 1
+    assert drive.reserved_bytes == held.size_bytes - block and drive.writers == 1
     code, _ = code_of(lambda: reserve(f.stub, plot(3), MiB))
     assert code == grpc.StatusCode.ALREADY_EXISTS
 

@@ -5,31 +5,111 @@ being a real file of its own."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 
+from farmer_agent.app import FarmerAgent
 from farmer_agent.config import FarmerConfig
-from plotboss.transport import dial
+from plotboss.auth import TokenSet
+from plotboss.transport import Server, dial, serve
 from plotboss.v1 import farmer_pb2, farmer_pb2_grpc
-from tests.fixtures.mounts import fill, remount, tmpfs
 from tests.fixtures.procs import start_agent
 
 pytestmark = pytest.mark.slow
 MiB = 2**20
-ID_A = "a1" * 32
 
 
 def plot(i: int, k: int = 20, date: str = "2021-05-05-12-34", c: str = "") -> str:
     return f"plot-k{k}{c}-{date}-{i:064x}.plot"
+
+
+# --- real small file systems: a tmpfs of a given size (mounting needs CAP_SYS_ADMIN; skipped, saying why, without) ---
+
+
+@contextmanager
+def tmpfs(path: Path, size_bytes: int) -> Iterator[Path]:
+    """Mount a tmpfs of ``size_bytes`` on ``path`` (created when missing) for the ``with`` block."""
+    path.mkdir(parents=True, exist_ok=True)
+    out = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_bytes},mode=0755", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    if out.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs on {path} (needs CAP_SYS_ADMIN): {out.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        if subprocess.run(["umount", str(path)], capture_output=True, timeout=30).returncode != 0:
+            subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=30)
+
+
+def fill(fs: Path) -> Path:
+    """Fill the file system holding dir ``fs`` to the last byte with one file (returned: unlink it to free it)."""
+    filler = fs / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        while True:
+            try:
+                os.write(fd, b"\0" * 4096)
+            except OSError as e:
+                if e.errno != errno.ENOSPC:
+                    raise
+                break
+    finally:
+        os.close(fd)
+    assert os.statvfs(fs).f_bavail == 0
+    return filler
+
+
+def remount(path: Path, *, read_only: bool) -> None:
+    """Remount the file system mounted on ``path`` (one of ours) read-only or read-write."""
+    opt = "remount,ro" if read_only else "remount,rw"
+    subprocess.run(["mount", "-o", opt, str(path)], check=True, capture_output=True, timeout=30)
+
+
+# --- an in-process farmer agent behind a real gRPC server on 127.0.0.1:0 -------------------------------------------
+
+
+@dataclass
+class Running:
+    agent: FarmerAgent
+    server: Server
+    stub: farmer_pb2_grpc.FarmerServiceStub
+
+
+@pytest.fixture
+def start_farmer(tmp_path: Path) -> Iterator[Any]:
+    running: list[tuple[Running, grpc.Channel]] = []
+
+    def start(cfg: FarmerConfig) -> Running:
+        agent = FarmerAgent(cfg, tmp_path / "farmer.yaml")
+        server = serve(agent.registrations(), "127.0.0.1:0", tls=None, tokens=TokenSet())
+        agent.start()
+        channel = dial(f"127.0.0.1:{server.port}")
+        r = Running(agent, server, farmer_pb2_grpc.FarmerServiceStub(channel))
+        running.append((r, channel))
+        return r
+
+    yield start
+    for r, channel in running:
+        channel.close()
+        r.server.stop(0)
+        r.agent.stop()
 
 
 def config(tmp_path: Path, state: Path, *, poll_s: float = 0.2, **drives: Any) -> FarmerConfig:

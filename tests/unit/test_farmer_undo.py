@@ -4,8 +4,9 @@ rounding, as pure decisions on virtual clocks; and the state writer reverting a 
 from __future__ import annotations
 
 import errno
+import itertools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,43 @@ from farmer_agent.drives import DriveInfo, DriveState, make_probe
 from farmer_agent.farmer import Farmer
 from farmer_agent.ledger import Ledger
 from farmer_agent.plotfiles import landed_size
-from farmer_agent.reservation import Undo
+from farmer_agent.reservation import Rules, Undo
 from farmer_agent.state import StateWriter, decode
 from plotboss.errors import AlreadyExists, FailedPrecondition, InsufficientSpace, Unavailable
-from tests.unit.test_farmer_ledger import Clock, MiB, drive, ledger, plot
+
+MiB = 2**20
+
+
+def plot(i: int, k: int = 20) -> str:
+    return f"plot-k{k}-2021-05-05-12-34-{i:064x}.plot"
+
+
+class Clock:
+    """A virtual clock (wall and monotonic alike here)."""
+
+    def __init__(self, t: float = 1000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def drive(
+    path: str,
+    free: int,
+    *,
+    written: Mapping[str, int] | None = None,
+    temps: tuple[str, ...] = (),
+    plots: frozenset[str] = frozenset(),
+) -> DriveInfo:
+    return DriveInfo(
+        path, DriveState.OK, "", 100 * MiB, free, plots=plots, written=dict(written or {}), temp_files=temps
+    )
+
+
+def ledger(clock: Clock, **rules: Any) -> Ledger:
+    counter = itertools.count(1)
+    return Ledger(Rules(**rules), clock, new_id=lambda: f"{next(counter):032x}", monotonic=clock)
 
 
 def snap(led: Ledger, *drives: DriveInfo) -> tuple[Any, ...]:
