@@ -42,15 +42,15 @@ def parse_plot_name(name: str) -> PlotName:
         raise InvalidArgument(
             f"plot name {name[:100]!r}: expected plot-k<k>[-c<NN>]-<yyyy-mm-dd-HH-MM>-<64 hex digits>.plot"
         )
-    k = int(m["k"])
-    if not MIN_K <= k <= MAX_K:
-        raise InvalidArgument(f"plot name {name[:100]!r}: k={k} is outside {MIN_K}..{MAX_K}")
     try:
         datetime.strptime(m["date"], "%Y-%m-%d-%H-%M")
     except ValueError:
         raise InvalidArgument(
             f"plot name {name[:100]!r}: {m['date']} is not a real date and time (yyyy-mm-dd-HH-MM)"
         ) from None
+    k = int(m["k"])
+    if not MIN_K <= k <= MAX_K:
+        raise InvalidArgument(f"plot name {name[:100]!r}: k={k} is outside {MIN_K}..{MAX_K}")
     return PlotName(name=name, k=k, plot_id=m["plot_id"])
 
 

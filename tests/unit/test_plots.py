@@ -25,25 +25,6 @@ def test_final_plot_names(name: str, k: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "name",
-    [
-        f"plot-k32-2021-05-05-12-34-{ID}.plot.tmp",
-        f"plot-k32-2021-05-05-12-34-{ID}.plot.2.tmp",
-        f"plot-k32-c5-2021-05-05-12-34-{ID}.plot",
-        f"plot-mmx-k32-2021-05-05-12-34-{ID}.plot",
-        f"plot-k32-2021-05-05-12-34-{ID}.plot\n",
-        f"plot-k17-2021-05-05-12-34-{ID}.plot",
-        f"../plot-k32-2021-05-05-12-34-{ID}.plot",
-        "",
-    ],
-)
-def test_not_final_plot_names(name: str) -> None:
-    assert not is_plot_name(name)
-    with pytest.raises(InvalidArgument, match="plot name"):
-        parse_plot_name(name)
-
-
-@pytest.mark.parametrize(
     "date",
     [
         "2021-13-05-12-34",
@@ -60,3 +41,22 @@ def test_the_date_field_must_be_a_real_date(date: str) -> None:
         with pytest.raises(InvalidArgument, match=f"{date} is not a real date"):
             parse_plot_name(name)
     assert parse_plot_name(f"plot-k32-2024-02-29-23-59-{ID}.plot").plot_id == ID  # a leap day is one
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        f"plot-k32-2021-05-05-12-34-{ID}.plot.tmp",
+        f"plot-k32-2021-05-05-12-34-{ID}.plot.2.tmp",
+        f"plot-k32-c5-2021-05-05-12-34-{ID}.plot",
+        f"plot-mmx-k32-2021-05-05-12-34-{ID}.plot",
+        f"plot-k32-2021-05-05-12-34-{ID}.plot\n",
+        f"plot-k17-2021-05-05-12-34-{ID}.plot",
+        f"../plot-k32-2021-05-05-12-34-{ID}.plot",
+        "",
+    ],
+)
+def test_not_final_plot_names(name: str) -> None:
+    assert not is_plot_name(name)
+    with pytest.raises(InvalidArgument, match="plot name"):
+        parse_plot_name(name)
