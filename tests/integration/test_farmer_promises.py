@@ -26,7 +26,6 @@ from farmer_agent.config import FarmerConfig
 from plotboss.auth import TokenSet
 from plotboss.transport import Server, dial, serve
 from plotboss.v1 import farmer_pb2, farmer_pb2_grpc
-from tests.fixtures.procs import start_agent
 
 pytestmark = pytest.mark.slow
 MiB = 2**20
@@ -80,6 +79,34 @@ def remount(path: Path, *, read_only: bool) -> None:
     """Remount the file system mounted on ``path`` (one of ours) read-only or read-write."""
     opt = "remount,ro" if read_only else "remount,rw"
     subprocess.run(["mount", "-o", opt, str(path)], check=True, capture_output=True, timeout=30)
+
+
+# --- a farmer agent as a child process (the caller appends it to ``procs``, which stops it) -----------------------
+
+
+def start_agent(console_script: str, config: Path, timeout_s: float = 30.0) -> tuple[subprocess.Popen[bytes], int]:
+    """Start ``plotboss-farmer`` on ``config`` in a session of its own; wait until it reports its bound port."""
+    port_file = config.with_suffix(".port")
+    port_file.unlink(missing_ok=True)
+    exe = Path(sys.executable).parent / console_script
+    with open(config.with_suffix(".out"), "ab") as out:
+        proc = subprocess.Popen(
+            [str(exe), "--config", str(config), "--port-file", str(port_file)],
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        text = port_file.read_text() if port_file.exists() else ""
+        if text.endswith("\n"):  # written whole
+            return proc, int(text)
+        if proc.poll() is not None:
+            raise RuntimeError(f"{console_script} exited {proc.returncode}: {config.with_suffix('.out').read_text()}")
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait(10)
+    raise RuntimeError(f"{console_script} did not report a port within {timeout_s} s")
 
 
 # --- an in-process farmer agent behind a real gRPC server on 127.0.0.1:0 -------------------------------------------
