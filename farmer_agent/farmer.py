@@ -109,7 +109,7 @@ class Farmer:
             reserved = self.ledger.reserved_bytes(d)
             state, error = d.state, d.error
             # full: less than the floor plus one plot (the largest here; any byte when it holds none) is left
-            if state == DriveState.OK and d.free_bytes - reserved - floor < max(d.largest_plot_bytes, 1):
+            if state == DriveState.OK and d.free_bytes - reserved - floor < max(d.allocated(d.largest_plot_bytes), 1):
                 state, error = DriveState.FULL, "no room for another plot above drives.min_free_bytes"
             out.append(DriveView(d, state, error, reserved, self.ledger.writers(d.path), self.url(d.path)))
         return out
