@@ -3,7 +3,8 @@
 Start-up order matters for restart safety: reservations are restored from the state file (leases extended by one
 lease, since plotters could not renew while the agent was down), the drives are probed once, and rsync temp files no
 reservation covers get a recovered reservation (or, next to their plot's final file, are removed as stale leftovers),
-all before the server answers its first call (see ``Ledger.recover``).
+all before the server answers its first call (see ``Ledger.recover``). Before any of it, the state file's lock is
+taken (one farmer per state file, see state.py); it is let go at stop, or when the process ends.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from pathlib import Path
 from farmer_agent.config import FarmerConfig
 from farmer_agent.drives import DriveProber, ProbeFn, make_probe
 from farmer_agent.farmer import Farmer
-from farmer_agent.ledger import Ledger, Rules
+from farmer_agent.ledger import Ledger
+from farmer_agent.reservation import Rules
 from farmer_agent.rsyncd import check_drive_patterns
 from farmer_agent.service import FarmerServicer
-from farmer_agent.state import StateWriter, default_state_path, load
+from farmer_agent.state import StateLock, StateWriter, default_state_path, load
 from plotboss.config import StrictModel
 from plotboss.errors import ConfigError
 from plotboss.transport import ServiceRegistration
@@ -44,6 +46,23 @@ class FarmerAgent:
         label = str(config_path)
         check_drive_patterns(config.drives.paths, config.rsyncd, f"{label}: drives.paths")
         self.state_path = config.reservations.state_file or default_state_path(config_path)
+        self.lock = StateLock.acquire(
+            self.state_path, config.agent.name, config.agent.listen, f"{label}: reservations.state_file"
+        )
+        try:
+            self._build(config, label, probe, clock, monotonic)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _build(
+        self,
+        config: FarmerConfig,
+        label: str,
+        probe: ProbeFn | None,
+        clock: Callable[[], float],
+        monotonic: Callable[[], float],
+    ) -> None:
         rules = Rules(
             min_free_bytes=config.drives.min_free_bytes,
             max_writers_per_drive=config.drives.max_writers_per_drive,
@@ -105,6 +124,7 @@ class FarmerAgent:
         self.prober.stop()
         for t in self._threads:
             t.join(5)
+        self.lock.release()
 
 
 def build(config: StrictModel, config_path: Path) -> FarmerAgent:

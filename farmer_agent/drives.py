@@ -17,6 +17,10 @@ told from a listing, and every one of them is already counted in ``free``; credi
 count at least what the live transfer still has to write (it may hold a few bytes too many until the stale file is
 removed), where crediting the largest would let it promise the same bytes twice.
 
+Sizes are counted in the drive's allocation blocks (statvfs ``f_frsize``, ``DriveInfo.block_size``): a file of
+``n`` bytes takes ``allocated(n, block_size)`` of the free space, so a reservation is counted rounded up to whole
+blocks (four plots of 4 KiB + 1 byte take 32 KiB, not 16).
+
 Each snapshot carries two times: ``probe_time`` (wall clock, shown to clients) and ``probe_mono`` (monotonic, taken
 before the probe started), by which the ledger orders probes and completions; a wall-clock step never reorders them.
 """
@@ -24,6 +28,7 @@ before the probe started), by which the ledger orders probes and completions; a 
 from __future__ import annotations
 
 import enum
+import functools
 import glob
 import logging
 import os
@@ -33,9 +38,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
 
-from plotboss.errors import FailedPrecondition
 from plotboss.plots import is_plot_name, parse_plot_name
 
 log = logging.getLogger(__name__)
@@ -76,6 +79,20 @@ class DriveInfo:
     #: Monotonic-clock time at or before the probe started, stamped by the prober: what the ledger orders probes and
     #: completions by (a wall-clock step, e.g. by NTP, must not make every fresh probe look older than the last one).
     probe_mono: float = 0.0
+    #: the drive's allocation block (statvfs f_frsize): what every size is rounded up to (1: count bytes)
+    block_size: int = 1
+
+    @functools.cached_property
+    def plot_ids(self) -> Mapping[str, tuple[str, ...]]:
+        """The names of the files in ``plots`` by plot id (one id under several names is one plot held twice)."""
+        out: dict[str, list[str]] = {}
+        for name in sorted(self.plots):
+            out.setdefault(parse_plot_name(name).plot_id, []).append(name)
+        return {k: tuple(v) for k, v in out.items()}
+
+    def allocated(self, n: int) -> int:
+        """What ``n`` bytes of a file take of this drive's free space: whole blocks."""
+        return allocated(n, self.block_size)
 
     @property
     def usable(self) -> bool:
@@ -89,11 +106,20 @@ class DriveInfo:
         return self.state in (DriveState.OK, DriveState.FULL, DriveState.READ_ONLY)
 
 
+def allocated(n: int, block_size: int) -> int:
+    """``n`` bytes rounded up to whole blocks of ``block_size`` (never less than ``n``; 0 stays 0)."""
+    if n <= 0:
+        return 0
+    return -(-n // block_size) * block_size
+
+
 @dataclass(frozen=True)
 class DiskSpace:
     total_bytes: int
     free_bytes: int
     read_only: bool
+    #: the allocation block (statvfs f_frsize); 1 when unknown
+    block_size: int = 1
 
 
 def statvfs_space(path: str) -> DiskSpace:
@@ -103,6 +129,7 @@ def statvfs_space(path: str) -> DiskSpace:
         total_bytes=st.f_blocks * st.f_frsize,
         free_bytes=st.f_bavail * st.f_frsize,
         read_only=bool(st.f_flag & os.ST_RDONLY),
+        block_size=max(1, st.f_frsize or st.f_bsize),
     )
 
 
@@ -183,6 +210,7 @@ def probe_drive(
         written=written,
         temp_files=tuple(sorted(temps)),
         probe_time=now,
+        block_size=max(1, sp.block_size),
     )
 
 
@@ -320,100 +348,3 @@ class DriveProber:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(self._timeout_s + 1)
-
-
-# --- the files of one plot on one drive ---------------------------------------------------------------------------
-
-
-def final_size(drive: str, plot_name: str) -> int | None:
-    """Size of the regular file ``drive/plot_name`` (never following a symlink), or None when there is none."""
-    parse_plot_name(plot_name)  # never join anything but a bare plot name
-    try:
-        st = os.lstat(os.path.join(drive, plot_name))
-    except FileNotFoundError:
-        return None
-    return st.st_size if stat.S_ISREG(st.st_mode) else None
-
-
-@dataclass(frozen=True)
-class Cleanup:
-    """What ``remove_partials`` did."""
-
-    #: the removed paths, sorted
-    removed: list[str]
-    #: the file under the final name was the plot, whole (a regular file of exactly the size asked for): kept
-    kept: bool = False
-
-
-def remove_partials(drive: str, plot_name: str, whole_size: int) -> Cleanup:
-    """Remove this plot's rsync temp files (``.NAME.XXXXXX``) and its file under the final name from ``drive`` only,
-    except a final file that is a regular file of exactly ``whole_size`` bytes: the plot landed whole, and is kept.
-
-    Never descends into sub-dirs, never removes a directory, never touches another plot's files.
-    """
-    return _remove_plot_files(drive, plot_name, whole_size)
-
-
-def remove_temps(drive: str, plot_name: str) -> list[str]:
-    """Remove this plot's rsync temp files (``.NAME.XXXXXX``) from ``drive`` only, never its final file (an archived
-    plot). Same care as ``remove_partials``."""
-    return _remove_plot_files(drive, plot_name, None).removed
-
-
-def _remove_plot_files(drive: str, plot_name: str, whole_size: int | None) -> Cleanup:
-    """``whole_size`` None: the temp files only."""
-    parse_plot_name(plot_name)
-    removed: list[str] = []
-    kept = False
-    with os.scandir(drive) as it:
-        for entry in it:
-            m = RSYNC_TEMP_RE.match(entry.name)
-            is_final = whole_size is not None and entry.name == plot_name
-            if not is_final and (m is None or m["name"] != plot_name):
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                continue
-            if is_final:
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue
-                if stat.S_ISREG(st.st_mode) and st.st_size == whole_size:
-                    kept = True
-                    continue
-            try:
-                os.unlink(entry.path)
-            except FileNotFoundError:
-                continue
-            removed.append(entry.path)
-    return Cleanup(sorted(removed), kept)
-
-
-T = TypeVar("T")
-
-
-class TimedOut(FailedPrecondition):
-    """A time-boxed disk touch has not answered in time (it goes on in its thread)."""
-
-
-def time_boxed(fn: Callable[[], T], timeout_s: float, what: str) -> T:
-    """Run ``fn`` in a daemon thread; TimedOut when it has not answered within ``timeout_s`` (``fn`` then goes on
-    in its thread: whatever must happen when it really ends belongs in ``fn``)."""
-    box: list[T] = []
-    err: list[BaseException] = []
-    done = threading.Event()
-
-    def run() -> None:
-        try:
-            box.append(fn())
-        except BaseException as e:
-            err.append(e)
-        finally:
-            done.set()
-
-    threading.Thread(target=run, name=f"io {what}", daemon=True).start()
-    if not done.wait(timeout_s):
-        raise TimedOut(f"{what}: the drive did not answer within {timeout_s:g} s")
-    if err:
-        raise err[0]
-    return box[0]

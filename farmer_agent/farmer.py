@@ -9,31 +9,43 @@ farmer runs it in a thread and waits for it at most ``io_timeout_s``. The thread
 the removal has really ended, also after the caller stopped waiting: done (the plot may go on that drive again, or,
 when the removal found the plot whole under its final name and kept it, it is archived there) or failed (it stays off
 that drive; the expiry sweeper retries it until it succeeds). Whether a whole plot stays is decided by that thread,
-from the drive as it is then (see removals.py), never from an earlier probe.
+from the drive as it is then (see removals.py), never from an earlier probe; a file under the final name that was
+there before the reservation began is never removed (plotfiles.remove_partials).
+
+State on disk before an answer: every change an RPC makes (Reserve, Renew, Complete, Release; the sweeper's expiry
+too) is saved before the call returns; when the state file cannot be written the ledger's change is reverted (see
+``reservation.Undo``) and the call fails with ``Unavailable``: nothing changed, in memory or on the drives.
+
+Reserve looks at the drive it grants itself (time-boxed) before answering: a file under a final plot name with the
+same plot id that landed since the last probe refuses the grant (ALREADY_EXISTS), and a drive that cannot be looked
+at refuses it too (UNAVAILABLE). Complete checks what landed is a plot (plotfiles.landed_size).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from farmer_agent.config import RsyncdSection
-from farmer_agent.drives import (
+from farmer_agent.drives import DriveInfo, DriveState
+from farmer_agent.ledger import Ledger, Recovery
+from farmer_agent.plotfiles import (
     Cleanup,
-    DriveInfo,
-    DriveState,
     TimedOut,
-    final_size,
+    find_plot_id,
+    landed_size,
     remove_partials,
     remove_temps,
     time_boxed,
 )
-from farmer_agent.ledger import RECOVERED, Ledger, Recovery, Reservation, check_id
+from farmer_agent.reservation import RECOVERED, Reservation, Undo, check_id
 from farmer_agent.rsyncd import rsync_url
 from farmer_agent.state import StateWriter
-from plotboss.errors import ConfigError, FailedPrecondition
+from plotboss.errors import AlreadyExists, ConfigError, FailedPrecondition, Unavailable
+from plotboss.plots import parse_plot_name
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +71,10 @@ class Farmer:
         state: StateWriter | None,
         *,
         io_timeout_s: float = 5.0,
-        final_size_fn: Callable[[str, str], int | None] = final_size,
-        remove_fn: Callable[[str, str, int], Cleanup] = remove_partials,
+        final_size_fn: Callable[[str, str], int | None] = landed_size,
+        remove_fn: Callable[[str, str, int, float], Cleanup] = remove_partials,
         remove_temps_fn: Callable[[str, str], list[str]] = remove_temps,
+        find_fn: Callable[[str, str], list[str]] = find_plot_id,
     ) -> None:
         self.rsyncd = rsyncd
         self.ledger = ledger
@@ -71,6 +84,9 @@ class Farmer:
         self._final_size = final_size_fn
         self._remove = remove_fn
         self._remove_temps = remove_temps_fn
+        self._find = find_fn
+        #: the sweeper's last expiry could not be saved (logged once until one can)
+        self._expiry_blocked = False
         self._urls: dict[str, str] = {}
 
     # --- reads -------------------------------------------------------------------------------------------------
@@ -93,7 +109,7 @@ class Farmer:
             reserved = self.ledger.reserved_bytes(d)
             state, error = d.state, d.error
             # full: less than the floor plus one plot (the largest here; any byte when it holds none) is left
-            if state == DriveState.OK and d.free_bytes - reserved - floor < max(d.largest_plot_bytes, 1):
+            if state == DriveState.OK and d.free_bytes - reserved - floor < max(d.allocated(d.largest_plot_bytes), 1):
                 state, error = DriveState.FULL, "no room for another plot above drives.min_free_bytes"
             out.append(DriveView(d, state, error, reserved, self.ledger.writers(d.path), self.url(d.path)))
         return out
@@ -103,29 +119,67 @@ class Farmer:
 
     # --- changes -----------------------------------------------------------------------------------------------
 
-    def _save(self) -> None:
+    def _save(self, undo: Undo, what: str, *, quiet: bool = False) -> None:
+        """Put the ledger's state (with the change ``undo`` reverts) on disk; Unavailable, the change reverted, when
+        the state file cannot be written (logged unless ``quiet``)."""
         if self._state is None:
             return
         try:
-            self._state.save(self.ledger.version)
+            self._state.save(self.ledger.version, undo)
         except OSError as e:
-            log.error("cannot write the state file %s: %s (a restart may forget reservations)", self._state.path, e)
+            why = e.strerror or str(e)
+            if not quiet:
+                log.error(
+                    "cannot write the state file %s: %s; %s refused, nothing changed", self._state.path, why, what
+                )
+            raise Unavailable(
+                f"{what}: cannot write the state file {self._state.path}: {why}; nothing was changed (try again once "
+                "the farmer can write it)"
+            ) from None
+
+    @staticmethod
+    def _revert(undo: Undo) -> None:
+        for fn in reversed(undo):
+            fn()
 
     def reserve(self, plot_name: str, size_bytes: int, requester: str) -> Reservation:
         # The snapshot is taken inside the ledger's lock: decisions are serialized, and each one sees a snapshot at
         # least as new as the last. Taken outside, a call holding an older snapshot could follow one that pruned the
         # landed records that older snapshot still needs, and under-count a just-completed plot (seen once in the
         # 50-client race test: 15 KB over the floor).
+        undo: Undo = []
         with self.ledger.lock:
             drives = tuple(d for d in self._snapshot() if self.url(d.path))
-            r = self.ledger.reserve(plot_name, size_bytes, requester, drives)
-        self._save()
+            r = self.ledger.reserve(plot_name, size_bytes, requester, drives, undo=undo, unconfirmed=True)
+        try:
+            self._look(r)
+        except BaseException:
+            self._revert(undo)
+            raise
+        self.ledger.confirm(r.id)
+        self._save(undo, f"reserving {plot_name}")
         log.info("reserved %s (%d bytes) on %s for %s: %s", plot_name, size_bytes, r.drive, requester, r.id)
         return r
 
+    def _look(self, r: Reservation) -> None:
+        """The granted drive itself, not its last probe: AlreadyExists when a file under a final plot name with this
+        plot id is there (landed since that probe); Unavailable when the drive cannot be looked at in time."""
+        plot_id = parse_plot_name(r.plot_name).plot_id
+        try:
+            found = time_boxed(lambda: self._find(r.drive, plot_id), self._io_timeout_s, f"looking at {r.drive}")
+        except TimedOut as e:
+            raise Unavailable(f"reserving {r.plot_name}: {e}") from None
+        except OSError as e:
+            raise Unavailable(f"reserving {r.plot_name}: cannot look at {r.drive}: {e.strerror or e}") from None
+        if r.plot_name in found:
+            raise AlreadyExists(f"plot {r.plot_name}: already on {r.drive}")
+        if found:
+            raise AlreadyExists(f"plot {r.plot_name}: its plot id is already on {r.drive} as {found[0]}")
+
     def renew(self, reservation_id: str) -> Reservation:
-        r = self.ledger.renew(reservation_id)
-        self._save()
+        undo: Undo = []
+        r = self.ledger.renew(reservation_id, undo=undo)
+        self._save(undo, f"renewing {reservation_id}")
         return r
 
     def complete(self, reservation_id: str) -> tuple[str, Reservation]:
@@ -136,8 +190,9 @@ class Farmer:
             size = time_boxed(lambda: self._final_size(r.drive, r.plot_name), self._io_timeout_s, f"checking {r.drive}")
         except OSError as e:
             raise FailedPrecondition(f"plot {r.plot_name} on {r.drive}: cannot check it: {e.strerror or e}") from None
-        r = self.ledger.complete(reservation_id, size, self._snapshot())
-        self._save()
+        undo: Undo = []
+        r = self.ledger.complete(reservation_id, size, self._snapshot(), undo=undo)
+        self._save(undo, f"completing {r.plot_name}")
         log.info("completed %s on %s (%d bytes) for %s", r.plot_name, r.drive, r.size_bytes, r.requester)
         self._run_removal(r.plot_name, r.drive)
         return os.path.join(r.drive, r.plot_name), r
@@ -155,7 +210,7 @@ class Farmer:
                 if rm.keep_final:
                     done = Cleanup(self._remove_temps(drive, plot_name))
                 else:  # the plot's files, but a whole plot stays (see removals.py)
-                    done = self._remove(drive, plot_name, rm.size_bytes)
+                    done = self._remove(drive, plot_name, rm.size_bytes, rm.since)
             except Exception as e:
                 failed = self.ledger.removal_failed(plot_name, drive)
                 log.warning(
@@ -168,7 +223,8 @@ class Farmer:
                     e.strerror or e if isinstance(e, OSError) else e,
                 )
                 raise
-            self.ledger.removal_done(plot_name, drive, kept=done.kept)
+            # a final file left because it was there before the reservation counts as kept (not removed) too
+            self.ledger.removal_done(plot_name, drive, kept=done.kept or done.foreign)
             if done.removed:
                 log.info("removed %s", ", ".join(done.removed))
             if done.kept:
@@ -178,6 +234,12 @@ class Farmer:
                     plot_name,
                     drive,
                     rm.size_bytes,
+                )
+            if done.foreign:
+                log.warning(
+                    "%s on %s was there before its reservation began (not written under it): left in place",
+                    plot_name,
+                    drive,
                 )
             return done.removed
 
@@ -198,16 +260,27 @@ class Farmer:
 
     def release(self, reservation_id: str) -> list[str]:
         check_id(reservation_id)
-        r = self.ledger.release(reservation_id)
-        self._save()
+        undo: Undo = []
+        r = self.ledger.release(reservation_id, undo=undo)
+        self._save(undo, f"releasing {reservation_id}")
         log.info("released %s on %s (%s)", r.plot_name, r.drive, r.id)
         return self._run_removal(r.plot_name, r.drive)
 
     def sweep(self) -> list[Reservation]:
         """Release every reservation whose lease ran out, removing its partial files; retry failed removals."""
-        gone = self.ledger.expire()
+        undo: Undo = []
+        gone = self.ledger.expire(undo=undo)
         if gone:
-            self._save()
+            try:
+                self._save(undo, "expiring reservations", quiet=True)
+                if self._expiry_blocked:
+                    log.info("the state file can be written again: expiring the reservations whose lease ran out")
+                self._expiry_blocked = False
+            except Unavailable as e:
+                if not self._expiry_blocked:  # once, not at every sweep while the disk stays full
+                    log.error("%s; retried at every sweep until it can be written", e)
+                self._expiry_blocked = True
+                gone = []  # reverted: their leases stay run out, and they are expired again at the next sweep
         for r in gone:
             log.warning("reservation %s of %s on %s expired (no renewal); releasing it", r.id, r.plot_name, r.drive)
             self._run_removal(r.plot_name, r.drive)
@@ -239,7 +312,8 @@ class Farmer:
                 r.drive,
             )
         if rec.held:
-            self._save()
+            with contextlib.suppress(Unavailable):  # logged; held again from their temp files at the next start
+                self._save([], "holding space for unknown transfers")
         for rm in rec.stale:
             log.warning(
                 "%s is archived on %s and no reservation covers its rsync temp files there: removing those (stale "

@@ -5,6 +5,9 @@ Space accounting, per drive (all from one probe, see drives.py):
     reserved = sum over the reservations on the drive of (size - bytes of that plot already written there)
     available = free - reserved - min_free_bytes
 
+every size counted in the drive's allocation blocks (rounded up to ``DriveInfo.block_size``, what a file of that
+size really takes of ``free``), and a reservation granted only when ``available`` holds its size so rounded.
+
 ``free`` already went down by what a transfer has written into its rsync temp file, so a reservation counts only
 what is still to come: free + reserved is never double counted, and the figure shown as *reserved* shrinks as the
 transfer proceeds. When a reservation completes, the plot's remaining bytes keep counting (as a *landed* record)
@@ -23,48 +26,31 @@ which stays (and then counts as landed); a completed one leaves the temp files o
 plot there, and ``recover`` finds stale temp files next to archived plots (those two never remove the plot). The
 bookkeeping (which drive is refused for which plot until when, what stays, retries) is in removals.py.
 
+Plot ids: a plot id (the 64 hex digits of a name) is held once on a farmer, whatever the rest of the name (date, k,
+``-cNN``): Reserve refuses an id that a reservation, a landed record or a plot on any drive (as probed) already has.
+
+Undo: the state-changing methods take an ``undo`` list and append to it what reverts their change (reserve, renew,
+complete, release, expire). The farmer runs it when the change could not be saved (state file) or when its own look
+at the drive refuses a grant: then nothing changed. A revert puts back only what is still as the change left it. A
+grant under that look is *unconfirmed*: it counts in every decision but no state file holds it until ``confirm``, so
+a crash during the look never brings back a reservation that was refused.
+
 One re-entrant lock guards every decision; the gRPC threads call in concurrently.
 """
 
 from __future__ import annotations
 
-import re
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
 
 from farmer_agent.drives import RSYNC_TEMP_RE, DriveInfo
 from farmer_agent.removals import Removal, Removals
+from farmer_agent.reservation import RECOVERED, Reservation, Rules, Undo, check_id, check_request
 from plotboss.errors import AlreadyExists, FailedPrecondition, InsufficientSpace, InvalidArgument, NotFound
 from plotboss.plots import expected_plot_size, max_plot_size, parse_plot_name
-
-ID_RE = re.compile(r"^[0-9a-f]{32}\Z")
-MAX_REQUESTER = 128
-RECOVERED = "recovered"
-
-Policy = Literal["most_free", "fill_first"]
-
-
-@dataclass(frozen=True)
-class Reservation:
-    id: str
-    plot_name: str
-    size_bytes: int
-    requester: str
-    drive: str
-    create_time: float
-    expire_time: float
-
-
-@dataclass(frozen=True)
-class Rules:
-    min_free_bytes: int = 0
-    max_writers_per_drive: int = 1
-    policy: Policy = "most_free"
-    lease_s: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -90,31 +76,16 @@ class Recovery:
     whole: list[Reservation]
 
 
-def check_id(reservation_id: str) -> str:
-    if not ID_RE.match(reservation_id):
-        raise InvalidArgument(f"reservation id {reservation_id[:80]!r}: expected 32 lower-case hex digits")
-    return reservation_id
-
-
-def check_request(plot_name: str, size_bytes: int, requester: str) -> None:
-    """InvalidArgument unless the name is a final plot name, the size plausible for its k, the requester named."""
-    k = parse_plot_name(plot_name).k
-    if size_bytes <= 0:
-        raise InvalidArgument(f"size_bytes {size_bytes}: must be greater than 0")
-    if size_bytes > max_plot_size(k):
-        raise InvalidArgument(f"size_bytes {size_bytes}: absurd for k={k} (at most {max_plot_size(k)})")
-    if not requester or not requester.strip():
-        raise InvalidArgument("requester: must not be empty (the plotter's agent name)")
-    if len(requester) > MAX_REQUESTER or not requester.isprintable():
-        raise InvalidArgument(f"requester: at most {MAX_REQUESTER} printable characters")
-
-
 def _has_temp(info: DriveInfo, plot_name: str) -> bool:
     for temp in info.temp_files:
         m = RSYNC_TEMP_RE.match(temp)
         if m is not None and m["name"] == plot_name:
             return True
     return False
+
+
+def _plot_id(plot_name: str) -> str:
+    return parse_plot_name(plot_name).plot_id
 
 
 def _mib(n: int) -> str:
@@ -145,6 +116,9 @@ class Ledger:
         #: files of a plot on a drive that are to be removed; that plot is not placed on that drive until done
         self._removals = Removals()
         self._version = 0
+        #: reservations granted but not confirmed yet (Reserve's look at the drive is under way): they count in every
+        #: decision, but no state file holds them (a crash meanwhile must not bring back one that is then refused)
+        self._unconfirmed: set[str] = set()
 
     # --- views -------------------------------------------------------------------------------------------------
 
@@ -164,8 +138,9 @@ class Ledger:
             return sorted(self._by_id.values(), key=lambda r: (r.create_time, r.id))
 
     def export(self) -> tuple[int, list[Reservation]]:
+        """What the state file is to hold: the reservations in force but those not confirmed yet."""
         with self._lock:
-            return self._version, self.reservations()
+            return self._version, [r for r in self.reservations() if r.id not in self._unconfirmed]
 
     def writers(self, drive: str) -> int:
         with self._lock:
@@ -175,12 +150,13 @@ class Ledger:
         """Bytes promised on this drive and not yet in its free figure (see the module doc)."""
         with self._lock:
             total = 0
+            up = info.allocated
             for r in self._by_id.values():
                 if r.drive == info.path:
-                    total += max(0, r.size_bytes - info.written.get(r.plot_name, 0))
+                    total += max(0, up(r.size_bytes) - up(info.written.get(r.plot_name, 0)))
             for ld in self._landed:
                 if ld.drive == info.path and ld.at >= info.probe_mono:
-                    total += max(0, ld.size_bytes - info.written.get(ld.plot_name, 0))
+                    total += max(0, up(ld.size_bytes) - up(info.written.get(ld.plot_name, 0)))
             return total + self._removals.pending_bytes(info)
 
     def available_bytes(self, info: DriveInfo) -> int:
@@ -212,8 +188,9 @@ class Ledger:
         if w >= self.rules.max_writers_per_drive:
             return f"{w}/{self.rules.max_writers_per_drive} writers busy"
         avail = self.available_bytes(info)
-        if avail < size:
-            return f"{_mib(max(0, avail))} free above the floor and reservations, needs {_mib(size)}"
+        need = info.allocated(size)
+        if avail < need:
+            return f"{_mib(max(0, avail))} free above the floor and reservations, needs {_mib(need)}"
         return None
 
     def _prune_landed(self, drives: Sequence[DriveInfo]) -> None:
@@ -227,21 +204,44 @@ class Ledger:
         seen = {d.path: d.probe_mono for d in listed}
         self._landed = [ld for ld in self._landed if seen.get(ld.drive, ld.at) <= ld.at]
 
-    def reserve(self, plot_name: str, size_bytes: int, requester: str, drives: Sequence[DriveInfo]) -> Reservation:
-        """Pick a drive by policy and reserve ``size_bytes`` on it for one lease."""
+    def reserve(
+        self,
+        plot_name: str,
+        size_bytes: int,
+        requester: str,
+        drives: Sequence[DriveInfo],
+        *,
+        undo: Undo | None = None,
+        unconfirmed: bool = False,
+    ) -> Reservation:
+        """Pick a drive by policy and reserve ``size_bytes`` on it for one lease. ``unconfirmed``: it is not saved
+        (``export``) until ``confirm``."""
         check_request(plot_name, size_bytes, requester)
+        plot_id = parse_plot_name(plot_name).plot_id
         with self._lock:
             self._prune_landed(drives)
             for r in self._by_id.values():
                 if r.plot_name == plot_name:
                     raise AlreadyExists(f"plot {plot_name}: already reserved on {r.drive} (reservation {r.id})")
+                if _plot_id(r.plot_name) == plot_id:
+                    raise AlreadyExists(
+                        f"plot {plot_name}: its plot id is already reserved as {r.plot_name} on {r.drive} "
+                        f"(reservation {r.id})"
+                    )
             for ld in self._landed:
                 if ld.plot_name == plot_name:
                     raise AlreadyExists(f"plot {plot_name}: already archived on {ld.drive}")
+                if _plot_id(ld.plot_name) == plot_id:
+                    raise AlreadyExists(
+                        f"plot {plot_name}: its plot id is already archived as {ld.plot_name} on {ld.drive}"
+                    )
             for d in drives:
                 if plot_name in d.plots and not self._removals.removes_final(plot_name, d):
                     raise AlreadyExists(f"plot {plot_name}: already on {d.path}")
                 # else: a partial file under the final name, being removed (that drive is refused below)
+                for other in d.plot_ids.get(plot_id, ()):
+                    if other != plot_name and not self._removals.removes_final(other, d):
+                        raise AlreadyExists(f"plot {plot_name}: its plot id is already on {d.path} as {other}")
             fits: list[DriveInfo] = []
             reasons: list[str] = []
             for d in drives:
@@ -263,18 +263,58 @@ class Ledger:
                 rid = self._new_id()
             res = Reservation(rid, plot_name, size_bytes, requester, chosen.path, now, now + self.rules.lease_s)
             self._by_id[rid] = res
+            if unconfirmed:
+                self._unconfirmed.add(rid)
             self._version += 1
+            if undo is not None:
+                undo.append(lambda: self._unreserve(res))
             return res
 
-    def renew(self, reservation_id: str) -> Reservation:
+    def _unreserve(self, res: Reservation) -> None:
         with self._lock:
-            r = self.get(reservation_id)
-            r = replace(r, expire_time=max(r.expire_time, self._clock() + self.rules.lease_s))
+            self._put_back(res.id, res, None)
+            self._unconfirmed.discard(res.id)
+
+    def confirm(self, reservation_id: str) -> None:
+        """An unconfirmed reservation is to be saved from now on (a state-file version newer than now holds it)."""
+        with self._lock:
+            if reservation_id in self._unconfirmed:
+                self._unconfirmed.discard(reservation_id)
+                self._version += 1
+
+    def _put_back(self, rid: str, now: Reservation | None, then: Reservation | None) -> bool:
+        """Revert reservation ``rid`` from ``now`` (None: absent) to ``then`` (None: absent), if it still is ``now`` and
+        putting ``then`` back holds no plot twice; True when it did."""
+        with self._lock:
+            if self._by_id.get(rid) != now:
+                return False
+            if then is None:
+                del self._by_id[rid]
+            elif now is None and any(r.plot_name == then.plot_name for r in self._by_id.values()):
+                return False  # that plot was reserved again meanwhile: the end stands
+            else:
+                self._by_id[rid] = then
+            self._version += 1
+            return True
+
+    def renew(self, reservation_id: str, *, undo: Undo | None = None) -> Reservation:
+        with self._lock:
+            old = self.get(reservation_id)
+            r = replace(old, expire_time=max(old.expire_time, self._clock() + self.rules.lease_s))
             self._by_id[r.id] = r
             self._version += 1
+            if undo is not None:
+                undo.append(lambda: self._put_back(r.id, r, old))
             return r
 
-    def complete(self, reservation_id: str, observed_size: int | None, drives: Sequence[DriveInfo] = ()) -> Reservation:
+    def complete(
+        self,
+        reservation_id: str,
+        observed_size: int | None,
+        drives: Sequence[DriveInfo] = (),
+        *,
+        undo: Undo | None = None,
+    ) -> Reservation:
         """End the reservation when the plot is on its drive with exactly its size (``observed_size``, None when
         the final file is missing); FailedPrecondition otherwise, and the reservation stays.
 
@@ -291,32 +331,56 @@ class Ledger:
                     f"plot {r.plot_name} on {r.drive}: {observed_size} bytes, reserved for {r.size_bytes}"
                 )
             del self._by_id[r.id]
-            self._landed.append(_Landed(r.drive, r.plot_name, r.size_bytes, self._monotonic()))
+            landed = _Landed(r.drive, r.plot_name, r.size_bytes, self._monotonic())
+            self._landed.append(landed)
+            previous = self._removals.get(r.plot_name, r.drive)
             if any(d.path == r.drive and _has_temp(d, r.plot_name) for d in drives):
                 self._removals.book(r.plot_name, r.drive, keep_final=True)
             self._version += 1
+            if undo is not None:
+
+                def revert() -> None:
+                    with self._lock:
+                        if self._put_back(r.id, None, r):
+                            self._landed = [ld for ld in self._landed if ld is not landed]
+                            self._removals.restore(r.plot_name, r.drive, previous)
+
+                undo.append(revert)
             return r
 
-    def release(self, reservation_id: str) -> Reservation:
+    def release(self, reservation_id: str, *, undo: Undo | None = None) -> Reservation:
         """Abandon a reservation (also one whose lease ran out but was not swept yet); the caller cleans its files
         (keeping the plot if it is whole, see removals.py)."""
         check_id(reservation_id)
         with self._lock:
-            r = self._by_id.pop(reservation_id, None)
+            r = self._by_id.get(reservation_id)
             if r is None:
                 raise NotFound(f"reservation {reservation_id}: unknown (completed, released or expired)")
-            self._removals.book(r.plot_name, r.drive, keep_final=False, size_bytes=r.size_bytes)
+            self._end(r, undo)
             self._version += 1
             return r
 
-    def expire(self) -> list[Reservation]:
+    def _end(self, r: Reservation, undo: Undo | None) -> None:
+        """Drop ``r`` (ended without a Complete) and book the removal of its partial files."""
+        del self._by_id[r.id]
+        previous = self._removals.get(r.plot_name, r.drive)
+        self._removals.book(r.plot_name, r.drive, keep_final=False, size_bytes=r.size_bytes, since=r.create_time)
+        if undo is not None:
+
+            def revert() -> None:
+                with self._lock:
+                    if self._put_back(r.id, None, r):
+                        self._removals.restore(r.plot_name, r.drive, previous)
+
+            undo.append(revert)
+
+    def expire(self, *, undo: Undo | None = None) -> list[Reservation]:
         """Remove and return every reservation whose lease ran out; the caller cleans their files (as release)."""
         with self._lock:
             now = self._clock()
             gone = [r for r in self._by_id.values() if r.expire_time <= now]
             for r in gone:
-                del self._by_id[r.id]
-                self._removals.book(r.plot_name, r.drive, keep_final=False, size_bytes=r.size_bytes)
+                self._end(r, undo)
             if gone:
                 self._version += 1
             return gone

@@ -7,14 +7,15 @@ temp files next to an archived plot (those two: the temp files only, never the f
 runs it (the I/O) and reports back.
 
 Whole plots are kept. A reservation that ends without a Complete books its ``size_bytes``: its removal, when it runs,
-keeps a file under the final name that is a regular file of exactly that size (the plot landed whole) and removes
-only the temp files then; a final-name file of another size is a partial (rsync --partial) and goes. Decided when the
-removal runs, from the drive itself, for every reservation: the plotter may have had its Complete answered before a
-state save was lost (a restored reservation: the plotter then deleted its copy, and no probe at start has to see the
-plot for it to be kept), or crashed between its push and its Complete (it deletes its copy only after a Complete, so
-keeping a whole plot costs nothing and never loses one). Until the removal reports, such a booking counts the
-reservation's bytes the probe has not seen on the drive (the plot may stay); if the removal kept it, the ledger counts
-it on as a landed plot.
+keeps a file under the final name that is a regular file of exactly that size (the plot landed whole) and removes only
+the temp files then; a final-name file of another size is a partial (rsync --partial) and goes, if it was written under
+that reservation (changed since it began, ``since``): a file that was there before is never this removal's
+(plotfiles.remove_partials). Decided when the removal runs, from the drive itself, for every reservation: the plotter
+may have had its Complete answered before a state save was lost (a restored reservation: the plotter then deleted its
+copy, and no probe at start has to see the plot for it to be kept), or crashed between its push and its Complete (it
+deletes its copy only after a Complete, so keeping a whole plot costs nothing and never loses one). Until the removal
+reports, such a booking counts the reservation's bytes the probe has not seen on the drive (the plot may stay); if the
+removal kept it, the ledger counts it on as a landed plot.
 
 While a removal is booked, that plot is not placed on *that* drive (another drive may take it): a late removal would
 delete the new transfer's temp file, and a leftover temp file would be credited as the new transfer's progress. A
@@ -49,6 +50,8 @@ class Removal:
     #: keep_final False: the ended reservation's size; a regular file of exactly this size under the final name is the
     #: plot, whole, and is kept
     size_bytes: int = 0
+    #: keep_final False: wall-clock time the ended reservation began; a final-name file not changed since is left
+    since: float = 0.0
     #: the farmer is removing them now (False: the last attempt failed; due again at ``retry_at``)
     running: bool = True
     failures: int = 0
@@ -63,14 +66,23 @@ class Removals:
         #: name), until a probe of that drive started after that time has listed it
         self._finished: dict[tuple[str, str], tuple[float, bool]] = {}
 
-    def book(self, plot_name: str, drive: str, *, keep_final: bool, size_bytes: int = 0) -> Removal:
+    def book(self, plot_name: str, drive: str, *, keep_final: bool, size_bytes: int = 0, since: float = 0.0) -> Removal:
         """Book (or widen) the removal of ``plot_name``'s files on ``drive``: a partial-files removal (of a reservation
-        of ``size_bytes``) wins over a temp-files-only one."""
+        of ``size_bytes`` that began at ``since``) wins over a temp-files-only one."""
         old = self._booked.get((plot_name, drive))
         if old is not None and not old.keep_final and keep_final:
-            keep_final, size_bytes = False, old.size_bytes
-        rm = self._booked[(plot_name, drive)] = Removal(plot_name, drive, keep_final, 0 if keep_final else size_bytes)
+            keep_final, size_bytes, since = False, old.size_bytes, old.since
+        if keep_final:
+            size_bytes, since = 0, 0.0
+        rm = self._booked[(plot_name, drive)] = Removal(plot_name, drive, keep_final, size_bytes, since)
         return rm
+
+    def restore(self, plot_name: str, drive: str, previous: Removal | None) -> None:
+        """Undo a ``book`` whose change could not be saved (it has not run): the booking is ``previous`` again."""
+        if previous is None:
+            self._booked.pop((plot_name, drive), None)
+        else:
+            self._booked[(plot_name, drive)] = previous
 
     def get(self, plot_name: str, drive: str) -> Removal | None:
         return self._booked.get((plot_name, drive))
@@ -91,7 +103,7 @@ class Removals:
         """Bytes of ended reservations whose removal has not reported yet, not seen on the drive by ``info``: the
         plot may be whole and kept (see the module doc)."""
         return sum(
-            max(0, rm.size_bytes - info.written.get(rm.plot_name, 0))
+            max(0, info.allocated(rm.size_bytes) - info.allocated(info.written.get(rm.plot_name, 0)))
             for rm in self._booked.values()
             if rm.drive == info.path and not rm.keep_final
         )

@@ -11,7 +11,7 @@ import grpc
 
 from farmer_agent.drives import DriveState
 from farmer_agent.farmer import DriveView, Farmer
-from farmer_agent.ledger import Reservation
+from farmer_agent.reservation import Reservation
 from plotboss import __version__
 from plotboss.rpc import handle_errors, to_timestamp
 from plotboss.v1 import common_pb2, farmer_pb2, farmer_pb2_grpc

@@ -6,20 +6,30 @@ Default location when ``reservations.state_file`` is unset: next to the config,
 
 Writes are group-committed: a caller returns once a state at least as new as its change is on disk, and callers
 arriving while a write is under way share the next one.
+
+One farmer per state file: the agent holds an exclusive lock (flock) on ``<state file>.lock`` for its whole life, and
+writes its pid, name and listen address into it; a second agent on the same state file (two farmers would each hand
+out every drive, and overwrite each other's state) stops at start with exit 2, naming the holder. The kernel lets go
+of the lock when the holder exits, however it ends (SIGKILL too).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import ipaddress
 import json
 import logging
 import math
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from farmer_agent.ledger import ID_RE, Reservation, check_request
+import psutil
+
+from farmer_agent.reservation import ID_RE, Reservation, check_request
 from plotboss.errors import ConfigError, InvalidArgument
 from plotboss.plots import is_plot_name
 
@@ -124,7 +134,7 @@ def decode(data: bytes, label: str) -> list[Reservation]:
 
     Each row must also be what Reserve could have made, so that every later reply can carry it (an out-of-range
     value would fail ListReservations and ListDrives with INTERNAL until the next restart): the plot name, size and
-    requester pass Reserve's own checks (``ledger.check_request``), times lie within years 1..9999 (what a protobuf
+    requester pass Reserve's own checks (``reservation.check_request``), times lie within years 1..9999 (what a protobuf
     Timestamp holds), the drive is an absolute path."""
     try:
         doc = json.loads(data)
@@ -190,13 +200,20 @@ class StateWriter:
         self._lock = threading.Lock()
         self._written = -1
 
-    def save(self, at_least: int) -> None:
-        """Return once a state of version ``at_least`` or newer is on disk."""
+    def save(self, at_least: int, undo: Sequence[Callable[[], object]] = ()) -> None:
+        """Return once a state of version ``at_least`` or newer is on disk. When the write fails, ``undo`` (the
+        caller's change, see ``reservation.Undo``) is run, in reverse, before the writer lock is let go (so that no
+        later write can carry the change the caller is told did not happen), and the OSError raised."""
         with self._lock:
             if self._written >= at_least:
                 return
             version, rows = self._export()
-            self._write(self.path, encode(rows))
+            try:
+                self._write(self.path, encode(rows))
+            except OSError:
+                for fn in reversed(undo):
+                    fn()
+                raise
             self._written = version
 
     def save_now(self) -> None:
@@ -204,3 +221,91 @@ class StateWriter:
             version, rows = self._export()
             self._write(self.path, encode(rows))
             self._written = version
+
+
+def lock_path(state_path: Path) -> Path:
+    return state_path.with_name(f"{state_path.name}.lock")
+
+
+def _address(host: str, port: int) -> str:
+    """HOST:PORT as the CLI takes it: an IPv4-mapped IPv6 address (a dual-stack socket) as IPv4, IPv6 in brackets."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return f"{host}:{port}"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is None:
+            return f"[{ip}]:{port}"
+        ip = ip.ipv4_mapped
+    return f"{ip}:{port}"
+
+
+def _describe_holder(data: bytes) -> str:
+    """The lock holder as its lock file tells (pid, name, listen address) and, when the process can be looked at,
+    the addresses it really listens on."""
+    try:
+        doc = json.loads(data)
+        pid = int(doc["pid"])
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return "a process that has not written its pid yet"
+    parts = [f"pid {pid}"]
+    name = doc.get("agent")
+    if isinstance(name, str) and name.isprintable():
+        parts.append(f"agent {name[:80]}")
+    listening: list[str] = []
+    with contextlib.suppress(psutil.Error, OSError):
+        conns = psutil.Process(pid).net_connections(kind="tcp")
+        listening = sorted({_address(c.laddr.ip, c.laddr.port) for c in conns if c.status == psutil.CONN_LISTEN})
+    if listening:
+        parts.append("listening on " + ", ".join(listening))
+    elif isinstance(doc.get("listen"), str) and doc["listen"].isprintable():
+        parts.append(f"configured to listen on {doc['listen'][:80]}")
+    return ", ".join(parts)
+
+
+class StateLock:
+    """The exclusive lock on a state file's lock file (see the module doc), held until ``release``."""
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self._fd: int | None = fd
+
+    @classmethod
+    def acquire(cls, state_path: Path, agent: str, listen: str, label: str) -> StateLock:
+        """Take the lock of ``state_path`` or raise ConfigError (``label``: the config setting) naming the holder."""
+        path = lock_path(state_path)
+        try:
+            # read-only: an agent holding a file open for writing would keep its file system from a read-only remount
+            fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except OSError as e:
+            raise ConfigError(f"{label}: cannot open the lock file {path}: {e.strerror or e}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            try:
+                holder = _describe_holder(os.pread(fd, 4096, 0)) if isinstance(e, BlockingIOError) else ""
+            except OSError:
+                holder = "a process that could not be told"
+            finally:
+                os.close(fd)
+            if not holder:
+                raise ConfigError(f"{label}: cannot lock {path}: {e.strerror or e}") from None
+            raise ConfigError(
+                f"{label}: {state_path} is in use by another farmer agent ({holder}; lock {path}); two farmers on one "
+                "state file would hand out every drive twice: stop that one, or give this one its own "
+                "reservations.state_file"
+            ) from None
+        try:  # through a descriptor of its own: closing it keeps the flock, which belongs to ``fd``'s open file
+            wfd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                os.write(wfd, json.dumps({"pid": os.getpid(), "agent": agent, "listen": listen}).encode() + b"\n")
+            finally:
+                os.close(wfd)
+        except OSError as e:  # the lock holds all the same; only the holder's description is missing
+            log.warning("cannot write %s: %s", path, e.strerror or e)
+        return cls(path, fd)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the only descriptor lets go of the flock
+            self._fd = None

@@ -35,6 +35,11 @@ class InsufficientSpace(PlotbossError):
     """No drive/dir has room (or a free writer slot) for the request."""
 
 
+class Unavailable(PlotbossError):
+    """Something the call needs cannot be used right now (e.g. the state file cannot be written); nothing was
+    changed, and retrying later may succeed."""
+
+
 class Conflict(PlotbossError):
     """A concurrent change got there first; retrying may succeed."""
 

@@ -3,12 +3,17 @@
 A final plot is named ``plot-k<k>-<yyyy>-<mm>-<dd>-<HH>-<MM>-<64 hex id>.plot`` (chia, madMAx and bladebit all use
 this form), or ``plot-k<k>-c<NN>-<date>-<id>.plot`` for a compressed plot (bladebit 3 and chia 2.x
 ``chia plotters bladebit``, whose ``--compress`` defaults to 1; chia 2 farms them). ``plot-mmx-`` plots are not
-farmed by chia and not accepted.
+farmed by chia and not accepted. The date must be a real one (month 1..12, a day that month has, hour 0..23,
+minute 0..59).
+
+The 64 hex digits are the plot id: two files with one id are the same plot (a farm holds each id once, whatever the
+date, k or compression level in the name).
 """
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import NamedTuple
 
 from plotboss.errors import InvalidArgument
@@ -38,6 +43,12 @@ def parse_plot_name(name: str) -> PlotName:
         raise InvalidArgument(
             f"plot name {name[:100]!r}: expected plot-k<k>[-c<NN>]-<yyyy-mm-dd-HH-MM>-<64 hex digits>.plot"
         )
+    try:
+        datetime.strptime(m["date"], "%Y-%m-%d-%H-%M")
+    except ValueError:
+        raise InvalidArgument(
+            f"plot name {name[:100]!r}: {m['date']} is not a real date and time (yyyy-mm-dd-HH-MM)"
+        ) from None
     k = int(m["k"])
     if not MIN_K <= k <= MAX_K:
         raise InvalidArgument(f"plot name {name[:100]!r}: k={k} is outside {MIN_K}..{MAX_K}")

@@ -84,10 +84,12 @@ class FarmerServiceServicer:
         INVALID_ARGUMENT: bad plot name (must be plot-k<k>-....plot, no path separators), size 0 or absurd for its k,
         empty requester. RESOURCE_EXHAUSTED: no drive has room or a free writer slot (the message gives the reason per
         drive; a drive where the files of an earlier, released or expired transfer of this plot are still being removed is
-        one such reason, and another drive may take the plot). ALREADY_EXISTS: the plot is already on a drive or reserved.
+        one such reason, and another drive may take the plot). ALREADY_EXISTS: the plot, or its plot id under another name
+        (date, k, -cNN), is already on a drive (as probed, and on the granted drive as it is now), reserved or archived.
+        UNAVAILABLE: the state file cannot be written or the granted drive cannot be looked at; nothing was reserved.
         Room on a drive: free - reserved - drives.min_free_bytes >= size_bytes, where reserved counts only the bytes a
-        reservation has not written yet (its rsync temp file already shows in free). Policy most_free picks the drive with
-        the most room, fill_first the first drive (in path order) with room.
+        reservation has not written yet (its rsync temp file already shows in free), all in the drive's allocation
+        blocks. Policy most_free picks the drive with the most room, fill_first the first drive (in path order) with room.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -95,7 +97,8 @@ class FarmerServiceServicer:
 
     def Renew(self, request, context):
         """Extends a reservation's lease by reservations.lease_s from now. Control.
-        INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown or expired reservation.
+        INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown or expired reservation. UNAVAILABLE: the state file cannot be
+        written (the lease was not extended).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -105,7 +108,9 @@ class FarmerServiceServicer:
         """Confirms the plot is on the reserved drive under its final name with exactly size_bytes, then ends the
         reservation. Only after OK may a plotter delete its source. Control.
         INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown or expired reservation.
-        FAILED_PRECONDITION: the file is missing or its size differs (the reservation stays).
+        FAILED_PRECONDITION: the file is missing, its size differs, or it is no plot written there: a symlink or not a
+        regular file, more than one link (a hard link), or sparse (fewer blocks allocated than its size). The reservation
+        stays. UNAVAILABLE: the state file cannot be written (the reservation stays; do not delete the source).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -115,7 +120,9 @@ class FarmerServiceServicer:
         """Abandons a reservation and removes that plot's partial and temp files on its drive (rsync's .NAME.XXXXXX and a
         partial under NAME; nothing else, never in another dir). A file under NAME of exactly the reserved size is a plot
         that landed whole and is kept. A reservation whose lease ran out is released the same way by the agent. Control.
-        INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown reservation (or already released).
+        A file under NAME that was there before the reservation began (not changed since) is never removed either.
+        INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown reservation (or already released). UNAVAILABLE: the state file
+        cannot be written (the reservation stays, nothing is removed).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

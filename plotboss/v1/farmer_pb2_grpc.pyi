@@ -48,26 +48,33 @@ class FarmerServiceStub:
     INVALID_ARGUMENT: bad plot name (must be plot-k<k>-....plot, no path separators), size 0 or absurd for its k,
     empty requester. RESOURCE_EXHAUSTED: no drive has room or a free writer slot (the message gives the reason per
     drive; a drive where the files of an earlier, released or expired transfer of this plot are still being removed is
-    one such reason, and another drive may take the plot). ALREADY_EXISTS: the plot is already on a drive or reserved.
+    one such reason, and another drive may take the plot). ALREADY_EXISTS: the plot, or its plot id under another name
+    (date, k, -cNN), is already on a drive (as probed, and on the granted drive as it is now), reserved or archived.
+    UNAVAILABLE: the state file cannot be written or the granted drive cannot be looked at; nothing was reserved.
     Room on a drive: free - reserved - drives.min_free_bytes >= size_bytes, where reserved counts only the bytes a
-    reservation has not written yet (its rsync temp file already shows in free). Policy most_free picks the drive with
-    the most room, fill_first the first drive (in path order) with room.
+    reservation has not written yet (its rsync temp file already shows in free), all in the drive's allocation
+    blocks. Policy most_free picks the drive with the most room, fill_first the first drive (in path order) with room.
     """
     Renew: _grpc.UnaryUnaryMultiCallable[_farmer_pb2.RenewRequest, _farmer_pb2.RenewResponse]
     """Extends a reservation's lease by reservations.lease_s from now. Control.
-    INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown or expired reservation.
+    INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown or expired reservation. UNAVAILABLE: the state file cannot be
+    written (the lease was not extended).
     """
     Complete: _grpc.UnaryUnaryMultiCallable[_farmer_pb2.CompleteRequest, _farmer_pb2.CompleteResponse]
     """Confirms the plot is on the reserved drive under its final name with exactly size_bytes, then ends the
     reservation. Only after OK may a plotter delete its source. Control.
     INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown or expired reservation.
-    FAILED_PRECONDITION: the file is missing or its size differs (the reservation stays).
+    FAILED_PRECONDITION: the file is missing, its size differs, or it is no plot written there: a symlink or not a
+    regular file, more than one link (a hard link), or sparse (fewer blocks allocated than its size). The reservation
+    stays. UNAVAILABLE: the state file cannot be written (the reservation stays; do not delete the source).
     """
     Release: _grpc.UnaryUnaryMultiCallable[_farmer_pb2.ReleaseRequest, _farmer_pb2.ReleaseResponse]
     """Abandons a reservation and removes that plot's partial and temp files on its drive (rsync's .NAME.XXXXXX and a
     partial under NAME; nothing else, never in another dir). A file under NAME of exactly the reserved size is a plot
     that landed whole and is kept. A reservation whose lease ran out is released the same way by the agent. Control.
-    INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown reservation (or already released).
+    A file under NAME that was there before the reservation began (not changed since) is never removed either.
+    INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown reservation (or already released). UNAVAILABLE: the state file
+    cannot be written (the reservation stays, nothing is removed).
     """
     ListReservations: _grpc.UnaryUnaryMultiCallable[_farmer_pb2.ListReservationsRequest, _farmer_pb2.ListReservationsResponse]
     """The reservations in force. Read. Returns OK."""
@@ -86,26 +93,33 @@ class FarmerServiceAsyncStub(FarmerServiceStub):
     INVALID_ARGUMENT: bad plot name (must be plot-k<k>-....plot, no path separators), size 0 or absurd for its k,
     empty requester. RESOURCE_EXHAUSTED: no drive has room or a free writer slot (the message gives the reason per
     drive; a drive where the files of an earlier, released or expired transfer of this plot are still being removed is
-    one such reason, and another drive may take the plot). ALREADY_EXISTS: the plot is already on a drive or reserved.
+    one such reason, and another drive may take the plot). ALREADY_EXISTS: the plot, or its plot id under another name
+    (date, k, -cNN), is already on a drive (as probed, and on the granted drive as it is now), reserved or archived.
+    UNAVAILABLE: the state file cannot be written or the granted drive cannot be looked at; nothing was reserved.
     Room on a drive: free - reserved - drives.min_free_bytes >= size_bytes, where reserved counts only the bytes a
-    reservation has not written yet (its rsync temp file already shows in free). Policy most_free picks the drive with
-    the most room, fill_first the first drive (in path order) with room.
+    reservation has not written yet (its rsync temp file already shows in free), all in the drive's allocation
+    blocks. Policy most_free picks the drive with the most room, fill_first the first drive (in path order) with room.
     """
     Renew: _aio.UnaryUnaryMultiCallable[_farmer_pb2.RenewRequest, _farmer_pb2.RenewResponse]  # type: ignore[assignment]
     """Extends a reservation's lease by reservations.lease_s from now. Control.
-    INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown or expired reservation.
+    INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown or expired reservation. UNAVAILABLE: the state file cannot be
+    written (the lease was not extended).
     """
     Complete: _aio.UnaryUnaryMultiCallable[_farmer_pb2.CompleteRequest, _farmer_pb2.CompleteResponse]  # type: ignore[assignment]
     """Confirms the plot is on the reserved drive under its final name with exactly size_bytes, then ends the
     reservation. Only after OK may a plotter delete its source. Control.
     INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown or expired reservation.
-    FAILED_PRECONDITION: the file is missing or its size differs (the reservation stays).
+    FAILED_PRECONDITION: the file is missing, its size differs, or it is no plot written there: a symlink or not a
+    regular file, more than one link (a hard link), or sparse (fewer blocks allocated than its size). The reservation
+    stays. UNAVAILABLE: the state file cannot be written (the reservation stays; do not delete the source).
     """
     Release: _aio.UnaryUnaryMultiCallable[_farmer_pb2.ReleaseRequest, _farmer_pb2.ReleaseResponse]  # type: ignore[assignment]
     """Abandons a reservation and removes that plot's partial and temp files on its drive (rsync's .NAME.XXXXXX and a
     partial under NAME; nothing else, never in another dir). A file under NAME of exactly the reserved size is a plot
     that landed whole and is kept. A reservation whose lease ran out is released the same way by the agent. Control.
-    INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown reservation (or already released).
+    A file under NAME that was there before the reservation began (not changed since) is never removed either.
+    INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown reservation (or already released). UNAVAILABLE: the state file
+    cannot be written (the reservation stays, nothing is removed).
     """
     ListReservations: _aio.UnaryUnaryMultiCallable[_farmer_pb2.ListReservationsRequest, _farmer_pb2.ListReservationsResponse]  # type: ignore[assignment]
     """The reservations in force. Read. Returns OK."""
@@ -133,10 +147,12 @@ class FarmerServiceServicer(metaclass=_abc_1.ABCMeta):
         INVALID_ARGUMENT: bad plot name (must be plot-k<k>-....plot, no path separators), size 0 or absurd for its k,
         empty requester. RESOURCE_EXHAUSTED: no drive has room or a free writer slot (the message gives the reason per
         drive; a drive where the files of an earlier, released or expired transfer of this plot are still being removed is
-        one such reason, and another drive may take the plot). ALREADY_EXISTS: the plot is already on a drive or reserved.
+        one such reason, and another drive may take the plot). ALREADY_EXISTS: the plot, or its plot id under another name
+        (date, k, -cNN), is already on a drive (as probed, and on the granted drive as it is now), reserved or archived.
+        UNAVAILABLE: the state file cannot be written or the granted drive cannot be looked at; nothing was reserved.
         Room on a drive: free - reserved - drives.min_free_bytes >= size_bytes, where reserved counts only the bytes a
-        reservation has not written yet (its rsync temp file already shows in free). Policy most_free picks the drive with
-        the most room, fill_first the first drive (in path order) with room.
+        reservation has not written yet (its rsync temp file already shows in free), all in the drive's allocation
+        blocks. Policy most_free picks the drive with the most room, fill_first the first drive (in path order) with room.
         """
 
     @_abc_1.abstractmethod
@@ -146,7 +162,8 @@ class FarmerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_farmer_pb2.RenewResponse, _abc.Awaitable[_farmer_pb2.RenewResponse]]:
         """Extends a reservation's lease by reservations.lease_s from now. Control.
-        INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown or expired reservation.
+        INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown or expired reservation. UNAVAILABLE: the state file cannot be
+        written (the lease was not extended).
         """
 
     @_abc_1.abstractmethod
@@ -158,7 +175,9 @@ class FarmerServiceServicer(metaclass=_abc_1.ABCMeta):
         """Confirms the plot is on the reserved drive under its final name with exactly size_bytes, then ends the
         reservation. Only after OK may a plotter delete its source. Control.
         INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown or expired reservation.
-        FAILED_PRECONDITION: the file is missing or its size differs (the reservation stays).
+        FAILED_PRECONDITION: the file is missing, its size differs, or it is no plot written there: a symlink or not a
+        regular file, more than one link (a hard link), or sparse (fewer blocks allocated than its size). The reservation
+        stays. UNAVAILABLE: the state file cannot be written (the reservation stays; do not delete the source).
         """
 
     @_abc_1.abstractmethod
@@ -170,7 +189,9 @@ class FarmerServiceServicer(metaclass=_abc_1.ABCMeta):
         """Abandons a reservation and removes that plot's partial and temp files on its drive (rsync's .NAME.XXXXXX and a
         partial under NAME; nothing else, never in another dir). A file under NAME of exactly the reserved size is a plot
         that landed whole and is kept. A reservation whose lease ran out is released the same way by the agent. Control.
-        INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown reservation (or already released).
+        A file under NAME that was there before the reservation began (not changed since) is never removed either.
+        INVALID_ARGUMENT: malformed id. NOT_FOUND: unknown reservation (or already released). UNAVAILABLE: the state file
+        cannot be written (the reservation stays, nothing is removed).
         """
 
     @_abc_1.abstractmethod

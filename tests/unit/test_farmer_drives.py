@@ -11,24 +11,14 @@ from pathlib import Path
 import pytest
 
 from farmer_agent.config import RsyncdSection
-from farmer_agent.drives import (
-    Cleanup,
-    DriveInfo,
-    DriveProber,
-    DriveState,
-    expand_paths,
-    final_size,
-    make_probe,
-    probe_drive,
-    remove_partials,
-    remove_temps,
-)
+from farmer_agent.drives import DriveInfo, DriveProber, DriveState, expand_paths, make_probe, probe_drive
 from farmer_agent.farmer import DriveView
-from farmer_agent.ledger import Reservation
+from farmer_agent.plotfiles import Cleanup, landed_size, remove_partials, remove_temps
+from farmer_agent.reservation import Reservation
 from farmer_agent.rsyncd import check_drive_patterns, rsync_url
 from farmer_agent.service import drive_pb, reservation_pb
 from farmer_agent.state import StateWriter, decode, default_state_path, encode, load, write_atomic
-from plotboss.errors import ConfigError, InvalidArgument
+from plotboss.errors import ConfigError, FailedPrecondition, InvalidArgument
 from plotboss.plots import expected_plot_size
 
 
@@ -72,7 +62,8 @@ def test_two_files_of_one_plot_credit_the_smallest_never_promising_bytes_twice(t
     writes a new temp file from 0 (1 unit so far). Only the new one is progress: crediting the dead one would let
     the drive be promised past its free space."""
     from farmer_agent.drives import DiskSpace
-    from farmer_agent.ledger import Ledger, Rules
+    from farmer_agent.ledger import Ledger
+    from farmer_agent.reservation import Rules
     from plotboss.errors import InsufficientSpace
 
     unit = 64 * 2**10
@@ -140,7 +131,8 @@ def test_prober_background_refresh(tmp_path: Path) -> None:
 
 
 def test_prober_stamps_probes_with_both_clocks_and_a_wall_clock_step_refuses_nothing(tmp_path: Path) -> None:
-    from farmer_agent.ledger import Ledger, Rules
+    from farmer_agent.ledger import Ledger
+    from farmer_agent.reservation import Rules
 
     (tmp_path / "d").mkdir()
     wall, mono = [5000.0], [10.0]
@@ -187,23 +179,25 @@ def test_remove_partials_touches_only_that_plot(tmp_path: Path) -> None:
         (tmp_path / n).write_bytes(b"x")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / plot(1)).write_bytes(b"x")
-    done = remove_partials(str(tmp_path), plot(1), 4096)  # the file under the final name is 1 byte: a partial
+    done = remove_partials(str(tmp_path), plot(1), 4096, 0.0)  # the file under the final name is 1 byte: a partial
     assert done == Cleanup(sorted(str(tmp_path / n) for n in mine), kept=False)
     assert sorted(os.listdir(tmp_path)) == sorted([*others, "sub"])
     assert (tmp_path / "sub" / plot(1)).exists()
     with pytest.raises(InvalidArgument):
-        remove_partials(str(tmp_path), "../" + plot(2), 1)
+        remove_partials(str(tmp_path), "../" + plot(2), 1, 0.0)
 
 
 def test_remove_partials_keeps_a_whole_plot_and_only_a_regular_file(tmp_path: Path) -> None:
     (tmp_path / plot(1)).write_bytes(b"p" * 4096)
     (tmp_path / f".{plot(1)}.Ab12Cd").write_bytes(b"p" * 10)
-    assert remove_partials(str(tmp_path), plot(1), 4096) == Cleanup([str(tmp_path / f".{plot(1)}.Ab12Cd")], kept=True)
+    assert remove_partials(str(tmp_path), plot(1), 4096, 0.0) == Cleanup(
+        [str(tmp_path / f".{plot(1)}.Ab12Cd")], kept=True
+    )
     assert sorted(os.listdir(tmp_path)) == [plot(1)]
     # a symlink under the final name is never a plot, whatever it points at: the link goes, its target stays
     (tmp_path / "elsewhere").write_bytes(b"q" * 4096)
     os.symlink(tmp_path / "elsewhere", tmp_path / plot(2))
-    assert remove_partials(str(tmp_path), plot(2), 4096) == Cleanup([str(tmp_path / plot(2))], kept=False)
+    assert remove_partials(str(tmp_path), plot(2), 4096, 0.0) == Cleanup([str(tmp_path / plot(2))], kept=False)
     assert (tmp_path / "elsewhere").stat().st_size == 4096
     # the temp files only: never the final file, whatever its size
     (tmp_path / f".{plot(1)}.zzzzzz").write_bytes(b"p")
@@ -211,13 +205,17 @@ def test_remove_partials_keeps_a_whole_plot_and_only_a_regular_file(tmp_path: Pa
     assert sorted(os.listdir(tmp_path)) == sorted([plot(1), "elsewhere"])
 
 
-def test_final_size_never_follows_symlinks(tmp_path: Path) -> None:
+def test_landed_size_never_follows_symlinks(tmp_path: Path) -> None:
     (tmp_path / "real").write_bytes(b"x" * 10)
     os.symlink(tmp_path / "real", tmp_path / plot(1))
-    assert final_size(str(tmp_path), plot(1)) is None
+    with pytest.raises(FailedPrecondition, match=f"{plot(1)}: a symlink"):
+        landed_size(str(tmp_path), plot(1))
     (tmp_path / plot(2)).write_bytes(b"x" * 7)
-    assert final_size(str(tmp_path), plot(2)) == 7
-    assert final_size(str(tmp_path), plot(3)) is None
+    assert landed_size(str(tmp_path), plot(2)) == 7
+    assert landed_size(str(tmp_path), plot(3)) is None
+    (tmp_path / plot(4)).mkdir()
+    with pytest.raises(FailedPrecondition, match="not a regular file"):
+        landed_size(str(tmp_path), plot(4))
 
 
 def test_state_file_round_trip_and_corruption(tmp_path: Path) -> None:
@@ -312,7 +310,8 @@ def test_state_writer_group_commits(tmp_path: Path) -> None:
 
 def test_complete_on_a_hung_drive_fails_fast_and_keeps_the_reservation(tmp_path: Path) -> None:
     from farmer_agent.farmer import Farmer
-    from farmer_agent.ledger import Ledger, Rules
+    from farmer_agent.ledger import Ledger
+    from farmer_agent.reservation import Rules
     from plotboss.errors import FailedPrecondition
 
     hang = threading.Event()

@@ -12,8 +12,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from farmer_agent.drives import DriveInfo, DriveState
-from farmer_agent.ledger import Ledger, Recovery, Reservation, Rules, check_id
+from farmer_agent.ledger import Ledger, Recovery
 from farmer_agent.removals import Removal
+from farmer_agent.reservation import Reservation, Rules, check_id
 from plotboss.errors import AlreadyExists, FailedPrecondition, InsufficientSpace, InvalidArgument, NotFound
 from plotboss.plots import expected_plot_size
 from testbed.clock import VirtualClock
@@ -149,7 +150,7 @@ def test_a_plot_whose_files_are_being_removed_is_placed_on_another_drive_only() 
     r = led.reserve(plot(1), MiB, "p", [a, b])
     assert r.drive == "/a"
     led.release(r.id)
-    assert led.removal(plot(1), "/a") == Removal(plot(1), "/a", keep_final=False, size_bytes=MiB)
+    assert led.removal(plot(1), "/a") == Removal(plot(1), "/a", keep_final=False, size_bytes=MiB, since=1000.0)
     with pytest.raises(
         InsufficientSpace, match="/a: files of an earlier transfer of this plot are still being removed"
     ):
@@ -161,7 +162,7 @@ def test_a_plot_whose_files_are_being_removed_is_placed_on_another_drive_only() 
     led.release(r3.id)
     a3 = drive("/a", 99 * MiB, plots=frozenset({plot(3)}), written={plot(3): 10})
     assert led.reserve(plot(3), MiB, "p", [a3, b]).drive == "/b"
-    assert led.removals() == [Removal(plot(1), "/a", False, MiB), Removal(plot(3), "/a", False, MiB)]
+    assert led.removals() == [Removal(plot(1), "/a", False, MiB, 1000.0), Removal(plot(3), "/a", False, MiB, 1000.0)]
     led.removal_done(plot(3), "/a")
     with pytest.raises(AlreadyExists):  # once removed, a file under the final name is a plot again
         led.reserve(plot(3), MiB, "p", [a3])
@@ -209,7 +210,7 @@ def test_a_failed_removal_keeps_blocking_and_is_due_again_with_a_growing_delay()
     led.release(led.reserve(plot(1), MiB, "p", [a]).id)
     assert led.removals_due() == []  # running (the farmer is at it)
     failed = led.removal_failed(plot(1), "/a")
-    assert failed == Removal(plot(1), "/a", False, MiB, running=False, failures=1, retry_at=1.0)
+    assert failed == Removal(plot(1), "/a", False, MiB, 1000.0, running=False, failures=1, retry_at=1.0)
     assert led.removals_due() == []
     mono.t = 1.0
     assert led.removals_due() == [replace(failed, running=True)]
@@ -413,7 +414,7 @@ def test_recover_never_holds_a_stale_temp_file_next_to_its_archived_plot() -> No
         led.reserve(plot(1), MiB, "p", [a, b])
     clock.t += 30
     (gone,) = led.expire()
-    assert led.removal(gone.plot_name, "/a") == Removal(plot(2), "/a", False, expected_plot_size(20))
+    assert led.removal(gone.plot_name, "/a") == Removal(plot(2), "/a", False, expected_plot_size(20), gone.create_time)
 
 
 def test_a_restored_reservation_whose_plot_is_whole_is_reported_and_its_removal_told_the_size() -> None:
@@ -435,7 +436,10 @@ def test_a_restored_reservation_whose_plot_is_whole_is_reported_and_its_removal_
     assert restored.complete(rows[2].id, 10 * MiB).id == rows[2].id
     clock.t += 61
     assert {r.id for r in restored.expire()} == {rows[0].id, rows[1].id}
-    assert restored.removals() == [Removal(plot(1), "/a", False, 10 * MiB), Removal(plot(2), "/a", False, 10 * MiB)]
+    assert restored.removals() == [
+        Removal(plot(1), "/a", False, 10 * MiB, 900),
+        Removal(plot(2), "/a", False, 10 * MiB, 900),
+    ]
     b = drive("/b", 50 * MiB)
     with pytest.raises(AlreadyExists, match="already on /a"):
         restored.reserve(plot(1), 10 * MiB, "p", [a, b])

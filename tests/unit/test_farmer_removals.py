@@ -16,7 +16,6 @@ import pytest
 
 from farmer_agent.config import RsyncdSection
 from farmer_agent.drives import (
-    Cleanup,
     DiskSpace,
     DriveInfo,
     DriveProber,
@@ -24,11 +23,12 @@ from farmer_agent.drives import (
     ProbeFn,
     SpaceFn,
     make_probe,
-    remove_partials,
     statvfs_space,
 )
 from farmer_agent.farmer import Farmer
-from farmer_agent.ledger import Ledger, Reservation, Rules
+from farmer_agent.ledger import Ledger
+from farmer_agent.plotfiles import Cleanup, remove_partials
+from farmer_agent.reservation import Reservation, Rules
 from plotboss.errors import AlreadyExists
 from testbed.clock import VirtualClock
 
@@ -45,7 +45,7 @@ class Farm:
     def __init__(
         self,
         root: Path,
-        remove_fn: Callable[[str, str, int], Cleanup] = remove_partials,
+        remove_fn: Callable[[str, str, int, float], Cleanup] = remove_partials,
         io_timeout_s: float = 5.0,
         restored: Sequence[Reservation] = (),
         space: SpaceFn = statvfs_space,
@@ -90,9 +90,9 @@ def test_a_removal_outliving_its_time_box_keeps_the_plot_off_that_drive_until_it
     new transfer's temp file there)."""
     unhang = threading.Event()
 
-    def stalling_remove(drive: str, name: str, whole_size: int) -> Cleanup:
+    def stalling_remove(drive: str, name: str, whole_size: int, since: float) -> Cleanup:
         unhang.wait(30)  # the drive stops answering for a while
-        return remove_partials(drive, name, whole_size)
+        return remove_partials(drive, name, whole_size, since)
 
     farm = Farm(tmp_path, stalling_remove, io_timeout_s=0.2)
     x = plot(1)
@@ -164,11 +164,11 @@ def test_a_removal_ending_between_a_probes_listing_and_its_statvfs_never_over_pr
 def test_a_failed_removal_is_retried_by_the_sweeper_and_blocks_that_drive_until_it_succeeds(tmp_path: Path) -> None:
     failures = [2]  # the drive's first two unlink attempts fail (EIO)
 
-    def flaky_remove(drive: str, name: str, whole_size: int) -> Cleanup:
+    def flaky_remove(drive: str, name: str, whole_size: int, since: float) -> Cleanup:
         if drive.endswith("/a") and failures[0]:
             failures[0] -= 1
             raise OSError(errno.EIO, "Input/output error")
-        return remove_partials(drive, name, whole_size)
+        return remove_partials(drive, name, whole_size, since)
 
     farm = Farm(tmp_path, flaky_remove)
     x = plot(1)

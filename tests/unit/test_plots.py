@@ -25,6 +25,25 @@ def test_final_plot_names(name: str, k: int) -> None:
 
 
 @pytest.mark.parametrize(
+    "date",
+    [
+        "2021-13-05-12-34",
+        "2021-02-30-12-34",
+        "2023-02-29-12-34",
+        "2021-05-05-24-00",
+        "2021-05-05-12-60",
+        "0000-01-01-00-00",
+    ],
+)
+def test_the_date_field_must_be_a_real_date(date: str) -> None:
+    for name in (f"plot-k32-{date}-{ID}.plot", f"plot-k32-c01-{date}-{ID}.plot"):
+        assert not is_plot_name(name)
+        with pytest.raises(InvalidArgument, match=f"{date} is not a real date"):
+            parse_plot_name(name)
+    assert parse_plot_name(f"plot-k32-2024-02-29-23-59-{ID}.plot").plot_id == ID  # a leap day is one
+
+
+@pytest.mark.parametrize(
     "name",
     [
         f"plot-k32-2021-05-05-12-34-{ID}.plot.tmp",
