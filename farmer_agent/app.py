@@ -114,6 +114,9 @@ class FarmerAgent:
                 log.exception("expiry sweep failed")
 
     def start(self) -> None:
+        # the server is up now: restored leases run from here, not from when the state file was read (a slow start,
+        # probing every drive, would otherwise eat the lease plotters could not renew while the agent was down)
+        self.ledger.extend_all()
         self.prober.start(initial=False)
         t = threading.Thread(target=self._sweep_loop, name="reservation-sweeper", daemon=True)
         t.start()

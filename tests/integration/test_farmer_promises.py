@@ -23,9 +23,10 @@ import pytest
 
 from farmer_agent.app import FarmerAgent
 from farmer_agent.config import FarmerConfig
-from plotboss.auth import TokenSet
-from plotboss.transport import Server, dial, serve
+from plotboss.localcred import local_token
+from plotboss.transport import dial
 from plotboss.v1 import farmer_pb2, farmer_pb2_grpc
+from testbed.agents import LOCAL_TOKEN, InProcess, serve_in_process, start_agent
 
 pytestmark = pytest.mark.slow
 MiB = 2**20
@@ -84,39 +85,17 @@ def remount(path: Path, *, read_only: bool) -> None:
 # --- a farmer agent as a child process (the caller appends it to ``procs``, which stops it) -----------------------
 
 
-def start_agent(console_script: str, config: Path, timeout_s: float = 30.0) -> tuple[subprocess.Popen[bytes], int]:
-    """Start ``plotboss-farmer`` on ``config`` in a session of its own; wait until it reports its bound port."""
-    port_file = config.with_suffix(".port")
-    port_file.unlink(missing_ok=True)
-    exe = Path(sys.executable).parent / console_script
-    with open(config.with_suffix(".out"), "ab") as out:
-        proc = subprocess.Popen(
-            [str(exe), "--config", str(config), "--port-file", str(port_file)],
-            stdout=out,
-            stderr=out,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        text = port_file.read_text() if port_file.exists() else ""
-        if text.endswith("\n"):  # written whole
-            return proc, int(text)
-        if proc.poll() is not None:
-            raise RuntimeError(f"{console_script} exited {proc.returncode}: {config.with_suffix('.out').read_text()}")
-        time.sleep(0.05)
-    proc.kill()
-    proc.wait(10)
-    raise RuntimeError(f"{console_script} did not report a port within {timeout_s} s")
-
-
 # --- an in-process farmer agent behind a real gRPC server on 127.0.0.1:0 -------------------------------------------
 
 
 @dataclass
 class Running:
-    agent: FarmerAgent
-    server: Server
+    served: InProcess[FarmerAgent]
     stub: farmer_pb2_grpc.FarmerServiceStub
+
+    @property
+    def agent(self) -> FarmerAgent:
+        return self.served.agent
 
 
 @pytest.fixture
@@ -124,19 +103,16 @@ def start_farmer(tmp_path: Path) -> Iterator[Any]:
     running: list[tuple[Running, grpc.Channel]] = []
 
     def start(cfg: FarmerConfig) -> Running:
-        agent = FarmerAgent(cfg, tmp_path / "farmer.yaml")
-        server = serve(agent.registrations(), "127.0.0.1:0", tls=None, tokens=TokenSet())
-        agent.start()
-        channel = dial(f"127.0.0.1:{server.port}")
-        r = Running(agent, server, farmer_pb2_grpc.FarmerServiceStub(channel))
+        served = serve_in_process(FarmerAgent(cfg, tmp_path / "farmer.yaml"))
+        channel = dial(served.address, token=LOCAL_TOKEN)
+        r = Running(served, farmer_pb2_grpc.FarmerServiceStub(channel))
         running.append((r, channel))
         return r
 
     yield start
     for r, channel in running:
         channel.close()
-        r.server.stop(0)
-        r.agent.stop()
+        r.served.stop()
 
 
 def config(tmp_path: Path, state: Path, *, poll_s: float = 0.2, **drives: Any) -> FarmerConfig:
@@ -245,7 +221,7 @@ def test_a_reserve_refused_for_a_full_state_disk_is_not_there_after_sigkill_and_
         )
         proc, port = start_agent("plotboss-farmer", cfg)
         procs.append(proc)
-        with dial(f"127.0.0.1:{port}", timeout_s=5) as channel:
+        with dial(f"127.0.0.1:{port}", token=local_token(f"127.0.0.1:{port}"), timeout_s=5) as channel:
             stub = farmer_pb2_grpc.FarmerServiceStub(channel)
             filler = fill(fs)
             code, _ = refused(lambda: reserve(stub, plot(1), MiB))
@@ -256,7 +232,7 @@ def test_a_reserve_refused_for_a_full_state_disk_is_not_there_after_sigkill_and_
         proc.wait(10)
         proc2, port2 = start_agent("plotboss-farmer", cfg)
         procs.append(proc2)
-        with dial(f"127.0.0.1:{port2}", timeout_s=5) as channel:
+        with dial(f"127.0.0.1:{port2}", token=local_token(f"127.0.0.1:{port2}"), timeout_s=5) as channel:
             stub = farmer_pb2_grpc.FarmerServiceStub(channel)
             assert [r[1] for r in listed(stub)] == [plot(2)]
             assert listed(stub)[0][0] == kept.id
@@ -280,7 +256,7 @@ def test_a_second_farmer_on_the_same_state_file_exits_2_naming_the_first(
     )
     first, port = start_agent("plotboss-farmer", cfg)
     procs.append(first)
-    with dial(f"127.0.0.1:{port}", timeout_s=5) as channel:
+    with dial(f"127.0.0.1:{port}", token=local_token(f"127.0.0.1:{port}"), timeout_s=5) as channel:
         held = reserve(farmer_pb2_grpc.FarmerServiceStub(channel), plot(1), MiB)
     state = tmp_path / ".farmer.state.json"
     on_disk = state.read_bytes()
@@ -296,7 +272,7 @@ def test_a_second_farmer_on_the_same_state_file_exits_2_naming_the_first(
     first.wait(10)
     third, port3 = start_agent("plotboss-farmer", cfg)
     procs.append(third)
-    with dial(f"127.0.0.1:{port3}", timeout_s=5) as channel:
+    with dial(f"127.0.0.1:{port3}", token=local_token(f"127.0.0.1:{port3}"), timeout_s=5) as channel:
         assert [r[0] for r in listed(farmer_pb2_grpc.FarmerServiceStub(channel))] == [held.id]
 
 
