@@ -22,7 +22,7 @@ import re
 import time
 from pathlib import Path
 
-from plotter_agent.plotters import bladebit, chia, madmax
+from plotter_agent.plotters import bladebit, chia, madmax, timings
 from plotter_agent.plotters.base import PHASE_DONE, HandlerSet, LogInfo, Plotter, clean_line, line_filter
 
 __all__ = ["PHASE_DONE", "LogFollower", "LogInfo", "LogParser", "Plotter", "parse_file"]
@@ -44,6 +44,10 @@ _IDENTIFY = (
     (bladebit.identify, bladebit.handlers),
     (chia.identify, chia.handlers),
 )
+#: Lines worth decoding once the format is known: those its handlers or its timings (plotters/timings.py) read.
+_FILTERS: dict[Plotter, re.Pattern[bytes]] = {
+    p: line_filter((*h.prefixes, *timings.PREFIXES.get(p, ()))) for p, h in _FORMATS
+}
 #: Lines worth decoding before the format is known: those that identify a format, and chia's header lines.
 _PRE_FILTER = line_filter((*madmax.IDENTIFY_PREFIXES, *bladebit.IDENTIFY_PREFIXES, *chia.IDENTIFY_PREFIXES))
 
@@ -110,7 +114,7 @@ class LogParser:
                 match = self._filter().match  # identifying the format changes the filter
 
     def _filter(self) -> re.Pattern[bytes]:
-        return self._handlers.byte_filter if self._handlers is not None else _PRE_FILTER
+        return _FILTERS[self._handlers.plotter] if self._handlers is not None else _PRE_FILTER
 
     def _line_bytes(self, raw: bytes) -> None:
         if not raw or (self._filter().match(raw) is None and b"\r" not in raw):
@@ -143,6 +147,7 @@ class LogParser:
                     break
             else:
                 return
+        timings.note(handlers.plotter, line, info)
         handlers.apply(line, info)
 
 

@@ -1,0 +1,49 @@
+"""The view asks the ETA model on its own clock, with the process's start for a log that states none."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from plotter_agent.loglib import LogLibrary
+from plotter_agent.logparse import parse_file
+from plotter_agent.progress import EtaModel
+from plotter_agent.view import View
+from tests.unit.logsamples import SAMPLES
+from tests.unit.test_jobs import proc
+from tests.unit.test_view_control import Clock, FakeTable
+
+BLADEBIT = SAMPLES / "plotman-bladebit.plot.log"
+
+
+def test_a_bladebit_job_gets_an_eta_from_its_process_start(tmp_path: Path) -> None:
+    """bladebit's log names no start time until the plot is written: without the process's start the view had no
+    ETA for it (and a learned one could not move within a step)."""
+    logs, dst = tmp_path / "logs", tmp_path / "dst"
+    logs.mkdir()
+    dst.mkdir()
+    lines = BLADEBIT.read_bytes().splitlines(keepends=True)
+    cut = next(i for i, line in enumerate(lines) if line.startswith(b"Forward propagating to table 4"))
+    log = logs / "bb.log"
+    log.write_bytes(b"".join(lines[: cut + 1]))  # in table 4 of phase 1
+    partial = parse_file(log)
+    assert partial.start_time is None and partial.phase == (1, 4)
+    clock = Clock()
+    began = partial.step_starts[(1, 4)]  # 135.2 s into the job by its own timings
+    created = clock.now - began - 20.0  # the process started so long ago: 20 s into table 4
+    table = FakeTable(
+        [proc(40, ("bladebit", "-n", "1", str(dst)), fds=((1, str(log)), (2, str(log))), create_time=created)]
+    )
+    view = View(log_dir=logs, dirs=[], table=table, library=LogLibrary(logs, clock=clock), stall_after_s=600,
+                poll_s=0.1, clock=clock)  # fmt: skip
+    (job,) = view.poll().jobs
+    expected = EtaModel().eta_s(partial, clock.now, started=created)
+    assert expected is not None and job.eta_s is not None and job.eta_s == pytest.approx(expected)
+    assert EtaModel().eta_s(partial, clock.now) is not None  # the step's start is known, not the time in it
+    # The ETA counts the 20 s already spent in table 4: 10 s later the predicted end has not moved.
+    end = clock.now + job.eta_s
+    clock.now += 10
+    (later,) = view.poll().jobs
+    assert later.eta_s is not None and clock.now + later.eta_s == pytest.approx(end)
+    assert later.progress > job.progress
