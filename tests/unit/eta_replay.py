@@ -14,7 +14,8 @@ is the predicted end (now + ETA) minus the real end: the stamp of the line where
 5:0). The job's start is the one the log states (the view falls back on the process's start time when the log states
 none; here the process started with the log).
 
-Run ``python -m tests.unit.eta_replay`` for the table of figures.
+Run ``python -m tests.unit.eta_replay`` for the table of figures, ``--steps LOG [HISTORY]`` for the error at every
+phase step of one log (HISTORY: how many finished logs to learn from, default 2), ``--shares`` for DEFAULT_SHARES.
 """
 
 from __future__ import annotations
@@ -307,11 +308,33 @@ def shares_source() -> str:
     return "\n".join(out)
 
 
+def steps_table(name: str, history: int = 2) -> str:
+    """The ETA error at every phase step of one sample log (the first point of each step, and its worst)."""
+    path = SAMPLES / name
+    learned = history_for(path, finished_logs(), history) if history else []
+    r = replay(path, EtaModel.learn([_parsed(p).copy() for p in learned]))
+    out = [f"{name}, history: {', '.join('itself' if p == path else p.name for p in learned) or '-'}"]
+    out.append(f"{'step':>5} {'at s':>9} {'done':>5} {'error at entry s':>17} {'worst in step s':>16}")
+    for step in sorted({p.phase for p in r.points}):
+        pts = [p for p in r.points if p.phase == step]
+        known = [p.error_s for p in pts if p.error_s is not None]
+        entry = "n/a" if pts[0].error_s is None else f"{pts[0].error_s:+.1f}"
+        worst = "n/a" if not known else f"{max(known, key=abs):+.1f}"
+        done = f"{100 * pts[0].t / r.total_s:.0f}%"
+        out.append(f"{step[0]}:{step[1]:<3} {pts[0].t:9.1f} {done:>5} {entry:>17} {worst:>16}")
+    return "\n".join(out)
+
+
 def main() -> None:
-    if sys.argv[1:] == ["--shares"]:
+    args = sys.argv[1:]
+    if args == ["--shares"]:
         print(shares_source())
-        return
-    print(report())
+    elif args[:1] == ["--steps"] and len(args) in (2, 3):
+        print(steps_table(args[1], int(args[2]) if len(args) == 3 else 2))
+    elif not args:
+        print(report())
+    else:
+        sys.exit("usage: python -m tests.unit.eta_replay [--shares | --steps LOG [HISTORY]]")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,16 @@ import pytest
 
 from plotter_agent.logparse import parse_file
 from plotter_agent.progress import DEFAULT_SHARES, EtaModel
-from tests.unit.eta_replay import SHARES_SOURCES, figures, finished_logs, replay, report, shares_of, stamp
+from tests.unit.eta_replay import (
+    SHARES_SOURCES,
+    figures,
+    finished_logs,
+    replay,
+    report,
+    shares_of,
+    stamp,
+    steps_table,
+)
 from tests.unit.logsamples import K25, SAMPLES
 
 
@@ -34,7 +43,7 @@ def test_default_shares_are_those_of_the_real_k32_sample_logs() -> None:
 
 
 def test_eta_with_two_finished_logs_of_history_stays_within_10_percent() -> None:
-    print("\n" + report())
+    print("\n" + report() + "\n\n" + steps_table("chia-2.7.5-k25.plot.log") + "\n")
     rows = figures(history=2)
     assert len(rows) == 9  # every finished sample log, every format
     for row in rows:
