@@ -165,13 +165,14 @@ def _estimate(
         if began is None or before <= 0 or began <= 0:
             return _Estimate(min(before, COPYING_PROGRESS), None)  # nothing timed yet to scale the shares by
         pace = began / before  # the job's whole time, estimated
-    if in_step > here * pace and before + here > 0:
-        # the step runs longer than expected: the job is at least this slow
-        pace = max(pace, ((began or 0.0) + in_step) / (before + here))
-        if learned:
-            pace = min(pace, _PACE_LIMITS[1])
+    if in_step > here * pace:
+        done = before + here  # the step should be over by now: progress waits for the next one
+        if before + here > 0:  # ... and the job is at least this slow
+            pace = max(pace, ((began or 0.0) + in_step) / (before + here))
+            pace = min(pace, _PACE_LIMITS[1]) if learned else pace
+    else:
+        done = before + (in_step / pace if pace > 0 else 0.0)
     eta = max(here * pace - in_step, 0.0) + after * pace
-    done = before + min(in_step / pace if pace > 0 else 0.0, here)
     progress = done / total if total > 0 else 0.0
     return _Estimate(min(max(progress, 0.0), COPYING_PROGRESS), eta)
 

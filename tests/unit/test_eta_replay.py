@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from plotter_agent.logparse import parse_file
+from plotter_agent.logparse import LogParser, parse_file
 from plotter_agent.progress import DEFAULT_SHARES, EtaModel
 from tests.unit.eta_replay import (
     SHARES_SOURCES,
@@ -70,3 +70,20 @@ def test_eta_without_history_is_known_for_every_format_after_10_percent() -> Non
     # The logs the default shares come from replay exactly (up to chiapos's untimed table-7 sort in phase 2).
     for name in SHARES_SOURCES.values():
         assert rows[name].worst <= 0.02, rows[name]
+
+
+@pytest.mark.parametrize("learn", [False, True], ids=["no-history", "history"])
+def test_progress_never_goes_back_on_the_virtual_clock(learn: bool) -> None:
+    for path in finished_logs():
+        model = EtaModel.learn([parse_file(path)] if learn else [])
+        info0 = parse_file(path)
+        epoch = info0.start_time if info0.start_time is not None else 1.0e9
+        parser = LogParser()
+        values = []
+        lines = stamp(path)
+        for s, nxt in zip(lines, [*lines[1:], None], strict=True):
+            parser.feed(s.line)
+            for t in (s.t, s.t if nxt is None else (s.t + nxt.t) / 2):  # at the line and halfway to the next one
+                values.append(model.progress(parser.info, epoch + t, started=epoch))
+        assert values == sorted(values), path.name
+        assert values[-1] == 1.0, path.name
