@@ -44,10 +44,8 @@ _IDENTIFY = (
     (bladebit.identify, bladebit.handlers),
     (chia.identify, chia.handlers),
 )
-#: Lines worth decoding once the format is known: those its handlers or its timings (plotters/timings.py) read.
-_FILTERS: dict[Plotter, re.Pattern[bytes]] = {
-    p: line_filter((*h.prefixes, *timings.PREFIXES.get(p, ()))) for p, h in _FORMATS
-}
+for _plotter, _handlers in _FORMATS:  # the lines that time the work (the log's clock) get past the byte filter too
+    _handlers.also_read(timings.PREFIXES.get(_plotter, ()))
 #: Lines worth decoding before the format is known: those that identify a format, and chia's header lines.
 _PRE_FILTER = line_filter((*madmax.IDENTIFY_PREFIXES, *bladebit.IDENTIFY_PREFIXES, *chia.IDENTIFY_PREFIXES))
 
@@ -114,7 +112,7 @@ class LogParser:
                 match = self._filter().match  # identifying the format changes the filter
 
     def _filter(self) -> re.Pattern[bytes]:
-        return _FILTERS[self._handlers.plotter] if self._handlers is not None else _PRE_FILTER
+        return self._handlers.byte_filter if self._handlers is not None else _PRE_FILTER
 
     def _line_bytes(self, raw: bytes) -> None:
         if not raw or (self._filter().match(raw) is None and b"\r" not in raw):

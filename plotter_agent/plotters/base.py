@@ -196,11 +196,18 @@ class HandlerSet:
         self.prefixes: tuple[str, ...] = ()
         self.byte_filter = line_filter(())
         self.next_plot_markers: list[tuple[str, re.Pattern[str]]] = []
+        self._also: tuple[str, ...] = ()
 
     def _update_prefixes(self) -> None:
         every = [h.prefix for h in self.handlers] + [p for p, _ in self.next_plot_markers]
         self.prefixes = tuple(dict.fromkeys(every))
-        self.byte_filter = line_filter(self.prefixes)
+        self.byte_filter = line_filter((*self.prefixes, *self._also))
+
+    def also_read(self, prefixes: Iterable[str]) -> None:
+        """Let lines with these literal prefixes through :attr:`byte_filter` too: lines that another reader of the
+        log (its clock, plotters/timings.py) wants although no handler does."""
+        self._also = tuple(dict.fromkeys((*self._also, *prefixes)))
+        self._update_prefixes()
 
     def next_plot_on(self, prefix: str, regex: str) -> None:
         """Lines (literal prefix, anchored regex) with which the plotter starts another plot of a multi-plot job."""

@@ -12,9 +12,16 @@ from plotter_agent.progress import EtaModel
 from plotter_agent.view import View
 from tests.unit.logsamples import SAMPLES
 from tests.unit.test_jobs import proc
-from tests.unit.test_view_control import Clock, FakeTable
+from tests.unit.test_view_control import FakeTable
 
 BLADEBIT = SAMPLES / "plotman-bladebit.plot.log"
+
+
+class _Clock:
+    now = 5000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def test_a_bladebit_job_gets_an_eta_from_its_process_start(tmp_path: Path) -> None:
@@ -29,7 +36,7 @@ def test_a_bladebit_job_gets_an_eta_from_its_process_start(tmp_path: Path) -> No
     log.write_bytes(b"".join(lines[: cut + 1]))  # in table 4 of phase 1
     partial = parse_file(log)
     assert partial.start_time is None and partial.phase == (1, 4)
-    clock = Clock()
+    clock = _Clock()
     began = partial.step_starts[(1, 4)]  # 135.2 s into the job by its own timings
     created = clock.now - began - 20.0  # the process started so long ago: 20 s into table 4
     table = FakeTable(
