@@ -198,7 +198,8 @@ def _eta(model: EtaModel, info: LogInfo, now: float, started: float) -> float | 
 #: The finished sample logs, and the finished logs of the same plotter and k to learn from (the log itself fills up to
 #: two where fewer others exist: the samples hold two k25 chia runs, two k22 chiapos runs, one of each other kind).
 def finished_logs() -> list[Path]:
-    return [p for p in sorted(SAMPLES.glob("*.plot.log")) if _parsed(p).completed]
+    """The finished single-plot sample logs (a replay follows one plot; the multi-plot samples are built by hand)."""
+    return [p for p in sorted(SAMPLES.glob("*.plot.log")) if _parsed(p).completed and _parsed(p).plot_index == 1]
 
 
 @functools.cache

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from plotter_agent.logparse import LogParser, parse_file
+from plotter_agent.logparse import LogInfo, LogParser, Plotter, parse_file
+from plotter_agent.plotters import timings
 from tests.unit.logsamples import ALL_LOGS, K25, SAMPLES
 
 
@@ -72,3 +73,24 @@ def test_the_clock_is_per_plot_and_ignores_what_it_cannot_place() -> None:
     copy = parser.info.copy()
     copy.step_starts[(9, 9)] = 1.0
     assert (9, 9) not in parser.info.step_starts
+
+
+def test_cudaplot_pieces_and_phases() -> None:
+    """cudaplot's lines as bladebit's source prints them (cuda/CudaPlotter.cu); its sub-steps are not pieces."""
+    info = LogInfo(plotter=Plotter.BLADEBIT)
+    for line, elapsed in (
+        ("Finished F1 in 0.95 seconds.", 0.95),
+        ("Table 2 completed in 3.42 seconds with 4294967296 entries.", 4.37),
+        ("Finalized Table 7 in 1.52 seconds.", 5.89),
+        ("Table 2 I/O wait time: 0.01 seconds.", 5.89),
+    ):
+        timings.note(Plotter.BLADEBIT, line, info)
+        assert info.elapsed_s == pytest.approx(elapsed), line
+    timings.note(Plotter.BLADEBIT, "Completed Phase 1 in 28.31 seconds", info)
+    assert info.elapsed_s == pytest.approx(28.31)
+    info.phase_times[1] = 28.31  # the handler's part
+    timings.note(Plotter.BLADEBIT, "Marked Table 6 in 0.82 seconds.", info)
+    timings.note(Plotter.BLADEBIT, " Step 1 completed step in 3.05 seconds.".strip(), info)
+    timings.note(Plotter.BLADEBIT, "Completed table 2 in 6.10 seconds with 3435973836 / 4294967296 entries", info)
+    timings.note(Plotter.BLADEBIT, "Completed serializing P7 entries in 0.31 seconds.", info)
+    assert info.elapsed_s == pytest.approx(28.31 + 0.82 + 6.10 + 0.31)
