@@ -52,9 +52,15 @@ def test_phase_progress_points() -> None:
     assert phase_progress(dataclasses.replace(chia, phase=(5, 0))) == COPYING_PROGRESS  # copying, not done
     assert phase_progress(dataclasses.replace(chia, phase=(5, 0), completed=True)) == 1.0
     assert phase_progress(LogInfo()) == 0.0
-    disk = LogInfo(plotter=Plotter.BLADEBIT, tmp_dir="/mnt/tmp", phase=(2, 0))  # diskplot: its own shares
+    data = (SAMPLES / "plotman-bladebit2disk.plot.log").read_bytes()
+    parser = LogParser()
+    parser.feed(data[: data.index(b"Running Phase 2")])  # a diskplot job at the end of phase 1: its own shares
+    disk = parser.info
     assert phase_progress(disk) == pytest.approx(
-        sum(v for s, v in DEFAULT_SHARES["bladebit-disk"].items() if s < (2, 0))
+        sum(v for s, v in DEFAULT_SHARES["bladebit-disk"].items() if s < disk.phase)
+    )
+    assert phase_progress(disk) != pytest.approx(
+        sum(v for s, v in DEFAULT_SHARES["bladebit"].items() if s < disk.phase)
     )
 
 
