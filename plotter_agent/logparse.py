@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from plotboss.safefile import FileId, file_id, open_regular
-from plotter_agent.plotters import bladebit, chia, madmax
+from plotter_agent.plotters import bladebit, chia, madmax, timings
 from plotter_agent.plotters.base import PHASE_DONE, HandlerSet, LogInfo, Plotter, clean_line, line_filter
 
 __all__ = ["PHASE_DONE", "LogFollower", "LogInfo", "LogParser", "Plotter", "parse_fd", "parse_file"]
@@ -46,6 +46,8 @@ _IDENTIFY = (
     (bladebit.identify, bladebit.handlers),
     (chia.identify, chia.handlers),
 )
+for _plotter, _handlers in _FORMATS:  # the lines that time the work (the log's clock) get past the byte filter too
+    _handlers.also_read(timings.PREFIXES.get(_plotter, ()))
 #: Lines worth decoding before the format is known: those that identify a format, and chia's header lines.
 _PRE_FILTER = line_filter((*madmax.IDENTIFY_PREFIXES, *bladebit.IDENTIFY_PREFIXES, *chia.IDENTIFY_PREFIXES))
 
@@ -145,6 +147,7 @@ class LogParser:
                     break
             else:
                 return
+        timings.note(handlers.plotter, line, info)
         handlers.apply(line, info)
 
 

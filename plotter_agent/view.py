@@ -140,8 +140,10 @@ class View:
                 info, growth = logs.get(path, (None, None)) if path is not None else (None, None)
                 if info is None or not info.plot_id or info.completed:  # ids show in the names of open temp files
                     fam = self._with_all_fds(fam)
-                progress = model.progress(info, now) if info is not None else 0.0
-                eta = model.eta_s(info, now) if info is not None else None
+                # a log that does not state its start (bladebit's) started with its process
+                started = fam.main.create_time if info is not None and info.plot_index == 1 else None
+                progress = model.progress(info, now, started) if info is not None else 0.0
+                eta = model.eta_s(info, now, started) if info is not None else None
                 pre.append(
                     build_job(
                         fam,

@@ -60,11 +60,17 @@ class LogInfo:
     #: plot ids of the job's latest earlier plots, oldest first (multi-plot jobs); at most EARLIER_PLOTS_KEPT, so a
     #: job that plots until stopped does not grow without bound (only plot N-1's copy or write runs in the background)
     earlier_plots: tuple[str, ...] = ()
+    #: seconds of this plot's work the log has timed so far: the durations it states for each piece (table, sort,
+    #: pass) added up, set to the sum of the phase times at each phase's end (see plotters/timings.py)
+    elapsed_s: float = 0.0
+    #: phase step (major, minor) -> ``elapsed_s`` when the log entered it; the ETA model learns step durations from it
+    step_starts: dict[tuple[int, int], float] = field(default_factory=dict)
 
     def copy(self) -> LogInfo:
         """An independent copy (the phase_times dict is not shared)."""
         c = LogInfo(**self.__dict__)
         c.phase_times = dict(self.phase_times)
+        c.step_starts = dict(self.step_starts)
         return c
 
     def next_plot(self) -> LogInfo:
@@ -86,10 +92,11 @@ class LogInfo:
 
 
 def advance(info: LogInfo, major: int, minor: int = 0) -> None:
-    """Move the phase forward to (major, minor); never backwards."""
+    """Move the phase forward to (major, minor); never backwards. Notes when (by the log's timings) the step began."""
     new = (major, minor)
     if new > info.phase:
         info.phase = new
+        info.step_starts.setdefault(new, info.elapsed_s)
 
 
 def base_name(name: str) -> str:
@@ -193,11 +200,18 @@ class HandlerSet:
         self.prefixes: tuple[str, ...] = ()
         self.byte_filter = line_filter(())
         self.next_plot_markers: list[tuple[str, re.Pattern[str]]] = []
+        self._also: tuple[str, ...] = ()
 
     def _update_prefixes(self) -> None:
         every = [h.prefix for h in self.handlers] + [p for p, _ in self.next_plot_markers]
         self.prefixes = tuple(dict.fromkeys(every))
-        self.byte_filter = line_filter(self.prefixes)
+        self.byte_filter = line_filter((*self.prefixes, *self._also))
+
+    def also_read(self, prefixes: Iterable[str]) -> None:
+        """Let lines with these literal prefixes through :attr:`byte_filter` too: lines that another reader of the
+        log (its clock, plotters/timings.py) wants although no handler does."""
+        self._also = tuple(dict.fromkeys((*self._also, *prefixes)))
+        self._update_prefixes()
 
     def next_plot_on(self, prefix: str, regex: str) -> None:
         """Lines (literal prefix, anchored regex) with which the plotter starts another plot of a multi-plot job."""
