@@ -14,6 +14,7 @@ from plotter_agent.control import Controller
 from plotter_agent.dirs import configured_dirs
 from plotter_agent.loglib import LogLibrary
 from plotter_agent.proctable import ProcessTable, SystemProcessTable
+from plotter_agent.schedconfig import check_executable
 from plotter_agent.service import PlotterServicer
 from plotter_agent.view import Clock, View
 
@@ -31,6 +32,8 @@ class PlotterAgent:
     ) -> None:
         self.config = config
         self.config_path = config_path
+        if config.plotting is not None:  # exit 2 before anything starts when the plotter cannot be run
+            check_executable(config.plotting, str(config_path))
         self.table = table if table is not None else SystemProcessTable()
         log_dir = config.logging.plots.resolve()
         d = config.directories
