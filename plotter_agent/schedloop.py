@@ -2,7 +2,7 @@
 
 At most one start per pass. A job just started counts in the next decision at once, before the view has seen it
 (never two starts from one stale snapshot): it is added to the snapshot as a job in an unknown phase (= just
-started) until a snapshot taken after the start shows the real process, or shows it gone.
+started) until a snapshot shows the real process, or the process is gone.
 
 Pause, resume and drain are kept in a state file (atomic) so a restart keeps them. ``reload`` swaps the scheduler
 config in one step (SIGHUP); an invalid new config never gets here (the caller keeps the old one).
@@ -27,6 +27,18 @@ from plotter_agent.view import Snapshot
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+
+#: How long a started job the view does not show counts on its own (the view shows it within a poll or two).
+PENDING_MAX_S = 120.0
+
+
+def pid_alive(pid: int) -> bool:
+    """True while a process of that pid exists and has not exited (a zombie has)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b") ", 1)[1][:1] not in (b"Z", b"X")
+    except (OSError, IndexError):
+        return False
 
 
 @dataclass(frozen=True)
@@ -91,6 +103,7 @@ class Scheduler:
         polling_time_s: float,
         clock: Clock = time.time,
         reap: Callable[[], None] = lambda: None,
+        alive: Callable[[int], bool] = pid_alive,
     ) -> None:
         self._snapshot = snapshot
         self.log_dir = log_dir
@@ -98,6 +111,7 @@ class Scheduler:
         self.launch = launch
         self.clock = clock
         self._reap = reap
+        self._alive = alive
         self._lock = threading.RLock()
         self._config = config
         self._nice = nice
@@ -156,18 +170,26 @@ class Scheduler:
             self._status = replace(self._status, reload_error=why)
 
     # --- the loop ----------------------------------------------------------------------------------------------------
-    def _with_pending(self, snap: Snapshot) -> Snapshot:
-        """The snapshot with the jobs started since it was taken; pending jobs a newer snapshot covers are dropped."""
+    def _with_pending(self, snap: Snapshot, now: float) -> Snapshot:
+        """The snapshot with the jobs this agent started that it does not show yet. A pending job is dropped once a
+        snapshot shows its pid, once its process is gone, or after PENDING_MAX_S (a wrapper that forks the real
+        plotter under another pid: the view shows that one)."""
         seen = {j.pid for j in snap.jobs}
         keep = []
         for launched, job in self._pending:
-            if snap.time > launched:  # this scan began after the start: it shows the job, or the job is gone
-                if job.pid not in seen:
-                    log.warning("job pid %d ended before the view saw it; see its log", job.pid)
+            if job.pid in seen:
+                continue
+            if not self._alive(job.pid):
+                log.warning("job pid %d ended before the view saw it; see its log", job.pid)
+                continue
+            if now - launched > PENDING_MAX_S:
+                log.warning(
+                    "job pid %d was never seen as a plot job in %.0f s; no longer counted", job.pid, now - launched
+                )
                 continue
             keep.append((launched, job))
         self._pending = keep
-        extra = tuple(j for _t, j in keep if j.pid not in seen)
+        extra = tuple(j for _t, j in keep)
         return replace(snap, jobs=snap.jobs + extra) if extra else snap
 
     def step(self) -> Decision | None:
@@ -178,8 +200,8 @@ class Scheduler:
             snap = self._snapshot()
             if config is None or snap.version == 0:
                 return None
-            snap = self._with_pending(snap)
             now = self.clock()
+            snap = self._with_pending(snap, now)
             decision = decide(snap, config, now)
             running = len(live_jobs(snap.jobs))
             if self._state is SchedState.DRAINING and running == 0:

@@ -16,7 +16,7 @@ import pytest
 
 from plotboss.errors import ConfigError
 from plotter_agent.launcher import PopenLauncher, new_log_path
-from plotter_agent.schedloop import Scheduler
+from plotter_agent.schedloop import PENDING_MAX_S, Scheduler, pid_alive
 from plotter_agent.schedstate import SchedState, load_state
 from plotter_agent.scheduler import Start, Wait
 from plotter_agent.view import Snapshot
@@ -42,8 +42,11 @@ class Clock:
         return self.now
 
 
-def _scheduler(tmp_path: Path, snaps: list[Snapshot], clock: Clock, **rules: Any) -> tuple[Scheduler, Recorder]:
+def _scheduler(
+    tmp_path: Path, snaps: list[Snapshot], clock: Clock, alive: set[int] | None = None, **rules: Any
+) -> tuple[Scheduler, Recorder]:
     rec = Recorder()
+    # which recorded pids still run (default: all of them)
     sched = Scheduler(
         lambda: snaps[-1],
         config(**rules),
@@ -53,6 +56,7 @@ def _scheduler(tmp_path: Path, snaps: list[Snapshot], clock: Clock, **rules: Any
         launch=rec,
         polling_time_s=1,
         clock=clock,
+        alive=lambda pid: alive is None or pid in alive,
     )
     return sched, rec
 
@@ -60,8 +64,10 @@ def _scheduler(tmp_path: Path, snaps: list[Snapshot], clock: Clock, **rules: Any
 def test_never_two_starts_from_one_stale_snapshot(tmp_path: Path) -> None:
     clock = Clock()
     stale = [Snapshot(time=T0 - 5, version=3, jobs=(), dirs=ROOMY)]
-    sched, rec = _scheduler(tmp_path, stale, clock, global_max_jobs=1, global_stagger_m=0)
+    alive: set[int] = set()
+    sched, rec = _scheduler(tmp_path, stale, clock, alive, global_max_jobs=1, global_stagger_m=0)
     assert isinstance(sched.step(), Start)
+    alive.add(90001)
     clock.now += 30
     second = sched.step()
     assert isinstance(second, Wait) and second.reasons == ("global_max_jobs (1) reached",)
@@ -70,10 +76,17 @@ def test_never_two_starts_from_one_stale_snapshot(tmp_path: Path) -> None:
     assert argv[:3] == ("chia", "plots", "create") and nice == 7
     assert log_path.parent == tmp_path and log_path.name.endswith(".plot.log")
     assert sched.status.last_start is not None and sched.status.last_start.pid == 90001
-    # a snapshot taken after the start that does not show the job: it ended, and no longer counts
+    # a newer snapshot that does not show the job while its process lives (a scan that missed it): it still counts
     stale.append(Snapshot(time=clock.now, version=4, jobs=(), dirs=ROOMY))
+    assert isinstance(sched.step(), Wait)
+    # its process is gone: it ended, and no longer counts
+    alive.discard(90001)
     assert isinstance(sched.step(), Start)
     assert len(rec.starts) == 2
+    # a started job never seen as a plot job (a wrapper forking it under another pid) counts for PENDING_MAX_S
+    alive.add(90002)
+    clock.now += PENDING_MAX_S + 1
+    assert isinstance(sched.step(), Start)
 
 
 def test_a_just_started_job_counts_as_just_started_in_its_tmp_dir(tmp_path: Path) -> None:
@@ -192,3 +205,18 @@ def test_popen_launcher_children_outlive_it(tmp_path: Path) -> None:
             assert f.read().split(") ")[1].split()[0] in "RSD"
     finally:
         os.kill(pid, 9)
+
+
+def test_pid_alive_reads_the_process_table() -> None:
+    proc = subprocess.Popen(["sleep", "30"])
+    try:
+        assert pid_alive(proc.pid) and pid_alive(os.getpid())
+        proc.kill()
+        deadline = time.monotonic() + 10
+        while pid_alive(proc.pid) and time.monotonic() < deadline:  # a zombie until reaped: not alive already
+            time.sleep(0.02)
+        assert not pid_alive(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not pid_alive(proc.pid)
