@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import re
 import shutil
@@ -320,6 +321,8 @@ def test_pause_drain_resume_on_real_jobs_and_a_broken_reload(bed: Bed) -> None:
     wait_for("paused once drained", lambda: bed.sched().state == plotter_pb2.SCHEDULER_STATE_PAUSED, 20)
     time.sleep(2.5)
     assert len(bed.started()) == 1  # drained: none started after the job it let finish
+    status = json.loads(bed.cli("status", "--json").stdout)["plotters"][0]["scheduler"]
+    assert status["state"] == "paused" and status["would_start"] and status["last_start"]["pid"] == bed.started()[0].pid
     # the state survives a restart
     bed.kill_agent(signal.SIGTERM)
     bed.start_agent()

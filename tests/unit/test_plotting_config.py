@@ -157,3 +157,34 @@ def test_the_examples_commented_plotting_block_loads_once_uncommented(tmp_path: 
     text = text.replace("<xch1... of your plot NFT>", CONTRACT)
     cfg = parse_config(yaml.safe_load(text), PlotterConfig, "plotter.yaml")
     assert cfg.plotting is not None and cfg.plotting.chia.k == 32 and cfg.plotting.bladebit.mode == "diskplot"
+
+
+def test_config_check_warns_when_the_plotter_is_not_here(tmp_path: Path) -> None:
+    """`config check` may run away from the plotting machine: a missing executable is a warning there (the agent
+    itself refuses to start), while a bad key is an error (exit 2)."""
+    import contextlib
+    import io
+
+    from cli.__main__ import main
+
+    def check(path: Path) -> tuple[int, str]:
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            rc = main(["config", "check", "plotter", str(path)])
+        return rc, err.getvalue()
+
+    base = {
+        "version": 1,
+        "agent": {"name": "plotter-01"},
+        "logging": {"plots": str(tmp_path)},
+        "directories": {"tmp": [str(tmp_path)]},
+    }
+    path = tmp_path / "plotter.yaml"
+    path.write_text(yaml.safe_dump({**base, "plotting": {"chia": {"executable": "no-such-chia-here"}}}))
+    rc, err = check(path)
+    assert rc == 0, err
+    assert "plotting.chia.executable: 'no-such-chia-here' not found on PATH" in err
+    assert "on this machine the agent would not start" in err
+    path.write_text(yaml.safe_dump({**base, "plotting": {"farmer_pk": "xyz"}}))
+    rc, err = check(path)
+    assert rc == 2 and "plotting.farmer_pk: is 3 characters long" in err
