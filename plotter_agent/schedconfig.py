@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from plotboss.errors import ConfigError
@@ -58,6 +58,15 @@ class SchedulerConfig:
     rules: dict[str, TmpRules]
     dst_min_free_bytes: int
     job: NewJob
+    #: the filesystem of each configured dir (st_dev), where it could be read: dirs on one filesystem share its free
+    #: space, so the room checks count the jobs of all of them. A dir not listed is a filesystem of its own.
+    filesystems: dict[str, int] = field(default_factory=dict)
+
+    def same_fs(self, a: str | None, b: str) -> bool:
+        if a is None:
+            return False
+        fa, fb = self.filesystems.get(a), self.filesystems.get(b)
+        return a == b or (fa is not None and fa == fb)
 
 
 def _norm(path: str | Path) -> str:
@@ -134,21 +143,33 @@ def _new_job(p: PlottingSection) -> NewJob:
     return NewJob(Plotter.BLADEBIT, spec, mode, b.compression)
 
 
-def scheduler_config(cfg: PlotterConfig) -> SchedulerConfig | None:
+def device_of(path: str) -> int | None:
+    """The filesystem a dir is on (st_dev), None when it cannot be read."""
+    try:
+        return os.stat(path).st_dev
+    except OSError:
+        return None
+
+
+def scheduler_config(cfg: PlotterConfig, device: Callable[[str], int | None] = device_of) -> SchedulerConfig | None:
     """The scheduler's view of ``cfg``; None when there is no ``plotting`` section (the agent only watches)."""
     if cfg.plotting is None:
         return None
     d, s = cfg.directories, cfg.scheduling
     tmp = tuple(_norm(p) for p in d.tmp)
+    dst = tuple(_norm(p) for p in d.dst)
+    tmp2 = _norm(d.tmp2) if d.tmp2 is not None else None
+    filesystems = {p: dev for p in (*tmp, *dst, *((tmp2,) if tmp2 else ())) if (dev := device(p)) is not None}
     return SchedulerConfig(
         tmp=tmp,
-        tmp2=_norm(d.tmp2) if d.tmp2 is not None else None,
-        dst=tuple(_norm(p) for p in d.dst),
+        tmp2=tmp2,
+        dst=dst,
         global_max_jobs=s.global_max_jobs,
         global_stagger_s=s.global_stagger_m * 60.0,
         rules=tmp_rules(s, tmp),
         dst_min_free_bytes=s.dst_min_free_bytes,
         job=new_job(cfg.plotting),
+        filesystems=filesystems,
     )
 
 

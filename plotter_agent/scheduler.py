@@ -186,10 +186,13 @@ def _tmp_decision(
     if before >= rules.phase_limit:
         major, minor = rules.phase
         return wait(f"{_plural(before, 'job')} before {major}:{minor} (limit {rules.phase_limit})")
-    pending = sum(_tmp_still_to_write(j, config.job.spec.k, config.tmp2 is not None)[0] for j in here)
+    # the jobs writing to this dir's filesystem (this dir, and other configured dirs on it) share its free space
+    sharing = [j for j in jobs if config.same_fs(j.tmp_dir, path)]
+    pending = sum(_tmp_still_to_write(j, config.job.spec.k, config.tmp2 is not None)[0] for j in sharing)
     room = view.free_bytes - pending
     if room < need:
-        extra = f" after {size_text(pending)} its {_plural(n, 'job')} will still write" if pending else ""
+        whose = f"its {_plural(n, 'job')}" if len(sharing) == n else f"{_plural(len(sharing), 'job')} on its filesystem"
+        extra = f" after {size_text(pending)} {whose} will still write" if pending else ""
         return wait(f"no room for another job (needs {size_text(need)}, {size_text(max(room, 0))} free{extra})")
     return TmpDecision(path, True, f"tmp {path}: ready ({_plural(n, 'job')})", n)
 
@@ -223,7 +226,8 @@ def _choose_dst(
         # every live job writing here is inbound until it exits (after its final rename its plot is counted twice,
         # in the dir's used space and as inbound, until the process is gone: a few seconds on the safe side)
         inbound = [j for j in jobs if j.dst_dir == path]
-        room = view.free_bytes - sum(_inbound_bytes(j, k) for j in inbound)
+        sharing = [j for j in jobs if config.same_fs(j.dst_dir, path)]  # dst dirs on one filesystem share its space
+        room = view.free_bytes - sum(_inbound_bytes(j, k) for j in sharing)
         best_room = room if best_room is None else max(best_room, room)
         if room >= need:
             candidates.append((len(inbound), -room, path))

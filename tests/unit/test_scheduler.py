@@ -24,7 +24,14 @@ PEAK = peak_tmp_bytes("chia", "", 32)[0]
 PLOT = plot_size(32)
 
 
-def config(plotting: dict[str, Any] | None = None, tmp2: str | None = None, **sched: Any) -> SchedulerConfig:
+def config(
+    plotting: dict[str, Any] | None = None,
+    tmp2: str | None = None,
+    devices: dict[str, int] | None = None,
+    **sched: Any,
+) -> SchedulerConfig:
+    """The scheduler config of a plotter.yaml with these rules; ``devices``: the filesystem of each dir (default:
+    each dir its own)."""
     rules = {"global_max_jobs": 8, "global_stagger_m": 30, "tmpdir_max_jobs": 3, **sched}
     cfg = parse_config(
         {
@@ -38,7 +45,7 @@ def config(plotting: dict[str, Any] | None = None, tmp2: str | None = None, **sc
         PlotterConfig,
         "plotter.yaml",
     )
-    sc = scheduler_config(cfg)
+    sc = scheduler_config(cfg, device=lambda p: (devices or {}).get(p))
     assert sc is not None
     return sc
 
@@ -287,3 +294,23 @@ def test_tmp2_room_for_a_plotter_that_uses_it() -> None:
     dec = decide(snap(dirs=(*ROOMY, d(tmp2, 120 * GiB, "tmp2"))), config(mm, tmp2=tmp2), T0)
     assert isinstance(dec, Start) and dec.tmp2 == tmp2
     assert dec.argv[dec.argv.index("-2") + 1] == tmp2 + "/"
+
+
+def test_dirs_on_one_filesystem_share_its_free_space() -> None:
+    # TMP0 and TMP1 on one SSD: the job in TMP0 will still write its whole peak, from the same free space
+    fresh = job(1, TMP0, (2, 1), 300, tmp_bytes=0)
+    dirs = (d(TMP0, 400 * GiB), d(TMP1, 400 * GiB), *ROOMY[2:])
+    alone = decide(snap(fresh, dirs=dirs), config(global_stagger_m=0), T0)
+    assert isinstance(alone, Start) and alone.tmp == TMP1
+    shared = decide(snap(fresh, dirs=dirs), config(global_stagger_m=0, devices={TMP0: 7, TMP1: 7}), T0)
+    assert wait_reasons(shared)[1] == (
+        "tmp /mnt/tmp/01: no room for another job (needs 239.0 GiB, 161.0 GiB free after 239.0 GiB 1 job on its "
+        "filesystem will still write)"
+    )
+    # two dst dirs on one drive: the plot inbound to DST0 comes out of DST1's free space too
+    inbound = job(1, TMP0, (3, 1), 300, dst=DST0)
+    dsts = (*ROOMY[:2], d(DST0, 150 * GiB, "dst"), d(DST1, 150 * GiB, "dst"))
+    dec = decide(snap(inbound, dirs=dsts), config(global_stagger_m=0), T0)
+    assert isinstance(dec, Start) and dec.dst == DST1
+    reasons = wait_reasons(decide(snap(inbound, dirs=dsts), config(global_stagger_m=0, devices={DST0: 3, DST1: 3}), T0))
+    assert reasons == ("dst: no dir can take another k32 plot (needs 101.4 GiB, most free 48.6 GiB)",)
