@@ -25,6 +25,7 @@ from plotter_agent.cmdline import parse_options
 from plotter_agent.dirs import DirView
 from plotter_agent.jobs import Job, ProcState
 from plotter_agent.logparse import Plotter
+from plotter_agent.plotters.base import PHASE_DONE
 from plotter_agent.schedconfig import SchedulerConfig
 from plotter_agent.view import Snapshot
 
@@ -110,7 +111,7 @@ def _plots_left(job: Job) -> int:
 
 
 def _done_plotting(job: Job) -> bool:
-    return job.phase is not None and job.phase >= (5, 0)
+    return job.phase is not None and job.phase >= PHASE_DONE
 
 
 def _tmp_still_to_write(job: Job, k_default: int, separate_tmp2: bool) -> tuple[int, int]:
