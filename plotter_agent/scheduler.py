@@ -129,6 +129,14 @@ def _inbound_bytes(job: Job, k_default: int) -> int:
     return plot_size(job.k or k_default, compression) * _plots_left(job)
 
 
+def started_at(job: Job) -> float:
+    """When the job started, for the stagger: the later of its process's start and its log's first line. A process
+    start time from the process table is computed from the boot time, which Linux gives in whole seconds, so it can be
+    up to a second early against the wall clock (and drifts with clock adjustments); the log's time is the wall
+    clock's, taken a moment after the process started."""
+    return max(job.create_time, job.start_time or 0.0)
+
+
 def live_jobs(jobs: Sequence[Job]) -> list[Job]:
     """The jobs that count: every plot job whose process is alive (a zombie has exited)."""
     return [j for j in jobs if j.state is not ProcState.ZOMBIE]
@@ -146,7 +154,7 @@ def decide(snapshot: Snapshot, config: SchedulerConfig, now: float) -> Decision:
     if len(jobs) >= config.global_max_jobs:
         reasons.append(f"global_max_jobs ({config.global_max_jobs}) reached")
     if jobs and config.global_stagger_s > 0:
-        youngest = max(j.create_time for j in jobs)
+        youngest = max(started_at(j) for j in jobs)
         left = config.global_stagger_s - (now - youngest)
         if left > 0:
             reasons.append(f"global stagger: {time_left_text(left)}")
@@ -246,7 +254,7 @@ def _least_recently_used(paths: Sequence[str], jobs: Sequence[Job]) -> str:
 
     def key(item: tuple[int, str]) -> tuple[int, float, int]:
         i, p = item
-        starts = [j.create_time for j in jobs if j.tmp_dir == p]
+        starts = [started_at(j) for j in jobs if j.tmp_dir == p]
         return (1, max(starts), i) if starts else (0, 0.0, i)
 
     return min(enumerate(paths), key=key)[1]

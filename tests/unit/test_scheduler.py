@@ -5,6 +5,7 @@ Pure: snapshots are built here, time is a number. Sizes are k32's (C0 plot 101.4
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from plotboss.config import parse_config
@@ -314,3 +315,10 @@ def test_dirs_on_one_filesystem_share_its_free_space() -> None:
     assert isinstance(dec, Start) and dec.dst == DST1
     reasons = wait_reasons(decide(snap(inbound, dirs=dsts), config(global_stagger_m=0, devices={DST0: 3, DST1: 3}), T0))
     assert reasons == ("dst: no dir can take another k32 plot (needs 101.4 GiB, most free 48.6 GiB)",)
+
+
+def test_the_stagger_counts_from_the_later_of_process_start_and_log_start() -> None:
+    # the process table says 20 min ago (its boot-time arithmetic can be early); the log's first line, 18 min ago
+    j = replace(job(1, TMP0, (3, 1), 20), start_time=T0 - 18 * 60)
+    assert wait_reasons(decide(snap(j), config(), T0)) == ("global stagger: 12 min left",)
+    assert isinstance(decide(snap(replace(j, start_time=None)), config(), T0 + 10 * 60), Start)
