@@ -20,7 +20,7 @@ from plotter_agent.schedloop import PENDING_MAX_S, Scheduler, pid_alive
 from plotter_agent.schedstate import SchedState, load_state
 from plotter_agent.scheduler import Start, Wait
 from plotter_agent.view import Snapshot
-from tests.unit.test_scheduler import ROOMY, T0, TMP0, TMP1, config, job
+from tests.unit.schedsnaps import ROOMY, T0, TMP0, TMP1, config, job
 
 
 class Recorder:
