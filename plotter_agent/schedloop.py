@@ -30,6 +30,10 @@ Clock = Callable[[], float]
 
 #: How long a started job the view does not show counts on its own (the view shows it within a poll or two).
 PENDING_MAX_S = 120.0
+#: After a started job ended before the view saw it run (a plotter refusing its options exits at once), no start for
+#: HOLD_BASE_S, doubling with each such failure in a row up to HOLD_MAX_S, rather than a start every pass.
+HOLD_BASE_S = 30.0
+HOLD_MAX_S = 600.0
 
 
 def pid_alive(pid: int) -> bool:
@@ -63,7 +67,7 @@ class SchedulerStatus:
     launch_error: str = ""
 
 
-def _pending_job(pid: int, start: Start, config: SchedulerConfig, now: float) -> Job:
+def _pending_job(pid: int, start: Start, config: SchedulerConfig, now: float, logfile: str) -> Job:
     spec = config.job.spec
     return Job(
         pid=pid,
@@ -86,6 +90,7 @@ def _pending_job(pid: int, start: Start, config: SchedulerConfig, now: float) ->
         rss_bytes=0,
         phase=None,
         phase_unknown_reason="just started",
+        logfile=logfile,
         plot_count=spec.count,
     )
 
@@ -118,6 +123,10 @@ class Scheduler:
         self._polling_time_s = polling_time_s
         self._state = load_state(state_path) if config is not None else SchedState.DISABLED
         self._pending: list[tuple[float, Job]] = []
+        #: starts whose job ended before the view saw it, in a row; starts are held until _hold_until after one
+        self._failures = 0
+        self._hold_until = 0.0
+        self._hold_why = ""
         self._status = SchedulerStatus(self._state, None, None, None, 0, clock())
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -178,9 +187,16 @@ class Scheduler:
         keep = []
         for launched, job in self._pending:
             if job.pid in seen:
+                self._failures = 0  # a start that ran: the plotter works
                 continue
             if not self._alive(job.pid):
-                log.warning("job pid %d ended before the view saw it; see its log", job.pid)
+                self._failures += 1
+                hold = min(HOLD_MAX_S, HOLD_BASE_S * 2 ** (self._failures - 1))
+                self._hold_until = now + hold
+                self._hold_why = (
+                    f"job pid {job.pid} ended before it was seen running (see {job.logfile}); no start for {hold:.0f} s"
+                )
+                log.warning("%s", self._hold_why)
                 continue
             if now - launched > PENDING_MAX_S:
                 log.warning(
@@ -208,7 +224,9 @@ class Scheduler:
                 self._set_state(SchedState.PAUSED)
             launch_error = ""
             last = self._status.last_start
-            if isinstance(decision, Start) and self._state is SchedState.RUNNING:
+            if isinstance(decision, Start) and self._state is SchedState.RUNNING and now < self._hold_until:
+                launch_error = self._hold_why  # a plotter that exits at once is not started again and again
+            elif isinstance(decision, Start) and self._state is SchedState.RUNNING:
                 try:
                     last = self._start(decision, config, now)
                     running += 1
@@ -237,7 +255,7 @@ class Scheduler:
         else:
             raise FileExistsError(f"no fresh log name in {self.log_dir}")
         log.info("started job pid %d in %s -> %s, log %s: %s", pid, start.tmp, start.dst, path, " ".join(start.argv))
-        self._pending.append((now, _pending_job(pid, start, config, now)))
+        self._pending.append((now, _pending_job(pid, start, config, now, str(path))))
         return LastStart(now, pid, start.tmp, start.dst, str(path))
 
     def _run(self) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from plotboss.errors import ConfigError
 from plotter_agent.launcher import PopenLauncher, new_log_path
-from plotter_agent.schedloop import PENDING_MAX_S, Scheduler, pid_alive
+from plotter_agent.schedloop import HOLD_BASE_S, PENDING_MAX_S, Scheduler, pid_alive
 from plotter_agent.schedstate import SchedState, load_state
 from plotter_agent.scheduler import Start, Wait
 from plotter_agent.view import Snapshot
@@ -79,8 +79,10 @@ def test_never_two_starts_from_one_stale_snapshot(tmp_path: Path) -> None:
     # a newer snapshot that does not show the job while its process lives (a scan that missed it): it still counts
     stale.append(Snapshot(time=clock.now, version=4, jobs=(), dirs=ROOMY))
     assert isinstance(sched.step(), Wait)
-    # its process is gone: it ended, and no longer counts
+    # its process is gone: it ended, and no longer counts (it ended unseen: the next start waits HOLD_BASE_S)
     alive.discard(90001)
+    assert isinstance(sched.step(), Start) and len(rec.starts) == 1
+    clock.now += HOLD_BASE_S
     assert isinstance(sched.step(), Start)
     assert len(rec.starts) == 2
     # a started job never seen as a plot job (a wrapper forking it under another pid) counts for PENDING_MAX_S
@@ -220,3 +222,39 @@ def test_pid_alive_reads_the_process_table() -> None:
         proc.kill()
         proc.wait()
     assert not pid_alive(proc.pid)
+
+
+def test_a_plotter_that_exits_at_once_is_not_started_every_pass(tmp_path: Path) -> None:
+    """A job that ended before the view saw it run (a plotter refusing its options) holds starts for 30 s, then 60 s
+    after a second such failure in a row; a start that is seen running resets the hold."""
+    clock = Clock()
+    snaps = [Snapshot(time=T0, version=1, jobs=(), dirs=ROOMY)]
+    alive: set[int] = set()  # every started job is gone by the next pass
+    sched, rec = _scheduler(tmp_path, snaps, clock, alive, global_stagger_m=0)
+    assert isinstance(sched.step(), Start) and len(rec.starts) == 1
+    for _ in range(5):  # passes within the hold
+        clock.now += 5
+        sched.step()
+    assert len(rec.starts) == 1
+    assert sched.status.launch_error.startswith("job pid 90001 ended before it was seen running (see ")
+    assert sched.status.launch_error.endswith("no start for 30 s")
+    clock.now += 5
+    sched.step()
+    assert len(rec.starts) == 1  # 25 s after the failure was noticed
+    clock.now += 5
+    sched.step()
+    assert len(rec.starts) == 2  # 30 s after it
+    clock.now += 1
+    sched.step()  # the second failure is noticed: 60 s now
+    clock.now += 59
+    sched.step()
+    assert len(rec.starts) == 2 and sched.status.launch_error.endswith("no start for 60 s")
+    clock.now += 1
+    sched.step()
+    assert len(rec.starts) == 3
+    # this one runs and the view shows it: the failures are forgotten
+    alive.add(90003)
+    snaps.append(Snapshot(time=clock.now + 1, version=2, jobs=(job(90003, TMP0, (3, 1), 0),), dirs=ROOMY))
+    clock.now += 2
+    sched.step()
+    assert sched._failures == 0 and len(rec.starts) == 4 and sched.status.launch_error == ""
