@@ -65,8 +65,16 @@ def _start_checks(kind: str, cfg: BaseModel, path: Path) -> list[str]:
     resolve_tokens(section.tokens, f"{path}: agent.tokens")
     if section.tls is not None:
         server_credentials(section.tls, f"{path}: agent.tls")
+    warnings = []
+    if isinstance(cfg, PlotterConfig) and cfg.plotting is not None:
+        from plotter_agent.schedconfig import check_executable  # only config check needs the plotter modules
+
+        try:  # config check may run away from the plotting machine: the agent itself refuses to start
+            check_executable(cfg.plotting, str(path))
+        except ConfigError as e:
+            warnings.append(f"{e} (on this machine the agent would not start)")
     try:
         check_listen_policy(section.listen, section.tls, False, f"{path}: agent.listen", warn=False)
     except ConfigError as e:
-        return [f"{e} (as configured, the agent starts only with --insecure)"]
-    return []
+        warnings.append(f"{e} (as configured, the agent starts only with --insecure)")
+    return warnings

@@ -32,11 +32,16 @@ scheduling:
   tmpdir_stagger_phase_limit: 1
   tmp_overrides: {}                # e.g. {/mnt/tmp/01: {tmpdir_max_jobs: 1}}
   polling_time_s: 20
-plotting:
-  type: chia
-  # farmer_pk: <your farmer public key>
-  # pool_contract_address: <xch1... of your plot NFT>
-  chia: {executable: chia, k: 32, n_threads: 2, n_buckets: 128, job_buffer: 3389}
+  dst_min_free_bytes: 0            # free space each dst dir keeps beyond the plots inbound and the next one
+# Without a plotting section the agent only watches; with one it starts jobs by the scheduling rules above.
+# plotting:
+#   type: chia                     # or madmax, bladebit
+#   farmer_pk: <your farmer public key, 96 hex digits>
+#   pool_contract_address: <xch1... of your plot NFT>   # or pool_pk
+#   nice: 10                       # started jobs run at this niceness
+#   chia: {executable: chia, k: 32, n_threads: 2, n_buckets: 128, job_buffer: 3389}
+#   madmax: {executable: chia_plot, k: 32, n_threads: 4, n_buckets: 256, n_buckets3: 256, n_rmulti2: 1}
+#   bladebit: {executable: bladebit, mode: diskplot, k: 32, compression: 1}
 archiving:
   farmers: []                      # e.g. [{address: "farmer-01:8471", token: {file: /etc/plotboss/farmer.token}}]
   max_concurrent_transfers: 1

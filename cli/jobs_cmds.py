@@ -29,6 +29,7 @@ from cli.jobs_view import (
     tmp_summary,
 )
 from cli.render import Grid, Printer, human_bytes, human_duration, print_json
+from cli.sched_view import scheduler_json, scheduler_line
 from cli.targets import (
     ClientOptions,
     Target,
@@ -107,18 +108,33 @@ def _control(
 # -- status --------------------------------------------------------------------------------------------------------
 
 
+def _jobs_and_scheduler(
+    ch: grpc.Channel,
+) -> tuple[plotter_pb2.ListJobsResponse, plotter_pb2.GetSchedulerStatusResponse | None]:
+    jobs = _stub(ch).ListJobs(plotter_pb2.ListJobsRequest())
+    try:  # the scheduler line is extra: an agent without a scheduler still shows its jobs
+        sched = _stub(ch).GetSchedulerStatus(plotter_pb2.GetSchedulerStatusRequest())
+    except grpc.RpcError:
+        sched = None
+    return jobs, sched
+
+
 @cli.command()
 @json_option
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Every plot job on the plotters: phase, progress, ETA, dirs, resources."""
     opts = _opts(ctx)
-    outcomes = fan_out(_targets(ctx), opts.timeout_s, lambda ch: _stub(ch).ListJobs(plotter_pb2.ListJobsRequest()))
+    outcomes = fan_out(_targets(ctx), opts.timeout_s, _jobs_and_scheduler)
     if as_json:
         print_json(
             {
                 "plotters": [
-                    {**o.head(), "jobs": [job_json(j) for j in o.value.jobs] if o.value is not None else []}
+                    {
+                        **o.head(),
+                        "jobs": [job_json(j) for j in o.value[0].jobs] if o.value is not None else [],
+                        "scheduler": scheduler_json(o.value[1]) if o.value is not None and o.value[1] else None,
+                    }
                     for o in outcomes
                 ]
             }
@@ -128,11 +144,13 @@ def status(ctx: click.Context, as_json: bool) -> None:
         for o in outcomes:
             if o.value is None:
                 continue
-            jobs = list(o.value.jobs)
+            jobs = list(o.value[0].jobs)
             out.heading(o.target.name, f" ({o.target.address}): {len(jobs)} jobs")
             if jobs:
                 out.grid(status_table(jobs))
                 out.grid(tmp_summary(jobs))
+            if o.value[1] is not None:
+                out.line(scheduler_line(o.value[1]))
     ctx.exit(report_failures(outcomes))
 
 

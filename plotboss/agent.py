@@ -109,6 +109,9 @@ def run_agent(spec: AgentSpec, argv: Sequence[str] | None = None) -> int:
 
         signal.signal(signal.SIGTERM, _on_signal)
         signal.signal(signal.SIGINT, _on_signal)
+        # SIGHUP asks an agent that can (it has `reload`) to read its config again; never the default, which exits
+        hup = threading.Event()
+        signal.signal(signal.SIGHUP, lambda _s, _f: hup.set())
         try:
             cfg = load_config(config_path, spec.config_model)
             section = cast(HasAgentSection, cfg).agent
@@ -159,8 +162,15 @@ def run_agent(spec: AgentSpec, argv: Sequence[str] | None = None) -> int:
                     click.echo(f"{spec.prog}: --port-file: cannot write {port_file}: {e.strerror or e}", err=True)
                     return 2
             try:
-                while not stop.wait(1.0):
-                    pass
+                while not stop.wait(0.2):
+                    if hup.is_set():
+                        hup.clear()
+                        reload = getattr(agent, "reload", None)
+                        if reload is not None:
+                            log.info("received SIGHUP, reloading %s", config_path)
+                            reload()
+                        else:
+                            log.info("received SIGHUP: this agent has nothing to reload")
             finally:
                 server.stop(section.grace_s)
                 agent.stop()

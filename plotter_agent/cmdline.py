@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from plotter_agent.logparse import Plotter
+from plotter_agent.plotters import bladebit, chia, madmax
+from plotter_agent.plotters.options import Opt
 
 #: argv[0] basenames of interpreters that may run the ``chia`` entry script.
 _INTERPRETERS = ("python", "python3", "pypy", "pypy3")
@@ -47,195 +49,11 @@ class JobCommand:
     mode: str | None = None
 
 
-@dataclass(frozen=True)
-class _Opt:
-    field: str
-    takes_value: bool = True
-
-
-def _table(spec: dict[str, tuple[str, ...]], flags: Sequence[str] = ()) -> dict[str, _Opt]:
-    out: dict[str, _Opt] = {}
-    for field, names in spec.items():
-        for n in names:
-            out[n] = _Opt(field)
-    for n in flags:
-        out[n] = _Opt("", takes_value=False)
-    return out
-
-
-# chia plots create (and chia 2.x `chia plotters chiapos`, which takes the same spellings plus a few long aliases)
-_CHIA = _table(
-    {
-        "k": ("-k", "--size"),
-        "count": ("-n", "--num", "--count"),
-        "buffer": ("-b", "--buffer"),
-        "threads": ("-r", "--num_threads", "--threads"),
-        "buckets": ("-u", "--buckets"),
-        "tmp": ("-t", "--tmp_dir"),
-        "tmp2": ("-2", "--tmp2_dir", "--tmp_dir2"),
-        "dst": ("-d", "--final_dir"),
-        "": (
-            "-a",
-            "--alt_fingerprint",
-            "-c",
-            "--pool_contract_address",
-            "--contract",
-            "-f",
-            "--farmer_public_key",
-            "--farmerkey",
-            "-p",
-            "--pool_public_key",
-            "--pool-key",
-            "-i",
-            "--plotid",
-            "--id",
-            "-m",
-            "--memo",
-            "--stripe",
-        ),
-    },
-    flags=("--override-k", "-e", "--nobitfield", "-x", "--exclude_final_dir", "--override_k"),
-)
-
-# madMAx chia_plot / chia_plot_k34, and chia 2.x `chia plotters madmax`
-_MADMAX = _table(
-    {
-        "k": ("-k", "--size"),
-        "count": ("-n", "--count"),
-        "threads": ("-r", "--threads"),
-        "buckets": ("-u", "--buckets"),
-        "tmp": ("-t", "--tmpdir", "--tmp_dir"),
-        "tmp2": ("-2", "--tmpdir2", "--tmp_dir2"),
-        "dst": ("-d", "--finaldir", "--final_dir"),
-        "": (
-            "-v",
-            "--buckets3",
-            "-x",
-            "--port",
-            "-s",
-            "--stagedir",
-            "-p",
-            "--poolkey",
-            "--pool-key",
-            "-c",
-            "--contract",
-            "-f",
-            "--farmerkey",
-            "-K",
-            "--rmulti2",
-        ),
-    },
-    flags=("-w", "--waitforcopy", "-G", "--tmptoggle", "-D", "--directout", "-Z", "--unique", "--override-k"),
-)
-
-# bladebit (v1 RAM, v2/v3 ramplot/diskplot/cudaplot), global and subcommand options together
-_BLADEBIT = _table(
-    {
-        "k": ("-k", "--size"),
-        "count": ("-n", "--count"),
-        "threads": ("-t", "--threads"),
-        "buckets": ("-b", "--buckets"),
-        "tmp": ("-t1", "--temp1"),
-        "tmp2": ("-t2", "--temp2"),
-        "": (
-            "-f",
-            "--farmer-key",
-            "-p",
-            "--pool-key",
-            "-c",
-            "--pool-contract",
-            "-i",
-            "--plot-id",
-            "--memo",
-            "--cache",
-            "--f1-threads",
-            "--fp-threads",
-            "--c-threads",
-            "--p2-threads",
-            "--p3-threads",
-            "-d",
-            "--device",
-            "--compress",
-            "-z",
-            "--check",
-            "--check-threshold",
-        ),
-    },
-    flags=(
-        "-w",
-        "--warm-start",
-        "--show-memo",
-        "-v",
-        "--verbose",
-        "-m",
-        "--no-numa",
-        "--no-cpu-affinity",
-        "--no-t1-direct",
-        "--no-t2-direct",
-        "-s",
-        "--sizes",
-        "-a",
-        "--alternate",
-        "--unbounded",
-        "--disk-128",
-        "--disk-16",
-        "--no-direct-io",
-        "--benchmark",
-    ),
-)
-
-# chia 2.x `chia plotters bladebit ramplot|diskplot|cudaplot` (chia's own spellings)
-_CHIA_BLADEBIT = _table(
-    {
-        "k": ("-k", "--size"),
-        "count": ("-n", "--count"),
-        "threads": ("-r", "--threads"),
-        "buckets": ("-u", "--buckets"),
-        "tmp": ("-t", "--tmp_dir"),
-        "tmp2": ("-2", "--tmp_dir2"),
-        "dst": ("-d", "--final_dir"),
-        "": (
-            "-f",
-            "--farmerkey",
-            "-p",
-            "--pool-key",
-            "-c",
-            "--contract",
-            "-i",
-            "--id",
-            "--memo",
-            "--cache",
-            "--f1_threads",
-            "--fp_threads",
-            "--c_threads",
-            "--p2_threads",
-            "--p3_threads",
-            "--device",
-            "--compress",
-            "--check",
-            "--check-threshold",
-            "--plot_dir",
-        ),
-    },
-    flags=(
-        "-w",
-        "--warmstart",
-        "--nonuma",
-        "--no-numa",
-        "--no-cpu-affinity",
-        "-v",
-        "--verbose",
-        "--no-t1-direct",
-        "--no-t2-direct",
-        "--alternate",
-        "--disk_128",
-        "--disk_16",
-        "--disk-128",
-        "--disk-16",
-    ),
-)
-
-_BLADEBIT_SUBCOMMANDS = ("ramplot", "diskplot", "cudaplot")
+_CHIA = chia.OPTIONS
+_MADMAX = madmax.OPTIONS
+_BLADEBIT = bladebit.OPTIONS
+_CHIA_BLADEBIT = bladebit.CHIA_OPTIONS
+_BLADEBIT_SUBCOMMANDS = bladebit.SUBCOMMANDS
 #: bladebit subcommand -> the mode its log reports (plotter_agent/plotters/bladebit.py).
 _BLADEBIT_MODES = {"ramplot": "ram", "diskplot": "disk", "cudaplot": "cuda"}
 _HELP = frozenset({"-h", "--help", "--version", "-V"})
@@ -258,7 +76,7 @@ class Classified(NamedTuple):
     plotter: Plotter
     #: the option words after the command's own words
     words: list[str]
-    table: dict[str, _Opt]
+    table: dict[str, Opt]
     #: a chia 2.x ``chia plotters madmax|bladebit`` wrapper (its child is the real plotter)
     wrapper: bool
     #: what the command uses for an option it is not given
@@ -349,7 +167,7 @@ def resolve_path(path: str | None, cwd: str | None) -> str | None:
     return os.path.normpath(os.path.join(cwd, path))
 
 
-def _short_group(word: str, table: dict[str, _Opt]) -> tuple[_Opt, str | None] | None:
+def _short_group(word: str, table: dict[str, Opt]) -> tuple[Opt, str | None] | None:
     """A short-option word that is not itself an option name, read as getopt, click and cxxopts read it: ``-k33`` is
     ``-k 33``, ``-t/mnt/tmp`` is ``-t /mnt/tmp``, ``-xk33`` is ``-x -k 33`` (flags, then an option that takes the rest
     of the word as its value, or the next word when nothing is left).
@@ -369,8 +187,25 @@ def _short_group(word: str, table: dict[str, _Opt]) -> tuple[_Opt, str | None] |
     return None
 
 
-def parse_cmdline(argv: Sequence[str], cwd: str | None = None) -> JobCommand | None:
-    """Parse a plot job's command line; None when it is not one (or only asks for help/version)."""
+class Parsed(NamedTuple):
+    """A plot job's command line, read by :func:`parse_options`."""
+
+    plotter: Plotter
+    #: every option the command line sets, by its field name (flags with a field read ``"1"``; bladebit's
+    #: positional out dir as ``dst``); no defaults applied
+    values: dict[str, str]
+    #: a chia 2.x ``chia plotters madmax|bladebit`` wrapper (its child is the real plotter)
+    wrapper: bool
+    #: what this command uses for an option it is not given
+    defaults: dict[str, str]
+    #: bladebit's mode (``ram``, ``disk``, ``cuda``); None for chia and madMAx
+    mode: str | None
+
+
+def parse_options(argv: Sequence[str]) -> Parsed | None:
+    """The tokenizer: which plotter, every option the command line sets by its field name (the plotter module's
+    table), whether it is a chia wrapper, the command's defaults and bladebit's mode. None when ``argv`` is not a
+    plot job (or only asks for help/version)."""
     found = classify(argv)
     if found is None:
         return None
@@ -397,6 +232,8 @@ def parse_cmdline(argv: Sequence[str], cwd: str | None = None) -> JobCommand | N
                 continue
             opt, attached = grouped
         if not opt.takes_value:
+            if opt.field:
+                values[opt.field] = "1"
             continue
         if attached is not None:
             value = attached
@@ -417,6 +254,15 @@ def parse_cmdline(argv: Sequence[str], cwd: str | None = None) -> JobCommand | N
         rest = [p for p in positionals if p not in _BLADEBIT_SUBCOMMANDS]
         if rest:
             values["dst"] = rest[-1]
+    return Parsed(plotter, values, wrapper, defaults, mode)
+
+
+def parse_cmdline(argv: Sequence[str], cwd: str | None = None) -> JobCommand | None:
+    """Parse a plot job's command line; None when it is not one (or only asks for help/version)."""
+    parsed = parse_options(argv)
+    if parsed is None:
+        return None
+    plotter, values, wrapper, defaults, mode = parsed
     merged = {**defaults, **values}
     if plotter is Plotter.MADMAX and "dst" not in merged and "tmp" in merged:
         merged["dst"] = merged["tmp"]  # madMAx: the final dir defaults to the tmp dir

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from plotboss.config import AgentSection, HostPort, PathStr, SecretSource, StrictModel, Version
+from plotter_agent.plotkeys import check_contract_address, check_g1_hex
 
 DEFAULT_LISTEN = "127.0.0.1:8470"
 
@@ -47,30 +48,120 @@ class SchedulingSection(StrictModel):
     tmpdir_stagger_phase_limit: Annotated[int, Field(ge=0)] = 1
     tmp_overrides: dict[str, TmpOverride] = Field(default_factory=dict)
     polling_time_s: Annotated[float, Field(gt=0)] = 20
+    #: free space each dst dir keeps beyond the plots inbound and the next one (plotman has no such check)
+    dst_min_free_bytes: Annotated[int, Field(ge=0)] = 0
+    #: where pause/drain survive restarts (default: <config dir>/.<config name>.scheduler.json)
+    state_file: PathStr | None = None
+
+
+#: k ranges each plotter makes. Real chia refuses k < 25 (and needs --override-k below 32); the test-bed stand-in
+#: (``test_plots: true``) makes k 18..24 too. madMAx: chia_plot k 29..33 (chia_plot_k34 up to 34). bladebit 3: k 28..32.
+CHIA_K = (25, 50)
+CHIA_TEST_K = (18, 50)
+MADMAX_K = (29, 34)
+BLADEBIT_K = (28, 32)
+
+
+def _k_in(k: int, lo: int, hi: int, what: str) -> int:
+    if not lo <= k <= hi:
+        raise ValueError(f"k={k} is outside {lo}..{hi}, the sizes {what} makes")
+    return k
 
 
 class ChiaOptions(StrictModel):
+    """``chia plots create`` (or chia 2.x ``chia plotters chiapos``), plotman's names."""
+
     executable: str = "chia"
-    k: Annotated[int, Field(ge=18, le=50)] = 32
+    command: Literal["plots create", "plotters chiapos"] = "plots create"
+    #: allows k 18..24, which only chiapos test tools (such as the test-bed stand-in) make; real chia refuses them
+    test_plots: bool = False
+    k: int = 32
     n_threads: Annotated[int, Field(ge=1, le=256)] = 2
     n_buckets: Annotated[int, Field(ge=16, le=128)] = 128
     job_buffer: Annotated[int, Field(ge=64)] = 3389
     e: bool = False
     x: bool = True
+    extra_args: list[str] = Field(default_factory=list)
+
+    @field_validator("k")
+    @classmethod
+    def _k(cls, k: int, info: ValidationInfo) -> int:
+        if info.data.get("test_plots"):
+            return _k_in(k, *CHIA_TEST_K, "chiapos (test_plots)")
+        return _k_in(k, *CHIA_K, "chia (below 25 only with test_plots: true, for a test-bed stand-in)")
+
+
+class MadmaxOptions(StrictModel):
+    """madMAx ``chia_plot`` (or chia 2.x ``chia plotters madmax`` with ``command``), plotman's names."""
+
+    executable: str = "chia_plot"
+    command: Literal["", "plotters madmax"] = ""
+    k: int = 32
+    n_threads: Annotated[int, Field(ge=1, le=256)] = 4
+    n_buckets: Annotated[int, Field(ge=16, le=1024)] = 256
+    n_buckets3: Annotated[int, Field(ge=16, le=1024)] = 256
+    n_rmulti2: Annotated[int, Field(ge=1, le=16)] = 1
+    extra_args: list[str] = Field(default_factory=list)
+
+    @field_validator("k")
+    @classmethod
+    def _k(cls, k: int) -> int:
+        return _k_in(k, *MADMAX_K, "madMAx")
+
+
+class BladebitOptions(StrictModel):
+    """bladebit 3 (or chia 2.x ``chia plotters bladebit`` with ``command``): ``mode`` ramplot, diskplot or cudaplot."""
+
+    executable: str = "bladebit"
+    command: Literal["", "plotters bladebit"] = ""
+    mode: Literal["ramplot", "diskplot", "cudaplot"] = "ramplot"
+    k: int = 32
+    threads: Annotated[int, Field(ge=1, le=256)] | None = None
+    buckets: Annotated[int, Field(ge=64, le=1024)] | None = None
+    #: bladebit's --compress level (C0..C7; bladebit's own default is 1)
+    compression: Annotated[int, Field(ge=0, le=7)] = 1
+    alternate: bool = False
+    no_numa: bool = False
+    extra_args: list[str] = Field(default_factory=list)
+
+    @field_validator("k")
+    @classmethod
+    def _k(cls, k: int) -> int:
+        return _k_in(k, *BLADEBIT_K, "bladebit")
+
+
+def _g1(value: str | None) -> str | None:
+    return None if value is None else check_g1_hex(value)
+
+
+def _contract(value: str | None) -> str | None:
+    return None if value is None else check_contract_address(value)
 
 
 class PlottingSection(StrictModel):
-    type: Literal["chia"] = "chia"
-    farmer_pk: str | None = None
-    pool_pk: str | None = None
-    pool_contract_address: str | None = None
+    """What the scheduler starts. Without a ``plotting`` section the agent only watches."""
+
+    type: Literal["chia", "madmax", "bladebit"] = "chia"
+    farmer_pk: Annotated[str | None, AfterValidator(_g1)] = None
+    pool_pk: Annotated[str | None, AfterValidator(_g1)] = None
+    pool_contract_address: Annotated[str | None, AfterValidator(_contract)] = None
+    #: niceness of started jobs (0 = the agent's own priority)
+    nice: Annotated[int, Field(ge=0, le=19)] = 10
     chia: ChiaOptions = Field(default_factory=ChiaOptions)
+    madmax: MadmaxOptions = Field(default_factory=MadmaxOptions)
+    bladebit: BladebitOptions = Field(default_factory=BladebitOptions)
 
     @model_validator(mode="after")
     def _one_pool(self) -> PlottingSection:
         if self.pool_pk and self.pool_contract_address:
             raise ValueError("give pool_pk or pool_contract_address, not both")
         return self
+
+    @property
+    def executable(self) -> str:
+        return {"chia": self.chia.executable, "madmax": self.madmax.executable, "bladebit": self.bladebit.executable}[
+            self.type
+        ]
 
 
 class FarmerTarget(StrictModel):
@@ -96,5 +187,5 @@ class PlotterConfig(StrictModel):
     logging: LoggingSection
     directories: DirectoriesSection
     scheduling: SchedulingSection = Field(default_factory=SchedulingSection)
-    plotting: PlottingSection = Field(default_factory=PlottingSection)
+    plotting: PlottingSection | None = None
     archiving: ArchivingSection = Field(default_factory=ArchivingSection)

@@ -1,7 +1,7 @@
 """gRPC servicer of the plotter agent: converts messages to domain values, calls the domain, maps errors (plotboss.rpc).
 
-Read RPCs answer from the view's latest snapshot. The RPCs not overridden here (the scheduler's and the archiver's,
-until they land) answer UNIMPLEMENTED from the generated base class.
+Read RPCs answer from the view's latest snapshot; the scheduler RPCs from the scheduler's last pass. The archiver RPCs
+belong to a later issue; until then they answer UNIMPLEMENTED through the generated base class.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO, NamedTuple
 
 import grpc
@@ -25,6 +25,9 @@ from plotter_agent.control import Controller
 from plotter_agent.dirs import DirView, PlotFile
 from plotter_agent.jobs import Job, ProcState, find_job
 from plotter_agent.logparse import Plotter
+from plotter_agent.schedloop import Scheduler, SchedulerStatus, wait_reasons
+from plotter_agent.schedstate import SchedState
+from plotter_agent.scheduler import Start
 from plotter_agent.view import Snapshot, View
 
 log = logging.getLogger(__name__)
@@ -128,6 +131,47 @@ def dir_message(d: DirView, *, include_plots: bool = False) -> plotter_pb2.Dir:
     )
 
 
+SCHEDULER_STATE = {
+    SchedState.RUNNING: plotter_pb2.SCHEDULER_STATE_RUNNING,
+    SchedState.PAUSED: plotter_pb2.SCHEDULER_STATE_PAUSED,
+    SchedState.DRAINING: plotter_pb2.SCHEDULER_STATE_DRAINING,
+    SchedState.DISABLED: plotter_pb2.SCHEDULER_STATE_DISABLED,
+}
+
+
+def scheduler_status_message(st: SchedulerStatus) -> plotter_pb2.GetSchedulerStatusResponse:
+    dec = st.decision
+    if st.state is SchedState.DISABLED:
+        reason = "disabled: no plotting section in the config, the agent only watches"
+    elif dec is None:
+        reason = "no decision yet"
+    else:
+        reason = dec.reason
+    msg = plotter_pb2.GetSchedulerStatusResponse(
+        state=SCHEDULER_STATE[st.state],
+        reason=reason,
+        tmp_dirs=[
+            plotter_pb2.TmpDirDecision(
+                tmp_dir=t.tmp_dir, eligible=t.eligible, reason=t.reason, running_jobs=t.running_jobs
+            )
+            for t in (dec.tmp_dirs if dec is not None else ())
+        ],
+        running_jobs=st.running_jobs,
+        decision_time=to_timestamp(st.decision_time),
+        wait_reasons=list(wait_reasons(dec)),
+        config_load_time=to_timestamp(st.config_load_time),
+        reload_error=st.reload_error,
+        launch_error=st.launch_error,
+        would_start=isinstance(dec, Start),
+    )
+    if st.last_start is not None:
+        ls = st.last_start
+        msg.last_start_time.FromNanoseconds(int(ls.time * 1e9))
+        msg.last_start_pid, msg.last_start_tmp_dir, msg.last_start_dst_dir = ls.pid, ls.tmp, ls.dst
+        msg.last_start_logfile = ls.logfile
+    return msg
+
+
 class Tail(NamedTuple):
     data: bytes
     #: where the file ended when it was read, and which file it was: where (and in what) `logs -f` goes on
@@ -167,10 +211,11 @@ def tail_file(f: BinaryIO, lines: int, max_bytes: int = TAIL_MAX_BYTES) -> Tail:
 
 
 class PlotterServicer(plotter_pb2_grpc.PlotterServiceServicer):
-    def __init__(self, agent_name: str, view: View, controller: Controller) -> None:
+    def __init__(self, agent_name: str, view: View, controller: Controller, scheduler: Scheduler) -> None:
         self.info = common_pb2.AgentInfo(name=agent_name, version=__version__, hostname=socket.gethostname())
         self.view = view
         self.controller = controller
+        self.scheduler = scheduler
 
     def _snapshot(self, context: grpc.ServicerContext) -> Snapshot:
         """The view's snapshot, waiting (within the call's deadline) for the first one after start-up."""
@@ -343,3 +388,32 @@ class PlotterServicer(plotter_pb2_grpc.PlotterServiceServicer):
             nxt = self.view.wait_newer(version, _WAKE_S)
             if nxt is not None:
                 version = nxt.version
+
+    @handle_errors
+    def GetSchedulerStatus(
+        self, request: plotter_pb2.GetSchedulerStatusRequest, context: grpc.ServicerContext
+    ) -> plotter_pb2.GetSchedulerStatusResponse:
+        return scheduler_status_message(self.scheduler.status)
+
+    def _control(self, change: Callable[[], SchedState]) -> int:
+        if not self.scheduler.enabled:
+            raise FailedPrecondition("the scheduler is disabled: the agent's config has no plotting section")
+        return SCHEDULER_STATE[change()]
+
+    @handle_errors
+    def PauseScheduler(
+        self, request: plotter_pb2.PauseSchedulerRequest, context: grpc.ServicerContext
+    ) -> plotter_pb2.PauseSchedulerResponse:
+        return plotter_pb2.PauseSchedulerResponse(state=self._control(self.scheduler.pause))  # type: ignore[arg-type]
+
+    @handle_errors
+    def ResumeScheduler(
+        self, request: plotter_pb2.ResumeSchedulerRequest, context: grpc.ServicerContext
+    ) -> plotter_pb2.ResumeSchedulerResponse:
+        return plotter_pb2.ResumeSchedulerResponse(state=self._control(self.scheduler.resume))  # type: ignore[arg-type]
+
+    @handle_errors
+    def DrainScheduler(
+        self, request: plotter_pb2.DrainSchedulerRequest, context: grpc.ServicerContext
+    ) -> plotter_pb2.DrainSchedulerResponse:
+        return plotter_pb2.DrainSchedulerResponse(state=self._control(self.scheduler.drain))  # type: ignore[arg-type]

@@ -2,10 +2,12 @@
 
 What it does, in ./demo-run (made anew each time):
 1. writes plotter.yaml, farmer.yaml and fleet.yaml; starts a real rsync daemon whose module covers the farm drives;
-2. starts one chia stand-in plot job (testbed/chia, a test tool that makes real plots with chiapos) *before*
-   the plotter agent, then the farmer and plotter agents, then two more jobs by hand;
-3. shows `plotboss-cli status` while the jobs run (the one started before the agent is seen too), then `dirs`,
-   `drives`, `analyze`;
+2. starts one chia stand-in plot job (testbed/chia, a test tool that makes real plots with chiapos) by hand
+   *before* the plotter agent, then the farmer and plotter agents; the plotter's scheduler starts two more jobs
+   itself, staggered (global stagger, a stagger phase per tmp dir), counting the hand-started one; then the demo
+   drains the scheduler (`plotboss-cli scheduler drain`: running jobs finish, none start);
+3. shows `plotboss-cli status` while the jobs run (with the scheduler's line under the jobs), `scheduler status`,
+   then `dirs`, `drives`, `analyze`;
 4. archives one finished plot by hand through the farmer's reservation protocol (Reserve -> rsync push -> Complete ->
    delete the source), shows `drives` again; then stops everything.
 """
@@ -57,14 +59,23 @@ def main() -> int:
             f"rsyncd: {{host: 127.0.0.1, port: {rsyncd.port}, module: plots, path: '{dirs['farm']}'}}\n"
             f"reservations: {{lease_s: 60, state_file: '{RUN / 'farmer-state.json'}'}}\n"
         )
+        chia = RUN / "bin" / "chia"  # the stand-in behind an executable, as the scheduler runs a plotter
+        chia.parent.mkdir()
+        chia.write_text(f'#!/bin/sh\nexec {sys.executable} {REPO / "tests" / "testbed" / "chia"} "$@"\n')
+        chia.chmod(0o755)
         (RUN / "plotter.yaml").write_text(
             "version: 1\n"
             "agent: {name: plotter-01, listen: '127.0.0.1:0', poll_s: 1}\n"
             f"logging: {{plots: '{dirs['logs/plots']}', transfers: '{dirs['logs/transfers']}'}}\n"
             f"directories: {{tmp: ['{dirs['tmp/00']}', '{dirs['tmp/01']}'], tmp2: '{dirs['tmp2']}', "
             f"dst: ['{dirs['dst/00']}']}}\n"
+            "scheduling: {global_max_jobs: 3, global_stagger_m: 0.15, tmpdir_max_jobs: 2,"
+            " tmpdir_stagger_phase_major: 1, tmpdir_stagger_phase_minor: 5, tmpdir_stagger_phase_limit: 1,"
+            " polling_time_s: 1}\n"
+            f"plotting: {{type: chia, nice: 5, chia: {{executable: '{chia}', k: 20, test_plots: true, n_threads: 2,"
+            " n_buckets: 16, job_buffer: 200, extra_args: [--stripe, '4000']}}\n"
         )
-        banner("a plot job started before the plotter agent")
+        banner("a plot job started by hand before the plotter agent")
         children.append(start_chia_job(21, dirs["tmp/00"], dirs["dst/00"], dirs["logs/plots"] / "job-1.log"))
         farmer, farmer_port = start_agent("plotboss-farmer", RUN / "farmer.yaml")
         children.append(farmer)
@@ -77,18 +88,22 @@ def main() -> int:
             f"farmers: [{{name: farmer-01, address: '127.0.0.1:{farmer_port}'}}]\n"
         )
         print(f"plotter agent on 127.0.0.1:{plotter_port}, farmer agent on 127.0.0.1:{farmer_port}")
-        banner("two more jobs started by hand")
-        children.append(
-            start_chia_job(20, dirs["tmp/01"], dirs["dst/00"], dirs["logs/plots"] / "job-2.log", tmp2=dirs["tmp2"])
-        )
-        children.append(start_chia_job(20, dirs["tmp/00"], dirs["dst/00"], dirs["logs/plots"] / "job-3.log"))
-        deadline = time.monotonic() + 90
+        banner("the scheduler starts jobs itself (stagger 9 s, tmp dirs free once their job reaches 1:5)")
+        drained = False
+        deadline = time.monotonic() + 150
         while time.monotonic() < deadline:
             time.sleep(2.5)
             banner("status")
             cli(fleet, "status")
-            if all(p.poll() is not None for p in children[3:] + children[:1]):
+            started = list(dirs["logs/plots"].glob("*.plot.log"))
+            if not drained and len(started) >= 2:
+                banner("two jobs started by the scheduler: drain it (running jobs finish, none start)")
+                cli(fleet, "scheduler", "drain")
+                drained = True
+            if drained and children[0].poll() is not None and not _jobs_running(dirs["logs/plots"]):
                 break
+        banner("scheduler status")
+        cli(fleet, "scheduler", "status")
         banner("dirs")
         cli(fleet, "dirs")
         banner("drives before archiving")
@@ -107,6 +122,15 @@ def main() -> int:
         for p in reversed(children):
             stop_process(p)
         rsyncd.stop()
+
+
+def _jobs_running(log_dir: Path) -> bool:
+    """Whether a job the scheduler started still runs (its log names its pid)."""
+    for log in log_dir.glob("*.plot.log"):
+        for line in log.read_text(errors="replace").splitlines():
+            if line.startswith("Process ID is: ") and os.path.exists(f"/proc/{line.split(':')[1].strip()}"):
+                return True
+    return False
 
 
 def archive_one(dst: Path, farmer: str) -> None:

@@ -41,6 +41,7 @@ class SchedulerState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SCHEDULER_STATE_RUNNING: _ClassVar[SchedulerState]
     SCHEDULER_STATE_PAUSED: _ClassVar[SchedulerState]
     SCHEDULER_STATE_DRAINING: _ClassVar[SchedulerState]
+    SCHEDULER_STATE_DISABLED: _ClassVar[SchedulerState]
 
 class ArchiverState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -73,6 +74,7 @@ SCHEDULER_STATE_UNSPECIFIED: SchedulerState
 SCHEDULER_STATE_RUNNING: SchedulerState
 SCHEDULER_STATE_PAUSED: SchedulerState
 SCHEDULER_STATE_DRAINING: SchedulerState
+SCHEDULER_STATE_DISABLED: SchedulerState
 ARCHIVER_STATE_UNSPECIFIED: ArchiverState
 ARCHIVER_STATE_RUNNING: ArchiverState
 ARCHIVER_STATE_PAUSED: ArchiverState
@@ -341,18 +343,38 @@ class GetSchedulerStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetSchedulerStatusResponse(_message.Message):
-    __slots__ = ("state", "reason", "tmp_dirs", "last_start_time", "running_jobs")
+    __slots__ = ("state", "reason", "tmp_dirs", "last_start_time", "running_jobs", "decision_time", "wait_reasons", "config_load_time", "reload_error", "last_start_pid", "last_start_tmp_dir", "last_start_dst_dir", "last_start_logfile", "launch_error", "would_start")
     STATE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     TMP_DIRS_FIELD_NUMBER: _ClassVar[int]
     LAST_START_TIME_FIELD_NUMBER: _ClassVar[int]
     RUNNING_JOBS_FIELD_NUMBER: _ClassVar[int]
+    DECISION_TIME_FIELD_NUMBER: _ClassVar[int]
+    WAIT_REASONS_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_LOAD_TIME_FIELD_NUMBER: _ClassVar[int]
+    RELOAD_ERROR_FIELD_NUMBER: _ClassVar[int]
+    LAST_START_PID_FIELD_NUMBER: _ClassVar[int]
+    LAST_START_TMP_DIR_FIELD_NUMBER: _ClassVar[int]
+    LAST_START_DST_DIR_FIELD_NUMBER: _ClassVar[int]
+    LAST_START_LOGFILE_FIELD_NUMBER: _ClassVar[int]
+    LAUNCH_ERROR_FIELD_NUMBER: _ClassVar[int]
+    WOULD_START_FIELD_NUMBER: _ClassVar[int]
     state: SchedulerState
     reason: str
     tmp_dirs: _containers.RepeatedCompositeFieldContainer[TmpDirDecision]
     last_start_time: _timestamp_pb2.Timestamp
     running_jobs: int
-    def __init__(self, state: _Optional[_Union[SchedulerState, str]] = ..., reason: _Optional[str] = ..., tmp_dirs: _Optional[_Iterable[_Union[TmpDirDecision, _Mapping]]] = ..., last_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., running_jobs: _Optional[int] = ...) -> None: ...
+    decision_time: _timestamp_pb2.Timestamp
+    wait_reasons: _containers.RepeatedScalarFieldContainer[str]
+    config_load_time: _timestamp_pb2.Timestamp
+    reload_error: str
+    last_start_pid: int
+    last_start_tmp_dir: str
+    last_start_dst_dir: str
+    last_start_logfile: str
+    launch_error: str
+    would_start: bool
+    def __init__(self, state: _Optional[_Union[SchedulerState, str]] = ..., reason: _Optional[str] = ..., tmp_dirs: _Optional[_Iterable[_Union[TmpDirDecision, _Mapping]]] = ..., last_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., running_jobs: _Optional[int] = ..., decision_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., wait_reasons: _Optional[_Iterable[str]] = ..., config_load_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reload_error: _Optional[str] = ..., last_start_pid: _Optional[int] = ..., last_start_tmp_dir: _Optional[str] = ..., last_start_dst_dir: _Optional[str] = ..., last_start_logfile: _Optional[str] = ..., launch_error: _Optional[str] = ..., would_start: _Optional[bool] = ...) -> None: ...
 
 class PauseSchedulerRequest(_message.Message):
     __slots__ = ()

@@ -197,7 +197,8 @@ class PlotterServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def PauseScheduler(self, request, context):
-        """Stops starting new jobs (running jobs go on). Control. Returns OK (idempotent).
+        """Stops starting new jobs (running jobs go on). Control. Returns OK (idempotent); the state survives a restart.
+        FAILED_PRECONDITION: the scheduler is disabled (no plotting section in the agent's config).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -205,6 +206,7 @@ class PlotterServiceServicer:
 
     def ResumeScheduler(self, request, context):
         """Starts scheduling again after a pause or drain. Control. Returns OK (idempotent).
+        FAILED_PRECONDITION: the scheduler is disabled.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -212,6 +214,7 @@ class PlotterServiceServicer:
 
     def DrainScheduler(self, request, context):
         """Lets running jobs finish and starts no new one; the state becomes PAUSED when none is left. Control. Returns OK.
+        FAILED_PRECONDITION: the scheduler is disabled.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

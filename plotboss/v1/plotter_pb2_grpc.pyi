@@ -70,11 +70,17 @@ class PlotterServiceStub:
     GetSchedulerStatus: _grpc.UnaryUnaryMultiCallable[_plotter_pb2.GetSchedulerStatusRequest, _plotter_pb2.GetSchedulerStatusResponse]
     """The scheduler's state and, per tmp dir, why it would or would not start a job now. Read. Returns OK."""
     PauseScheduler: _grpc.UnaryUnaryMultiCallable[_plotter_pb2.PauseSchedulerRequest, _plotter_pb2.PauseSchedulerResponse]
-    """Stops starting new jobs (running jobs go on). Control. Returns OK (idempotent)."""
+    """Stops starting new jobs (running jobs go on). Control. Returns OK (idempotent); the state survives a restart.
+    FAILED_PRECONDITION: the scheduler is disabled (no plotting section in the agent's config).
+    """
     ResumeScheduler: _grpc.UnaryUnaryMultiCallable[_plotter_pb2.ResumeSchedulerRequest, _plotter_pb2.ResumeSchedulerResponse]
-    """Starts scheduling again after a pause or drain. Control. Returns OK (idempotent)."""
+    """Starts scheduling again after a pause or drain. Control. Returns OK (idempotent).
+    FAILED_PRECONDITION: the scheduler is disabled.
+    """
     DrainScheduler: _grpc.UnaryUnaryMultiCallable[_plotter_pb2.DrainSchedulerRequest, _plotter_pb2.DrainSchedulerResponse]
-    """Lets running jobs finish and starts no new one; the state becomes PAUSED when none is left. Control. Returns OK."""
+    """Lets running jobs finish and starts no new one; the state becomes PAUSED when none is left. Control. Returns OK.
+    FAILED_PRECONDITION: the scheduler is disabled.
+    """
     GetArchiveStatus: _grpc.UnaryUnaryMultiCallable[_plotter_pb2.GetArchiveStatusRequest, _plotter_pb2.GetArchiveStatusResponse]
     """The archiver: state, transfers in flight with progress, recent outcomes. Read. Returns OK."""
     PauseArchiver: _grpc.UnaryUnaryMultiCallable[_plotter_pb2.PauseArchiverRequest, _plotter_pb2.PauseArchiverResponse]
@@ -127,11 +133,17 @@ class PlotterServiceAsyncStub(PlotterServiceStub):
     GetSchedulerStatus: _aio.UnaryUnaryMultiCallable[_plotter_pb2.GetSchedulerStatusRequest, _plotter_pb2.GetSchedulerStatusResponse]  # type: ignore[assignment]
     """The scheduler's state and, per tmp dir, why it would or would not start a job now. Read. Returns OK."""
     PauseScheduler: _aio.UnaryUnaryMultiCallable[_plotter_pb2.PauseSchedulerRequest, _plotter_pb2.PauseSchedulerResponse]  # type: ignore[assignment]
-    """Stops starting new jobs (running jobs go on). Control. Returns OK (idempotent)."""
+    """Stops starting new jobs (running jobs go on). Control. Returns OK (idempotent); the state survives a restart.
+    FAILED_PRECONDITION: the scheduler is disabled (no plotting section in the agent's config).
+    """
     ResumeScheduler: _aio.UnaryUnaryMultiCallable[_plotter_pb2.ResumeSchedulerRequest, _plotter_pb2.ResumeSchedulerResponse]  # type: ignore[assignment]
-    """Starts scheduling again after a pause or drain. Control. Returns OK (idempotent)."""
+    """Starts scheduling again after a pause or drain. Control. Returns OK (idempotent).
+    FAILED_PRECONDITION: the scheduler is disabled.
+    """
     DrainScheduler: _aio.UnaryUnaryMultiCallable[_plotter_pb2.DrainSchedulerRequest, _plotter_pb2.DrainSchedulerResponse]  # type: ignore[assignment]
-    """Lets running jobs finish and starts no new one; the state becomes PAUSED when none is left. Control. Returns OK."""
+    """Lets running jobs finish and starts no new one; the state becomes PAUSED when none is left. Control. Returns OK.
+    FAILED_PRECONDITION: the scheduler is disabled.
+    """
     GetArchiveStatus: _aio.UnaryUnaryMultiCallable[_plotter_pb2.GetArchiveStatusRequest, _plotter_pb2.GetArchiveStatusResponse]  # type: ignore[assignment]
     """The archiver: state, transfers in flight with progress, recent outcomes. Read. Returns OK."""
     PauseArchiver: _aio.UnaryUnaryMultiCallable[_plotter_pb2.PauseArchiverRequest, _plotter_pb2.PauseArchiverResponse]  # type: ignore[assignment]
@@ -241,7 +253,9 @@ class PlotterServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _plotter_pb2.PauseSchedulerRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_plotter_pb2.PauseSchedulerResponse, _abc.Awaitable[_plotter_pb2.PauseSchedulerResponse]]:
-        """Stops starting new jobs (running jobs go on). Control. Returns OK (idempotent)."""
+        """Stops starting new jobs (running jobs go on). Control. Returns OK (idempotent); the state survives a restart.
+        FAILED_PRECONDITION: the scheduler is disabled (no plotting section in the agent's config).
+        """
 
     @_abc_1.abstractmethod
     def ResumeScheduler(
@@ -249,7 +263,9 @@ class PlotterServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _plotter_pb2.ResumeSchedulerRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_plotter_pb2.ResumeSchedulerResponse, _abc.Awaitable[_plotter_pb2.ResumeSchedulerResponse]]:
-        """Starts scheduling again after a pause or drain. Control. Returns OK (idempotent)."""
+        """Starts scheduling again after a pause or drain. Control. Returns OK (idempotent).
+        FAILED_PRECONDITION: the scheduler is disabled.
+        """
 
     @_abc_1.abstractmethod
     def DrainScheduler(
@@ -257,7 +273,9 @@ class PlotterServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _plotter_pb2.DrainSchedulerRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_plotter_pb2.DrainSchedulerResponse, _abc.Awaitable[_plotter_pb2.DrainSchedulerResponse]]:
-        """Lets running jobs finish and starts no new one; the state becomes PAUSED when none is left. Control. Returns OK."""
+        """Lets running jobs finish and starts no new one; the state becomes PAUSED when none is left. Control. Returns OK.
+        FAILED_PRECONDITION: the scheduler is disabled.
+        """
 
     @_abc_1.abstractmethod
     def GetArchiveStatus(

@@ -50,6 +50,7 @@ from plotter_agent.plotters.base import (
     set_plot_name,
     to_float,
 )
+from plotter_agent.plotters.options import PlotSpec, opt, table
 
 handlers = HandlerSet(Plotter.BLADEBIT)
 
@@ -359,3 +360,136 @@ def _cuda_written(m: re.Match[str], info: LogInfo) -> None:
     if info.phase >= (5, 0):
         advance(info, 5, 1)
         info.completed = True
+
+
+# --- Command line: bladebit (v1 RAM, v2/v3 ramplot/diskplot/cudaplot), global and subcommand options together.
+SUBCOMMANDS = ("ramplot", "diskplot", "cudaplot")
+_KEYS = {
+    "farmer_pk": ("-f", "--farmer-key"),
+    "pool_pk": ("-p", "--pool-key"),
+    "pool_contract_address": ("-c", "--pool-contract"),
+}
+OPTIONS = table(
+    {
+        "k": ("-k", "--size"),
+        "count": ("-n", "--count"),
+        "threads": ("-t", "--threads"),
+        "buckets": ("-b", "--buckets"),
+        "tmp": ("-t1", "--temp1"),
+        "tmp2": ("-t2", "--temp2"),
+        "compression": ("--compress", "-z"),
+        **_KEYS,
+        "": (
+            "-i",
+            "--plot-id",
+            "--memo",
+            "--cache",
+            "--f1-threads",
+            "--fp-threads",
+            "--c-threads",
+            "--p2-threads",
+            "--p3-threads",
+            "-d",
+            "--device",
+            "--check",
+            "--check-threshold",
+        ),
+    },
+    flags=(
+        "-w",
+        "--warm-start",
+        "--show-memo",
+        "-v",
+        "--verbose",
+        "-m",
+        "--no-numa",
+        "--no-cpu-affinity",
+        "--no-t1-direct",
+        "--no-t2-direct",
+        "-s",
+        "--sizes",
+        "-a",
+        "--alternate",
+        "--unbounded",
+        "--disk-128",
+        "--disk-16",
+        "--no-direct-io",
+        "--benchmark",
+    ),
+    flag_fields={"-a": "alternate", "--alternate": "alternate"},
+)
+
+# chia 2.x `chia plotters bladebit ramplot|diskplot|cudaplot` (chia's own spellings)
+CHIA_OPTIONS = table(
+    {
+        "k": ("-k", "--size"),
+        "count": ("-n", "--count"),
+        "threads": ("-r", "--threads"),
+        "buckets": ("-u", "--buckets"),
+        "tmp": ("-t", "--tmp_dir"),
+        "tmp2": ("-2", "--tmp_dir2"),
+        "dst": ("-d", "--final_dir"),
+        "farmer_pk": ("-f", "--farmerkey"),
+        "pool_pk": ("-p", "--pool-key"),
+        "pool_contract_address": ("-c", "--contract"),
+        "compression": ("--compress",),
+        "": (
+            "-i",
+            "--id",
+            "--memo",
+            "--cache",
+            "--f1_threads",
+            "--fp_threads",
+            "--c_threads",
+            "--p2_threads",
+            "--p3_threads",
+            "--device",
+            "--check",
+            "--check-threshold",
+            "--plot_dir",
+        ),
+    },
+    flags=(
+        "-w",
+        "--warmstart",
+        "--nonuma",
+        "--no-numa",
+        "--no-cpu-affinity",
+        "-v",
+        "--verbose",
+        "--no-t1-direct",
+        "--no-t2-direct",
+        "--alternate",
+        "--disk_128",
+        "--disk_16",
+        "--disk-128",
+        "--disk-16",
+    ),
+    flag_fields={"--alternate": "alternate"},
+)
+
+
+def build_argv(spec: PlotSpec, tmp: str, tmp2: str | None, dst: str) -> list[str]:
+    """bladebit for ``spec``: its own executable (``bladebit [global] ramplot|diskplot|cudaplot [sub] <dst>``) when
+    ``spec.command`` is the mode alone, chia 2.x ``chia plotters bladebit <mode> ...`` when it starts with
+    ``plotters``. Only diskplot gets tmp dirs; ramplot and cudaplot keep the plot in memory."""
+    mode = spec.command[-1] if spec.command else "ramplot"
+    disk = mode == "diskplot"
+    if spec.command[:1] == ("plotters",):
+        argv = [*spec.executable, *spec.command, "-k", str(spec.k), "-d", dst]
+        argv += opt("-n", spec.count) + opt("-r", spec.threads) + opt("--compress", spec.compression)
+        argv += opt("-f", spec.farmer_pk) + opt("-p", spec.pool_pk) + opt("-c", spec.pool_contract_address)
+        if disk:
+            argv += ["-t", tmp, *opt("-2", tmp2), *opt("-u", spec.buckets)]
+            if spec.alternate:
+                argv.append("--alternate")
+        return argv + list(spec.extra_args)
+    argv = [*spec.executable, "-k", str(spec.k), *opt("-n", spec.count), *opt("-t", spec.threads)]
+    argv += opt("--compress", spec.compression)
+    argv += opt("-f", spec.farmer_pk) + opt("-p", spec.pool_pk) + opt("-c", spec.pool_contract_address)
+    argv.append(mode)
+    if disk:
+        argv += ["-t1", tmp, *opt("-t2", tmp2), *opt("-b", spec.buckets)]
+        if spec.alternate:
+            argv.append("--alternate")
+    return argv + list(spec.extra_args) + [dst]

@@ -27,6 +27,7 @@ from plotter_agent.plotters.base import (
     set_plot_name,
     to_float,
 )
+from plotter_agent.plotters.options import PlotSpec, opt, table
 
 handlers = HandlerSet(Plotter.CHIA)
 
@@ -210,3 +211,48 @@ def _renamed(m: re.Match[str], info: LogInfo) -> None:
     set_plot_name(info, m[2])
     advance(info, 5, 3)
     info.completed = True
+
+
+# --- Command line: `chia plots create` (and chia 2.x `chia plotters chiapos`, which takes the same spellings plus a
+# few long aliases). parse: plotter_agent.cmdline.parse_options; build: build_argv.
+OPTIONS = table(
+    {
+        "k": ("-k", "--size"),
+        "count": ("-n", "--num", "--count"),
+        "buffer": ("-b", "--buffer"),
+        "threads": ("-r", "--num_threads", "--threads"),
+        "buckets": ("-u", "--buckets"),
+        "tmp": ("-t", "--tmp_dir"),
+        "tmp2": ("-2", "--tmp2_dir", "--tmp_dir2"),
+        "dst": ("-d", "--final_dir"),
+        "farmer_pk": ("-f", "--farmer_public_key", "--farmerkey"),
+        "pool_pk": ("-p", "--pool_public_key", "--pool-key"),
+        "pool_contract_address": ("-c", "--pool_contract_address", "--contract"),
+        "": ("-a", "--alt_fingerprint", "-i", "--plotid", "--id", "-m", "--memo", "--stripe"),
+    },
+    flags=("--override-k", "-e", "--nobitfield", "-x", "--exclude_final_dir", "--override_k"),
+    flag_fields={
+        "--override-k": "override_k",
+        "--override_k": "override_k",
+        "-e": "nobitfield",
+        "--nobitfield": "nobitfield",
+        "-x": "exclude_final_dir",
+        "--exclude_final_dir": "exclude_final_dir",
+    },
+)
+
+
+def build_argv(spec: PlotSpec, tmp: str, tmp2: str | None, dst: str) -> list[str]:
+    """``chia plots create`` (or ``chia plotters chiapos``) for ``spec``; ``--override-k`` below k32, which chia
+    requires for a test plot."""
+    argv = [*spec.executable, *spec.command, "-k", str(spec.k)]
+    if spec.override_k or spec.k < 32:
+        argv.append("--override-k")
+    argv += opt("-n", spec.count) + opt("-r", spec.threads) + opt("-u", spec.buckets) + opt("-b", spec.buffer_mib)
+    argv += ["-t", tmp, *opt("-2", tmp2), "-d", dst]
+    argv += opt("-f", spec.farmer_pk) + opt("-p", spec.pool_pk) + opt("-c", spec.pool_contract_address)
+    if spec.nobitfield:
+        argv.append("-e")
+    if spec.exclude_final_dir:
+        argv.append("-x")
+    return argv + list(spec.extra_args)

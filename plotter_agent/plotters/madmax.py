@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 
 from plotter_agent.plotters.base import HandlerSet, LogInfo, Plotter, advance, is_other_plot, set_plot_name, to_float
+from plotter_agent.plotters.options import PlotSpec, opt, table
 
 handlers = HandlerSet(Plotter.MADMAX)
 # Crafting plot 2 out of 2 (-n 2; the copy of plot 1 to the final dir may still be running and report later)
@@ -158,3 +159,38 @@ def _renamed(m: re.Match[str], info: LogInfo) -> None:
     set_plot_name(info, m[1])
     advance(info, 5, 2)
     info.completed = True
+
+
+# --- Command line: madMAx chia_plot / chia_plot_k34, and chia 2.x `chia plotters madmax`.
+OPTIONS = table(
+    {
+        "k": ("-k", "--size"),
+        "count": ("-n", "--count"),
+        "threads": ("-r", "--threads"),
+        "buckets": ("-u", "--buckets"),
+        "tmp": ("-t", "--tmpdir", "--tmp_dir"),
+        "tmp2": ("-2", "--tmpdir2", "--tmp_dir2"),
+        "dst": ("-d", "--finaldir", "--final_dir"),
+        "farmer_pk": ("-f", "--farmerkey"),
+        "pool_pk": ("-p", "--poolkey", "--pool-key"),
+        "pool_contract_address": ("-c", "--contract"),
+        "buckets3": ("-v", "--buckets3"),
+        "rmulti2": ("-K", "--rmulti2"),
+        "": ("-x", "--port", "-s", "--stagedir"),
+    },
+    flags=("-w", "--waitforcopy", "-G", "--tmptoggle", "-D", "--directout", "-Z", "--unique", "--override-k"),
+)
+
+
+def _slash(path: str) -> str:
+    # madMAx joins file names onto its dirs as strings: they must end with '/' (plotman adds it too)
+    return path if path.endswith("/") else path + "/"
+
+
+def build_argv(spec: PlotSpec, tmp: str, tmp2: str | None, dst: str) -> list[str]:
+    """madMAx ``chia_plot`` (or ``chia plotters madmax``) for ``spec``."""
+    argv = [*spec.executable, *spec.command, "-k", str(spec.k)]
+    argv += opt("-n", spec.count) + opt("-r", spec.threads) + opt("-u", spec.buckets)
+    argv += ["-t", _slash(tmp)] + (["-2", _slash(tmp2)] if tmp2 else []) + ["-d", _slash(dst)]
+    argv += opt("-f", spec.farmer_pk) + opt("-p", spec.pool_pk) + opt("-c", spec.pool_contract_address)
+    return argv + list(spec.extra_args)

@@ -326,7 +326,8 @@ def test_dirs_orphans_watch_and_bad_requests(bed: Bed, procs: list[subprocess.Po
             lambda s: s.CleanOrphans(plotter_pb2.CleanOrphansRequest(expected_bytes=12345)),
             grpc.StatusCode.FAILED_PRECONDITION,
         ),
-        (lambda s: s.GetSchedulerStatus(plotter_pb2.GetSchedulerStatusRequest()), grpc.StatusCode.UNIMPLEMENTED),
+        # no plotting section: the scheduler is disabled, and says so
+        (lambda s: s.PauseScheduler(plotter_pb2.PauseSchedulerRequest()), grpc.StatusCode.FAILED_PRECONDITION),
     ]
     for fn, code in stub_calls:
         with pytest.raises(grpc.RpcError) as e:

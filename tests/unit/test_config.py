@@ -40,7 +40,7 @@ def test_plotter_example_values_survive(tmp_path: Path) -> None:
     assert cfg.agent.listen == "127.0.0.1:8470"
     assert cfg.scheduling.global_max_jobs == 8
     assert cfg.directories.tmp == [Path("/mnt/tmp/00"), Path("/mnt/tmp/01")]
-    assert cfg.plotting.chia.k == 32
+    assert cfg.plotting is None  # commented out: an agent made from the example starts no jobs
 
 
 @pytest.mark.parametrize(
