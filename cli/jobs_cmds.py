@@ -1,4 +1,4 @@
-"""Plot-job commands: status, details, dirs, kill, suspend, resume, logs, analyze (plotter agents).
+"""Plot-job commands: status, details, dirs, kill, suspend, resume, logs (plotter agents; analyze: cli/analyze_cmds.py).
 
 Read commands take ``--json`` (keys as DESIGN.md gives them). A job is named by a plot-id prefix or ``pid:N``; with
 several plotters the CLI finds the one agent that has it. Exit status: 0 ok, 1 an agent failed or refused, 2 bad args.
@@ -16,19 +16,16 @@ import grpc
 
 from cli.app import cli
 from cli.jobs_view import (
-    PLOTTER_KINDS,
-    PLOTTER_NAMES,
     STATE_NAMES,
     dir_json,
     dirs_table,
-    group_json,
     job_json,
     phase_text,
     status_table,
     suspects_lines,
     tmp_summary,
 )
-from cli.render import Grid, Printer, human_bytes, human_duration, print_json
+from cli.render import Printer, human_bytes, human_duration, print_json
 from cli.targets import (
     ClientOptions,
     Target,
@@ -38,7 +35,6 @@ from cli.targets import (
     report_failures,
     resolve_targets,
 )
-from plotboss.rpc import from_duration
 from plotboss.v1 import plotter_pb2, plotter_pb2_grpc
 
 T = TypeVar("T")
@@ -333,54 +329,3 @@ def logs(ctx: click.Context, job: str, follow: bool, lines: int) -> None:
         pass
     finally:
         channel.close()
-
-
-# -- analyze -------------------------------------------------------------------------------------------------------
-
-
-@cli.command()
-@click.option("-k", "k", type=click.IntRange(min=18, max=50), default=None, help="Only plots of this k.")
-@click.option(
-    "--plotter-kind", "kind", type=click.Choice(sorted(PLOTTER_KINDS)), default=None, help="Only this plotter."
-)
-@json_option
-@click.pass_context
-def analyze(ctx: click.Context, k: int | None, kind: str | None, as_json: bool) -> None:
-    """Phase times over the completed logs on each plotter, by plotter, mode (bladebit ram/disk/cuda) and k."""
-    opts = _opts(ctx)
-    req = plotter_pb2.AnalyzeLogsRequest(
-        k=k or 0, plotter=PLOTTER_KINDS[kind] if kind else plotter_pb2.PLOTTER_KIND_UNSPECIFIED
-    )
-    outcomes = fan_out(_targets(ctx), opts.timeout_s, lambda ch: _stub(ch).AnalyzeLogs(req))
-    if as_json:
-        print_json(
-            {
-                "plotters": [
-                    {
-                        **o.head(),
-                        "incomplete_logs": o.value.incomplete_logs if o.value is not None else 0,
-                        "groups": [group_json(g) for g in o.value.groups] if o.value is not None else [],
-                    }
-                    for o in outcomes
-                ]
-            }
-        )
-        ctx.exit(report_failures(outcomes))
-    out = Printer()
-    for o in outcomes:
-        if o.value is None:
-            continue
-        out.heading(o.target.name, f": {o.value.incomplete_logs} incomplete logs")
-        t = Grid(("plotter", "mode", "k", "plots", "phase 1", "phase 2", "phase 3", "phase 4", "total"))
-        for g in o.value.groups:
-            means = {p.major: human_duration(from_duration(p.mean)) for p in g.phases}
-            t.add_row(
-                PLOTTER_NAMES.get(g.plotter, "?"),
-                g.mode or "-",
-                str(g.k),
-                str(g.count),
-                *(means.get(m, "-") for m in (1, 2, 3, 4)),
-                human_duration(from_duration(g.total_mean)),
-            )
-        out.grid(t)
-    ctx.exit(report_failures(outcomes))
