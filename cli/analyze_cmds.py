@@ -21,7 +21,7 @@ from cli.analyze_view import PB_KEY, csv_rows, group_json, group_of, groups_grid
 from cli.app import cli
 from cli.jobs_view import PLOTTER_KINDS
 from cli.render import Printer, print_json
-from cli.targets import ClientOptions, Outcome, fan_out, report_failures, resolve_targets
+from cli.targets import ClientOptions, Outcome, fan_out, report_failures, resolve_targets, select_by_name
 from plotboss.rpc import to_timestamp
 from plotboss.v1 import plotter_pb2, plotter_pb2_grpc
 from plotter_agent import analyze as stats
@@ -95,6 +95,9 @@ def _write_csv(rows: list[list[str]]) -> None:
 @click.option(
     "--plotter-kind", "kind", type=click.Choice(sorted(PLOTTER_KINDS)), default=None, help="Only this plotter."
 )
+@click.option(
+    "--plotter-name", "names", multiple=True, metavar="NAME", help="Only these plotter agents (shell pattern)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--csv", "as_csv", is_flag=True, help="One CSV row per group and phase.")
 @click.pass_context
@@ -106,6 +109,7 @@ def analyze(
     by: tuple[GroupKey, ...],
     k: int | None,
     kind: str | None,
+    names: tuple[str, ...],
     as_json: bool,
     as_csv: bool,
 ) -> None:
@@ -116,10 +120,12 @@ def analyze(
     """
     if as_json and as_csv:
         raise click.UsageError("--json and --csv: give one")
+    if (logs or dirs) and names:
+        raise click.UsageError("--plotter-name picks agents; local files (LOG, --dir) need none")
     if logs or dirs:
         _local(ctx, logs, dirs, since, by, k, kind, as_json, as_csv)
     else:
-        _remote(ctx, since, by, k, kind, as_json, as_csv)
+        _remote(ctx, since, by, k, kind, names, as_json, as_csv)
 
 
 def _local(
@@ -165,6 +171,7 @@ def _remote(
     by: tuple[GroupKey, ...],
     k: int | None,
     kind: str | None,
+    names: tuple[str, ...],
     as_json: bool,
     as_csv: bool,
 ) -> None:
@@ -185,7 +192,7 @@ def _remote(
 
     outcomes = [
         o if o.value is not None or not o.ok else Outcome(o.target, None, "this agent predates --since/--by")
-        for o in fan_out(resolve_targets(opts, "plotter"), opts.timeout_s, ask)
+        for o in fan_out(select_by_name(resolve_targets(opts, "plotter"), names, "--plotter-name"), opts.timeout_s, ask)
     ]
     if as_json:
         print_json(

@@ -16,11 +16,13 @@ import grpc
 
 from cli.app import cli
 from cli.jobs_view import (
+    SORT_KEYS,
     STATE_NAMES,
     dir_json,
     dirs_table,
     job_json,
     phase_text,
+    sort_jobs,
     status_table,
     suspects_lines,
     tmp_summary,
@@ -34,6 +36,7 @@ from cli.targets import (
     fan_out,
     report_failures,
     resolve_targets,
+    select_by_name,
 )
 from plotboss.v1 import plotter_pb2, plotter_pb2_grpc
 
@@ -55,8 +58,17 @@ def _opts(ctx: click.Context) -> ClientOptions:
     return opts
 
 
-def _targets(ctx: click.Context) -> list[Target]:
-    return resolve_targets(_opts(ctx), "plotter")
+def _targets(ctx: click.Context, names: Sequence[str] = ()) -> list[Target]:
+    return select_by_name(resolve_targets(_opts(ctx), "plotter"), names, "--plotter-name")
+
+
+names_option = click.option(
+    "--plotter-name",
+    "names",
+    multiple=True,
+    metavar="NAME",
+    help="Only the plotter agents of this name (as the fleet file names them; shell pattern; repeatable).",
+)
 
 
 def _job_name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
@@ -104,17 +116,30 @@ def _control(
 
 
 @cli.command()
+@click.option(
+    "--sort",
+    "sort_key",
+    type=click.Choice(SORT_KEYS),
+    default=None,
+    help="Order each plotter's jobs: furthest phase, oldest, soonest ETA first, or by plotter program.",
+)
+@names_option
 @json_option
 @click.pass_context
-def status(ctx: click.Context, as_json: bool) -> None:
+def status(ctx: click.Context, sort_key: str | None, names: tuple[str, ...], as_json: bool) -> None:
     """Every plot job on the plotters: phase, progress, ETA, dirs, resources."""
     opts = _opts(ctx)
-    outcomes = fan_out(_targets(ctx), opts.timeout_s, lambda ch: _stub(ch).ListJobs(plotter_pb2.ListJobsRequest()))
+
+    def ask(ch: grpc.Channel) -> list[plotter_pb2.Job]:
+        jobs = list(_stub(ch).ListJobs(plotter_pb2.ListJobsRequest()).jobs)
+        return sort_jobs(jobs, sort_key) if sort_key else jobs
+
+    outcomes = fan_out(_targets(ctx, names), opts.timeout_s, ask)
     if as_json:
         print_json(
             {
                 "plotters": [
-                    {**o.head(), "jobs": [job_json(j) for j in o.value.jobs] if o.value is not None else []}
+                    {**o.head(), "jobs": [job_json(j) for j in o.value] if o.value is not None else []}
                     for o in outcomes
                 ]
             }
@@ -124,7 +149,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         for o in outcomes:
             if o.value is None:
                 continue
-            jobs = list(o.value.jobs)
+            jobs = o.value
             out.heading(o.target.name, f" ({o.target.address}): {len(jobs)} jobs")
             if jobs:
                 out.grid(status_table(jobs))
@@ -172,14 +197,17 @@ def _orphan_total(dirs: Sequence[plotter_pb2.Dir]) -> tuple[int, int]:
 @cli.command()
 @click.option("--clean-orphans", is_flag=True, help="Remove orphan temp files (after confirmation).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@names_option
 @json_option
 @click.pass_context
-def dirs(ctx: click.Context, clean_orphans: bool, yes: bool, as_json: bool) -> None:
+def dirs(ctx: click.Context, clean_orphans: bool, yes: bool, names: tuple[str, ...], as_json: bool) -> None:
     """The tmp, tmp2 and dst dirs: space, jobs, complete plots, orphan temp files."""
     if yes and not clean_orphans:
         raise click.UsageError("--yes goes with --clean-orphans")
     opts = _opts(ctx)
-    outcomes = fan_out(_targets(ctx), opts.timeout_s, lambda ch: _stub(ch).ListDirs(plotter_pb2.ListDirsRequest()))
+    outcomes = fan_out(
+        _targets(ctx, names), opts.timeout_s, lambda ch: _stub(ch).ListDirs(plotter_pb2.ListDirsRequest())
+    )
     if as_json and not clean_orphans:
         print_json(
             {
