@@ -202,3 +202,26 @@ def test_plotter_name_picks_agents(fleet: Fleet) -> None:
     r, _ = run(fleet, "status", "--plotter-name", "plotter-99")
     assert r.returncode == 2
     assert "--plotter-name 'plotter-99': no such agent (known: plotter-01, plotter-02" in r.stderr
+
+
+def test_a_large_fleet_of_late_agents_is_one_deadline_not_several(tmp_path: Path) -> None:
+    """70 agents that all answer late: every call starts at once, so the command takes one --timeout, not one per
+    batch of a thread pool (with 32 threads: three batches, 3 x --timeout)."""
+    release = threading.Event()
+    late = grpc.server(ThreadPoolExecutor(max_workers=80), maximum_concurrent_rpcs=None)
+    plotter_pb2_grpc.add_PlotterServiceServicer_to_server(LatePlotter(release), late)
+    port = late.add_insecure_port("127.0.0.1:0")
+    late.start()
+    try:
+        members = [{"name": f"plotter-{i:02d}", "address": f"127.0.0.1:{port}"} for i in range(70)]
+        file = write_yaml(tmp_path / "fleet.yaml", {"version": 1, "plotters": members})
+        fleet = Fleet(file, [], [])
+        r, took = run(fleet, "status", "--json")
+        assert r.returncode == 1, r.stderr
+        rows = json.loads(r.stdout)["plotters"]
+        assert [p["name"] for p in rows] == [m["name"] for m in members]
+        assert {p["error"] for p in rows} == {"no answer before the deadline (--timeout)"}
+        assert took < 2 * TIMEOUT_S + 2.0, took  # one deadline and start-up, not three deadlines
+    finally:
+        release.set()
+        late.stop(0)
