@@ -15,6 +15,7 @@ import click
 import grpc
 
 from cli.app import cli
+from cli.completion import complete_job
 from cli.jobs_view import (
     SORT_KEYS,
     STATE_NAMES,
@@ -161,7 +162,7 @@ def status(ctx: click.Context, sort_key: str | None, names: tuple[str, ...], as_
 
 
 @cli.command()
-@click.argument("job", callback=_job_name)
+@click.argument("job", callback=_job_name, shell_complete=complete_job)
 @json_option
 @click.pass_context
 def details(ctx: click.Context, job: str, as_json: bool) -> None:
@@ -271,7 +272,7 @@ def dirs(ctx: click.Context, clean_orphans: bool, yes: bool, names: tuple[str, .
 
 
 @cli.command()
-@click.argument("job", callback=_job_name)
+@click.argument("job", callback=_job_name, shell_complete=complete_job)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
     "--grace",
@@ -314,7 +315,7 @@ def _set_state(
 
 
 @cli.command()
-@click.argument("job", callback=_job_name)
+@click.argument("job", callback=_job_name, shell_complete=complete_job)
 @click.pass_context
 def suspend(ctx: click.Context, job: str) -> None:
     """Suspend JOB (SIGSTOP)."""
@@ -322,7 +323,7 @@ def suspend(ctx: click.Context, job: str) -> None:
 
 
 @cli.command()
-@click.argument("job", callback=_job_name)
+@click.argument("job", callback=_job_name, shell_complete=complete_job)
 @click.pass_context
 def resume(ctx: click.Context, job: str) -> None:
     """Resume a suspended JOB (SIGCONT)."""
@@ -333,7 +334,7 @@ def resume(ctx: click.Context, job: str) -> None:
 
 
 @cli.command()
-@click.argument("job", callback=_job_name)
+@click.argument("job", callback=_job_name, shell_complete=complete_job)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing what the job appends, until it ends.")
 @click.option("-n", "--lines", type=click.IntRange(min=1, max=100000), default=20, show_default=True)
 @click.pass_context

@@ -89,7 +89,7 @@ def test_sort_jobs_by_each_key() -> None:
     from cli.jobs_view import SORT_KEYS, sort_jobs
     from plotboss.v1 import plotter_pb2 as pb
 
-    def job(pid: int, major: int, minor: int, wall: int, eta: int | None, kind: int) -> pb.Job:
+    def job(pid: int, major: int, minor: int, wall: int, eta: int | None, kind: pb.PlotterKind) -> pb.Job:
         j = pb.Job(
             pid=pid, phase=pb.Phase(major=major, minor=minor, known=True), wall=Duration(seconds=wall), plotter=kind
         )
