@@ -9,9 +9,13 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import grpc
+
+from plotboss.v1 import plotter_pb2, plotter_pb2_grpc
 from testbed.agents import plotter_config, start_agent, write_yaml
 from testbed.children import stop_process
 from tests.conftest import SAMPLES
@@ -129,3 +133,34 @@ def test_agent_side_since_and_by(tmp_path: Path) -> None:
         assert {row["source"] for row in csv.DictReader(io.StringIO(r.stdout))} == {f"127.0.0.1:{port}"}
     finally:
         stop_process(agent)
+
+
+class OldAgent(plotter_pb2_grpc.PlotterServiceServicer):
+    """An agent from before --since/--by: it answers AnalyzeLogs without the `by` it grouped by."""
+
+    def AnalyzeLogs(self, request: Any, context: Any) -> plotter_pb2.AnalyzeLogsResponse:
+        return plotter_pb2.AnalyzeLogsResponse(
+            groups=[plotter_pb2.LogGroupStats(plotter=plotter_pb2.PLOTTER_KIND_CHIA, k=32, count=3)]
+        )
+
+
+def test_an_agent_that_ignores_since_and_by_is_a_failed_row() -> None:
+    server = grpc.server(ThreadPoolExecutor(max_workers=2))
+    servicer = OldAgent()  # type: ignore[abstract]  # the stubs mark every RPC abstract; the rest are unused
+    plotter_pb2_grpc.add_PlotterServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        address = f"127.0.0.1:{port}"
+        r = run("--plotter", address, "analyze", "--json")
+        assert r.returncode == 0, r.stderr  # no filter it could have ignored: its groups are shown
+        assert [(g["plotter"], g["k"], g["count"]) for g in json.loads(r.stdout)["plotters"][0]["groups"]] == [
+            ("chia", 32, 3)
+        ]
+        for extra in (("--by", "k"), ("--since", "7d")):
+            r = run("--plotter", address, "analyze", "--json", *extra)
+            assert r.returncode == 1, (extra, r.stderr)
+            (row,) = json.loads(r.stdout)["plotters"]
+            assert row["error"] == "this agent predates --since/--by" and row["groups"] == []
+    finally:
+        server.stop(0)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -76,6 +77,20 @@ def test_job_ids_of_a_real_agents_real_job(tmp_path: Path, procs: list[subproces
     r, _ = complete("--plotter", address, "kill", other + plot_id[1:4])
     assert f"plain,{plot_id}" not in r.stdout.splitlines()
     assert job.poll() is None  # completing touched nothing
+    # the same job through status --sort (every key), as JSON and as text
+    for key in ("phase", "age", "eta", "plotter"):
+        r = subprocess.run(
+            [str(CLI), "--plotter", address, "status", "--sort", key, "--json"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        assert plot_id in [j["plot_id"] for j in json.loads(r.stdout)["plotters"][0]["jobs"]]
+    r = subprocess.run(
+        [str(CLI), "--plotter", address, "status", "--sort", "age"], capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 0 and "chia" in r.stdout, r.stderr
+    bad = subprocess.run([str(CLI), "--plotter", address, "status", "--sort", "size"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "'size' is not one of" in bad.stderr
 
 
 def test_job_completion_is_silently_empty_when_agents_are_gone(tmp_path: Path) -> None:
