@@ -88,9 +88,17 @@ def _write_csv(rows: list[list[str]]) -> None:
 
 @cli.command()
 @click.argument("logs", nargs=-1, type=click.Path(path_type=Path, dir_okay=True), metavar="[LOG]...")
-@click.option("--dir", "dirs", multiple=True, type=click.Path(path_type=Path), help="Analyse the logs in DIR here.")
+@click.option(
+    "--dir", "dirs", multiple=True, type=click.Path(path_type=Path), metavar="DIR", help="Analyse the logs in DIR here."
+)
 @click.option("--since", callback=_since, default=None, metavar="DATE", help="Only plots started since (or 7d, 36h).")
-@click.option("--by", multiple=True, callback=_by, metavar="KEYS", help="Group by plotter,mode,k,tmp (default: 3).")
+@click.option(
+    "--by",
+    multiple=True,
+    callback=_by,
+    metavar="KEYS",
+    help="Group by any of plotter,mode,k,tmp (default: plotter,mode,k).",
+)
 @click.option("-k", "k", type=click.IntRange(min=18, max=50), default=None, help="Only plots of this k.")
 @click.option(
     "--plotter-kind", "kind", type=click.Choice(sorted(PLOTTER_KINDS)), default=None, help="Only this plotter."
