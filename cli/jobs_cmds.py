@@ -1,4 +1,4 @@
-"""Plot-job commands: status, details, dirs, kill, suspend, resume, logs, analyze (plotter agents).
+"""Plot-job commands: status, details, dirs, kill, suspend, resume, logs (plotter agents; analyze: cli/analyze_cmds.py).
 
 Read commands take ``--json`` (keys as DESIGN.md gives them). A job is named by a plot-id prefix or ``pid:N``; with
 several plotters the CLI finds the one agent that has it. Exit status: 0 ok, 1 an agent failed or refused, 2 bad args.
@@ -15,20 +15,20 @@ import click
 import grpc
 
 from cli.app import cli
+from cli.completion import complete_job
 from cli.jobs_view import (
-    PLOTTER_KINDS,
-    PLOTTER_NAMES,
+    SORT_KEYS,
     STATE_NAMES,
     dir_json,
     dirs_table,
-    group_json,
     job_json,
     phase_text,
+    sort_jobs,
     status_table,
     suspects_lines,
     tmp_summary,
 )
-from cli.render import Grid, Printer, human_bytes, human_duration, print_json
+from cli.render import Printer, human_bytes, human_duration, print_json
 from cli.sched_view import scheduler_json, scheduler_line
 from cli.targets import (
     ClientOptions,
@@ -38,8 +38,8 @@ from cli.targets import (
     fan_out,
     report_failures,
     resolve_targets,
+    select_by_name,
 )
-from plotboss.rpc import from_duration
 from plotboss.v1 import plotter_pb2, plotter_pb2_grpc
 
 T = TypeVar("T")
@@ -60,8 +60,17 @@ def _opts(ctx: click.Context) -> ClientOptions:
     return opts
 
 
-def _targets(ctx: click.Context) -> list[Target]:
-    return resolve_targets(_opts(ctx), "plotter")
+def _targets(ctx: click.Context, names: Sequence[str] = ()) -> list[Target]:
+    return select_by_name(resolve_targets(_opts(ctx), "plotter"), names, "--plotter-name")
+
+
+names_option = click.option(
+    "--plotter-name",
+    "names",
+    multiple=True,
+    metavar="NAME",
+    help="Only the plotter agents of this name (as the fleet file names them; shell pattern; repeatable).",
+)
 
 
 def _job_name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
@@ -120,19 +129,35 @@ def _jobs_and_scheduler(
 
 
 @cli.command()
+@click.option(
+    "--sort",
+    "sort_key",
+    type=click.Choice(SORT_KEYS),
+    default=None,
+    help="Order each plotter's jobs: furthest phase, oldest, soonest ETA first, or by plotter program.",
+)
+@names_option
 @json_option
 @click.pass_context
-def status(ctx: click.Context, as_json: bool) -> None:
+def status(ctx: click.Context, sort_key: str | None, names: tuple[str, ...], as_json: bool) -> None:
     """Every plot job on the plotters: phase, progress, ETA, dirs, resources."""
     opts = _opts(ctx)
-    outcomes = fan_out(_targets(ctx), opts.timeout_s, _jobs_and_scheduler)
+
+    def ask(
+        ch: grpc.Channel,
+    ) -> tuple[list[plotter_pb2.Job], plotter_pb2.GetSchedulerStatusResponse | None]:
+        listed, sched = _jobs_and_scheduler(ch)
+        jobs = list(listed.jobs)
+        return (sort_jobs(jobs, sort_key) if sort_key else jobs), sched
+
+    outcomes = fan_out(_targets(ctx, names), opts.timeout_s, ask)
     if as_json:
         print_json(
             {
                 "plotters": [
                     {
                         **o.head(),
-                        "jobs": [job_json(j) for j in o.value[0].jobs] if o.value is not None else [],
+                        "jobs": [job_json(j) for j in o.value[0]] if o.value is not None else [],
                         "scheduler": scheduler_json(o.value[1]) if o.value is not None and o.value[1] else None,
                     }
                     for o in outcomes
@@ -144,7 +169,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         for o in outcomes:
             if o.value is None:
                 continue
-            jobs = list(o.value[0].jobs)
+            jobs = o.value[0]
             out.heading(o.target.name, f" ({o.target.address}): {len(jobs)} jobs")
             if jobs:
                 out.grid(status_table(jobs))
@@ -158,7 +183,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("job", callback=_job_name)
+@click.argument("job", callback=_job_name, shell_complete=complete_job)
 @json_option
 @click.pass_context
 def details(ctx: click.Context, job: str, as_json: bool) -> None:
@@ -194,14 +219,17 @@ def _orphan_total(dirs: Sequence[plotter_pb2.Dir]) -> tuple[int, int]:
 @cli.command()
 @click.option("--clean-orphans", is_flag=True, help="Remove orphan temp files (after confirmation).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@names_option
 @json_option
 @click.pass_context
-def dirs(ctx: click.Context, clean_orphans: bool, yes: bool, as_json: bool) -> None:
+def dirs(ctx: click.Context, clean_orphans: bool, yes: bool, names: tuple[str, ...], as_json: bool) -> None:
     """The tmp, tmp2 and dst dirs: space, jobs, complete plots, orphan temp files."""
     if yes and not clean_orphans:
         raise click.UsageError("--yes goes with --clean-orphans")
     opts = _opts(ctx)
-    outcomes = fan_out(_targets(ctx), opts.timeout_s, lambda ch: _stub(ch).ListDirs(plotter_pb2.ListDirsRequest()))
+    outcomes = fan_out(
+        _targets(ctx, names), opts.timeout_s, lambda ch: _stub(ch).ListDirs(plotter_pb2.ListDirsRequest())
+    )
     if as_json and not clean_orphans:
         print_json(
             {
@@ -265,7 +293,7 @@ def dirs(ctx: click.Context, clean_orphans: bool, yes: bool, as_json: bool) -> N
 
 
 @cli.command()
-@click.argument("job", callback=_job_name)
+@click.argument("job", callback=_job_name, shell_complete=complete_job)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
     "--grace",
@@ -308,7 +336,7 @@ def _set_state(
 
 
 @cli.command()
-@click.argument("job", callback=_job_name)
+@click.argument("job", callback=_job_name, shell_complete=complete_job)
 @click.pass_context
 def suspend(ctx: click.Context, job: str) -> None:
     """Suspend JOB (SIGSTOP)."""
@@ -316,7 +344,7 @@ def suspend(ctx: click.Context, job: str) -> None:
 
 
 @cli.command()
-@click.argument("job", callback=_job_name)
+@click.argument("job", callback=_job_name, shell_complete=complete_job)
 @click.pass_context
 def resume(ctx: click.Context, job: str) -> None:
     """Resume a suspended JOB (SIGCONT)."""
@@ -327,7 +355,7 @@ def resume(ctx: click.Context, job: str) -> None:
 
 
 @cli.command()
-@click.argument("job", callback=_job_name)
+@click.argument("job", callback=_job_name, shell_complete=complete_job)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing what the job appends, until it ends.")
 @click.option("-n", "--lines", type=click.IntRange(min=1, max=100000), default=20, show_default=True)
 @click.pass_context
@@ -351,54 +379,3 @@ def logs(ctx: click.Context, job: str, follow: bool, lines: int) -> None:
         pass
     finally:
         channel.close()
-
-
-# -- analyze -------------------------------------------------------------------------------------------------------
-
-
-@cli.command()
-@click.option("-k", "k", type=click.IntRange(min=18, max=50), default=None, help="Only plots of this k.")
-@click.option(
-    "--plotter-kind", "kind", type=click.Choice(sorted(PLOTTER_KINDS)), default=None, help="Only this plotter."
-)
-@json_option
-@click.pass_context
-def analyze(ctx: click.Context, k: int | None, kind: str | None, as_json: bool) -> None:
-    """Phase times over the completed logs on each plotter, by plotter, mode (bladebit ram/disk/cuda) and k."""
-    opts = _opts(ctx)
-    req = plotter_pb2.AnalyzeLogsRequest(
-        k=k or 0, plotter=PLOTTER_KINDS[kind] if kind else plotter_pb2.PLOTTER_KIND_UNSPECIFIED
-    )
-    outcomes = fan_out(_targets(ctx), opts.timeout_s, lambda ch: _stub(ch).AnalyzeLogs(req))
-    if as_json:
-        print_json(
-            {
-                "plotters": [
-                    {
-                        **o.head(),
-                        "incomplete_logs": o.value.incomplete_logs if o.value is not None else 0,
-                        "groups": [group_json(g) for g in o.value.groups] if o.value is not None else [],
-                    }
-                    for o in outcomes
-                ]
-            }
-        )
-        ctx.exit(report_failures(outcomes))
-    out = Printer()
-    for o in outcomes:
-        if o.value is None:
-            continue
-        out.heading(o.target.name, f": {o.value.incomplete_logs} incomplete logs")
-        t = Grid(("plotter", "mode", "k", "plots", "phase 1", "phase 2", "phase 3", "phase 4", "total"))
-        for g in o.value.groups:
-            means = {p.major: human_duration(from_duration(p.mean)) for p in g.phases}
-            t.add_row(
-                PLOTTER_NAMES.get(g.plotter, "?"),
-                g.mode or "-",
-                str(g.k),
-                str(g.count),
-                *(means.get(m, "-") for m in (1, 2, 3, 4)),
-                human_duration(from_duration(g.total_mean)),
-            )
-        out.grid(t)
-    ctx.exit(report_failures(outcomes))

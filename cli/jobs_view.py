@@ -195,20 +195,18 @@ def suspects_lines(dirs: Sequence[plotter_pb2.Dir]) -> list[str]:
     return list(lines.values())
 
 
-def group_json(g: plotter_pb2.LogGroupStats) -> dict[str, Any]:
-    return {
-        "plotter": PLOTTER_NAMES.get(g.plotter),
-        "mode": g.mode or None,
-        "k": g.k,
-        "count": g.count,
-        "phases": [
-            {
-                "major": p.major,
-                "mean_s": round(from_duration(p.mean), 3),
-                "min_s": round(from_duration(p.min), 3),
-                "max_s": round(from_duration(p.max), 3),
-            }
-            for p in g.phases
-        ],
-        "total_mean_s": round(from_duration(g.total_mean), 3),
-    }
+SORT_KEYS = ("phase", "age", "eta", "plotter")
+
+
+def sort_jobs(jobs: Sequence[plotter_pb2.Job], key: str) -> list[plotter_pb2.Job]:
+    """``status --sort``: phase = furthest along first; age = oldest (longest wall time) first; eta = soonest ETA
+    first, jobs without one last; plotter = by plotter program, oldest first within one. Ties: by pid."""
+    if key == "phase":
+        return sorted(jobs, key=lambda j: (-j.phase.major, -j.phase.minor, -j.progress, j.pid))
+    if key == "age":
+        return sorted(jobs, key=lambda j: (-from_duration(j.wall), j.pid))
+    if key == "eta":
+        return sorted(jobs, key=lambda j: (not j.HasField("eta"), from_duration(j.eta), j.pid))
+    if key == "plotter":
+        return sorted(jobs, key=lambda j: (PLOTTER_NAMES.get(j.plotter, "~"), -from_duration(j.wall), j.pid))
+    raise ValueError(f"unknown sort key {key!r}")

@@ -187,11 +187,45 @@ def call(target: Target, timeout_s: float, fn: Callable[[grpc.Channel], T]) -> O
         channel.close()
 
 
+#: How long past --timeout fan_out waits for a call that has not returned (its deadline should have ended it).
+FAN_OUT_MARGIN_S = 2.0
+
+
 def fan_out(targets: list[Target], timeout_s: float, fn: Callable[[grpc.Channel], T]) -> list[Outcome[T]]:
-    """Call every target in parallel; results in the targets' order."""
+    """Call every target at once, each in its own thread with its own deadline (``timeout_s``); results in the
+    targets' order. Returns within ``timeout_s`` plus FAN_OUT_MARGIN_S whatever the agents do: a call still running
+    then (its deadline did not end it) is an error row, and its daemon thread is left to die with the process."""
     if len(targets) == 1:
         return [call(targets[0], timeout_s, fn)]
-    from concurrent.futures import ThreadPoolExecutor  # only a fleet needs threads (and their import)
+    import threading  # only a fleet needs threads (and their import)
+    import time
 
-    with ThreadPoolExecutor(max_workers=min(32, len(targets))) as pool:
-        return list(pool.map(lambda t: call(t, timeout_s, fn), targets))
+    results: list[Outcome[T] | None] = [None] * len(targets)
+
+    def run(i: int) -> None:
+        results[i] = call(targets[i], timeout_s, fn)
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(targets))]
+    for t in threads:
+        t.start()
+    end = time.monotonic() + timeout_s + FAN_OUT_MARGIN_S
+    for t in threads:
+        t.join(max(0.0, end - time.monotonic()))
+    return [
+        r if r is not None else Outcome(targets[i], None, "no answer before the deadline (--timeout); call abandoned")
+        for i, r in enumerate(results)
+    ]
+
+
+def select_by_name(targets: list[Target], patterns: Sequence[str], option: str) -> list[Target]:
+    """The targets whose name matches one of the shell-style ``patterns`` (all when none are given); ConfigError
+    naming ``option`` when a pattern matches no target."""
+    if not patterns:
+        return targets
+    from fnmatch import fnmatchcase
+
+    for pat in patterns:
+        if not any(fnmatchcase(t.name, pat) for t in targets):
+            known = ", ".join(t.name for t in targets)
+            raise ConfigError(f"{option} {pat!r}: no such agent (known: {known})")
+    return [t for t in targets if any(fnmatchcase(t.name, pat) for pat in patterns)]

@@ -17,10 +17,10 @@ import grpc
 from plotboss import __version__
 from plotboss.errors import FailedPrecondition, InvalidArgument
 from plotboss.plots import MAX_K, MIN_K
-from plotboss.rpc import handle_errors, handle_stream_errors, to_duration, to_timestamp
+from plotboss.rpc import from_timestamp, handle_errors, handle_stream_errors, to_duration, to_timestamp
 from plotboss.safefile import FileId, NotThatFile, open_regular
 from plotboss.v1 import common_pb2, plotter_pb2, plotter_pb2_grpc
-from plotter_agent.analyze import analyze
+from plotter_agent.analyze import DEFAULT_BY, GroupKey, GroupStats, PhaseStats, analyze
 from plotter_agent.control import Controller
 from plotter_agent.dirs import DirView, PlotFile
 from plotter_agent.jobs import Job, ProcState, find_job
@@ -46,6 +46,13 @@ JOB_STATE = {
     ProcState.ZOMBIE: plotter_pb2.JOB_STATE_ZOMBIE,
     ProcState.UNKNOWN: plotter_pb2.JOB_STATE_UNSPECIFIED,
 }
+GROUP_KEY: dict[GroupKey, plotter_pb2.LogGroupKey] = {
+    "plotter": plotter_pb2.LOG_GROUP_KEY_PLOTTER,
+    "mode": plotter_pb2.LOG_GROUP_KEY_MODE,
+    "k": plotter_pb2.LOG_GROUP_KEY_K,
+    "tmp": plotter_pb2.LOG_GROUP_KEY_TMP_DIR,
+}
+GROUP_KEY_OF: dict[int, GroupKey] = {v: k for k, v in GROUP_KEY.items()}
 DIR_ROLE = {"tmp": plotter_pb2.DIR_ROLE_TMP, "tmp2": plotter_pb2.DIR_ROLE_TMP2, "dst": plotter_pb2.DIR_ROLE_DST}
 
 #: How often a WatchJobs/TailLog stream wakes up to notice a cancelled client.
@@ -56,6 +63,32 @@ TAIL_MAX_BYTES = 1024 * 1024
 MAX_GRACE_S = 600
 #: How long a read RPC right after start-up waits for the view's first snapshot.
 FIRST_SNAPSHOT_WAIT_S = 10.0
+
+
+def _phase_stats(p: PhaseStats) -> plotter_pb2.PhaseStats:
+    return plotter_pb2.PhaseStats(
+        major=p.major,
+        mean=to_duration(p.mean_s),
+        min=to_duration(p.min_s),
+        max=to_duration(p.max_s),
+        median=to_duration(p.median_s),
+        count=p.count,
+    )
+
+
+def group_message(g: GroupStats) -> plotter_pb2.LogGroupStats:
+    return plotter_pb2.LogGroupStats(
+        plotter=PLOTTER_KIND.get(g.plotter, plotter_pb2.PLOTTER_KIND_UNSPECIFIED)
+        if g.plotter
+        else plotter_pb2.PLOTTER_KIND_UNSPECIFIED,
+        k=g.k or 0,
+        mode=g.mode or "",
+        tmp_dir=g.tmp_dir or "",
+        count=g.count,
+        phases=[_phase_stats(p) for p in g.phases],
+        total_mean=to_duration(g.total.mean_s),
+        total=_phase_stats(g.total),
+    )
 
 
 def _phase(phase: tuple[int, int] | None) -> plotter_pb2.Phase:
@@ -306,30 +339,18 @@ class PlotterServicer(plotter_pb2_grpc.PlotterServiceServicer):
         plotter = KIND_PLOTTER.get(request.plotter)
         if request.plotter and plotter is None:
             raise InvalidArgument(f"unknown plotter kind {request.plotter}")
+        by = tuple(dict.fromkeys(GROUP_KEY_OF.get(b) for b in request.by))
+        if None in by:
+            raise InvalidArgument(f"unknown group key(s) in by: {list(request.by)}")
+        keys = tuple(k for k in by if k is not None) or DEFAULT_BY
+        since = from_timestamp(request.since) if request.HasField("since") else None
         with self.view.library_lock:
             infos = self.view.library.old_infos()
-        groups, incomplete = analyze(infos, k=request.k or None, plotter=plotter)
+        groups, incomplete = analyze(infos, k=request.k or None, plotter=plotter, since=since, by=keys)
         return plotter_pb2.AnalyzeLogsResponse(
-            groups=[
-                plotter_pb2.LogGroupStats(
-                    plotter=PLOTTER_KIND.get(g.plotter, plotter_pb2.PLOTTER_KIND_UNSPECIFIED),
-                    k=g.k or 0,
-                    mode=g.mode or "",
-                    count=g.count,
-                    phases=[
-                        plotter_pb2.PhaseStats(
-                            major=p.major,
-                            mean=to_duration(p.mean_s),
-                            min=to_duration(p.min_s),
-                            max=to_duration(p.max_s),
-                        )
-                        for p in g.phases
-                    ],
-                    total_mean=to_duration(g.total_mean_s),
-                )
-                for g in groups
-            ],
+            groups=[group_message(g) for g in groups],
             incomplete_logs=incomplete,
+            by=[GROUP_KEY[k] for k in keys],
         )
 
     @handle_stream_errors

@@ -56,6 +56,14 @@ class TransferOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TRANSFER_OUTCOME_IN_PROGRESS: _ClassVar[TransferOutcome]
     TRANSFER_OUTCOME_DONE: _ClassVar[TransferOutcome]
     TRANSFER_OUTCOME_FAILED: _ClassVar[TransferOutcome]
+
+class LogGroupKey(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LOG_GROUP_KEY_UNSPECIFIED: _ClassVar[LogGroupKey]
+    LOG_GROUP_KEY_PLOTTER: _ClassVar[LogGroupKey]
+    LOG_GROUP_KEY_MODE: _ClassVar[LogGroupKey]
+    LOG_GROUP_KEY_K: _ClassVar[LogGroupKey]
+    LOG_GROUP_KEY_TMP_DIR: _ClassVar[LogGroupKey]
 PLOTTER_KIND_UNSPECIFIED: PlotterKind
 PLOTTER_KIND_CHIA: PlotterKind
 PLOTTER_KIND_MADMAX: PlotterKind
@@ -83,6 +91,11 @@ TRANSFER_OUTCOME_UNSPECIFIED: TransferOutcome
 TRANSFER_OUTCOME_IN_PROGRESS: TransferOutcome
 TRANSFER_OUTCOME_DONE: TransferOutcome
 TRANSFER_OUTCOME_FAILED: TransferOutcome
+LOG_GROUP_KEY_UNSPECIFIED: LogGroupKey
+LOG_GROUP_KEY_PLOTTER: LogGroupKey
+LOG_GROUP_KEY_MODE: LogGroupKey
+LOG_GROUP_KEY_K: LogGroupKey
+LOG_GROUP_KEY_TMP_DIR: LogGroupKey
 
 class Phase(_message.Message):
     __slots__ = ("major", "minor", "known")
@@ -471,48 +484,62 @@ class ResumeArchiverResponse(_message.Message):
     def __init__(self, state: _Optional[_Union[ArchiverState, str]] = ...) -> None: ...
 
 class AnalyzeLogsRequest(_message.Message):
-    __slots__ = ("k", "plotter")
+    __slots__ = ("k", "plotter", "since", "by")
     K_FIELD_NUMBER: _ClassVar[int]
     PLOTTER_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
     k: int
     plotter: PlotterKind
-    def __init__(self, k: _Optional[int] = ..., plotter: _Optional[_Union[PlotterKind, str]] = ...) -> None: ...
+    since: _timestamp_pb2.Timestamp
+    by: _containers.RepeatedScalarFieldContainer[LogGroupKey]
+    def __init__(self, k: _Optional[int] = ..., plotter: _Optional[_Union[PlotterKind, str]] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., by: _Optional[_Iterable[_Union[LogGroupKey, str]]] = ...) -> None: ...
 
 class PhaseStats(_message.Message):
-    __slots__ = ("major", "mean", "min", "max")
+    __slots__ = ("major", "mean", "min", "max", "median", "count")
     MAJOR_FIELD_NUMBER: _ClassVar[int]
     MEAN_FIELD_NUMBER: _ClassVar[int]
     MIN_FIELD_NUMBER: _ClassVar[int]
     MAX_FIELD_NUMBER: _ClassVar[int]
+    MEDIAN_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
     major: int
     mean: _duration_pb2.Duration
     min: _duration_pb2.Duration
     max: _duration_pb2.Duration
-    def __init__(self, major: _Optional[int] = ..., mean: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., min: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    median: _duration_pb2.Duration
+    count: int
+    def __init__(self, major: _Optional[int] = ..., mean: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., min: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., median: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., count: _Optional[int] = ...) -> None: ...
 
 class LogGroupStats(_message.Message):
-    __slots__ = ("plotter", "k", "mode", "count", "phases", "total_mean")
+    __slots__ = ("plotter", "k", "mode", "count", "phases", "total_mean", "tmp_dir", "total")
     PLOTTER_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
     PHASES_FIELD_NUMBER: _ClassVar[int]
     TOTAL_MEAN_FIELD_NUMBER: _ClassVar[int]
+    TMP_DIR_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
     plotter: PlotterKind
     k: int
     mode: str
     count: int
     phases: _containers.RepeatedCompositeFieldContainer[PhaseStats]
     total_mean: _duration_pb2.Duration
-    def __init__(self, plotter: _Optional[_Union[PlotterKind, str]] = ..., k: _Optional[int] = ..., mode: _Optional[str] = ..., count: _Optional[int] = ..., phases: _Optional[_Iterable[_Union[PhaseStats, _Mapping]]] = ..., total_mean: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    tmp_dir: str
+    total: PhaseStats
+    def __init__(self, plotter: _Optional[_Union[PlotterKind, str]] = ..., k: _Optional[int] = ..., mode: _Optional[str] = ..., count: _Optional[int] = ..., phases: _Optional[_Iterable[_Union[PhaseStats, _Mapping]]] = ..., total_mean: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., tmp_dir: _Optional[str] = ..., total: _Optional[_Union[PhaseStats, _Mapping]] = ...) -> None: ...
 
 class AnalyzeLogsResponse(_message.Message):
-    __slots__ = ("groups", "incomplete_logs")
+    __slots__ = ("groups", "incomplete_logs", "by")
     GROUPS_FIELD_NUMBER: _ClassVar[int]
     INCOMPLETE_LOGS_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
     groups: _containers.RepeatedCompositeFieldContainer[LogGroupStats]
     incomplete_logs: int
-    def __init__(self, groups: _Optional[_Iterable[_Union[LogGroupStats, _Mapping]]] = ..., incomplete_logs: _Optional[int] = ...) -> None: ...
+    by: _containers.RepeatedScalarFieldContainer[LogGroupKey]
+    def __init__(self, groups: _Optional[_Iterable[_Union[LogGroupStats, _Mapping]]] = ..., incomplete_logs: _Optional[int] = ..., by: _Optional[_Iterable[_Union[LogGroupKey, str]]] = ...) -> None: ...
 
 class TailLogRequest(_message.Message):
     __slots__ = ("job", "lines", "follow")

@@ -81,3 +81,32 @@ def test_dirs_show_suspects() -> None:
     assert suspects_lines([d, twice]) == [f"suspect (not counted, never archived): /d/{name}: {suspect.reason}"]
     grid = dirs_table([d])
     assert "suspects" in grid.columns and grid.rows[0][grid.columns.index("suspects")] == "1"
+
+
+def test_sort_jobs_by_each_key() -> None:
+    from google.protobuf.duration_pb2 import Duration
+
+    from cli.jobs_view import SORT_KEYS, sort_jobs
+    from plotboss.v1 import plotter_pb2 as pb
+
+    def job(pid: int, major: int, minor: int, wall: int, eta: int | None, kind: pb.PlotterKind) -> pb.Job:
+        j = pb.Job(
+            pid=pid, phase=pb.Phase(major=major, minor=minor, known=True), wall=Duration(seconds=wall), plotter=kind
+        )
+        if eta is not None:
+            j.eta.CopyFrom(Duration(seconds=eta))
+        return j
+
+    jobs = [
+        job(1, 1, 3, 100, 900, pb.PLOTTER_KIND_MADMAX),
+        job(2, 3, 1, 500, None, pb.PLOTTER_KIND_CHIA),
+        job(3, 3, 4, 300, 50, pb.PLOTTER_KIND_BLADEBIT),
+        job(4, 2, 0, 700, 400, pb.PLOTTER_KIND_CHIA),
+    ]
+    order = {key: [j.pid for j in sort_jobs(jobs, key)] for key in SORT_KEYS}
+    assert order == {
+        "phase": [3, 2, 4, 1],  # furthest along first
+        "age": [4, 2, 3, 1],  # oldest first
+        "eta": [3, 4, 1, 2],  # soonest first, no ETA last
+        "plotter": [3, 4, 2, 1],  # bladebit, chia (oldest first), madmax
+    }
