@@ -349,6 +349,13 @@ class PlotterServicer(plotter_pb2_grpc.PlotterServiceServicer):
 
 
 def _unimplemented(base: Callable[..., object], request: object, context: grpc.ServicerContext) -> NoReturn:
-    """Call the generated base method: it sets UNIMPLEMENTED and raises NotImplementedError (grpc reports the code)."""
-    base(request, context)
-    raise NotImplementedError
+    """UNIMPLEMENTED with a message saying why, and no traceback in the log: the generated base method raised
+    NotImplementedError, which grpc logged with a full traceback on every call (any read client could flood the log)."""
+    name = getattr(base, "__name__", "this RPC")
+    part = "archiver" if "Archiv" in name else "scheduler"
+    log.debug("%s: refused (the %s is not part of this version)", name, part)
+    context.abort(
+        grpc.StatusCode.UNIMPLEMENTED,
+        f"{name}: this plotboss version has no {part} yet (it comes with a later release); nothing was changed",
+    )
+    raise AssertionError("context.abort returns only by raising")
