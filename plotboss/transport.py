@@ -21,6 +21,7 @@ import grpc
 
 from plotboss.errors import ConfigError
 from plotboss.interceptors import GuardInterceptor, Release
+from plotboss.small_files import read_small_file
 
 if TYPE_CHECKING:
     # The server side (health, reflection, auth -> pydantic config models) is imported inside serve(): a CLI call
@@ -105,7 +106,7 @@ def check_listen_policy(
 
 def _read(path: Path, what: str) -> bytes:
     try:
-        return path.read_bytes()
+        return read_small_file(path)
     except OSError as e:
         raise ConfigError(f"{what}: cannot read {path}: {e.strerror or e}") from None
 
