@@ -97,3 +97,20 @@ def test_a_second_agent_on_a_taken_port_exits_2_naming_the_address(tmp_path: Pat
         assert b"Traceback" not in err
     finally:
         stop_process(first)
+
+
+@pytest.mark.parametrize("kind", ["plotter", "farmer"])
+def test_unparsable_requests_leave_no_traceback_in_the_log(tmp_path: Path, kind: str) -> None:
+    """Before: grpc logged a full traceback for each one, so any client could flood the agent's log."""
+    out = tmp_path / "agent.out"
+    proc, port = start_agent(f"plotboss-{kind}", _config(kind, tmp_path), output=out)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            for method in (READ_METHOD[kind], "/grpc.health.v1.Health/Check"):
+                for _ in range(3):
+                    assert _code(ch, method, b"\xff\xff\xff", None) == "INTERNAL"
+            assert _code(ch, READ_METHOD[kind], b"", None) == "OK"  # the agent is fine
+    finally:
+        stop_process(proc)
+    log = out.read_text()
+    assert "Traceback" not in log and "deserializing" not in log, log
