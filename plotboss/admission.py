@@ -16,6 +16,11 @@ So calls are sorted here, in the serving thread:
   ``request_timeout_s`` (the first: counted from the call's arrival, not from when a worker took it) or the call is
   cancelled. The pool has a few more workers than slots, so refusals never wait behind calls that hold a slot.
 
+A flood of calls without a credential could still queue up in front of the open pool's workers, and grpc's own cap
+on concurrent calls counts them with all the others: past ``max_waiting`` queued there, a call without a credential
+is turned away by grpc in the serving thread (UNIMPLEMENTED "Method not found!", no worker taken), so they can never
+fill that cap, which serve() sets that much higher.
+
 An agent without any credential configured cannot tell its callers apart: every call is open, none is refused for
 want of a slot (they queue as before), and the request timeout is what frees a worker from a call that never sends.
 """
@@ -27,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 
@@ -36,17 +41,46 @@ from plotboss.interceptors import GuardInterceptor, Handler, Release, guard_hand
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 #: Calls without a credential an agent that has credentials serves at once (waiting for their request, or streaming).
 OPEN_CALLS = 16
 #: How long a call without a credential may take to send each request message (real clients send it with the headers).
 REQUEST_TIMEOUT_S = 5.0
 #: Workers of the open pool beyond its slots: refusals and the auth check never queue behind calls holding a slot.
 SPARE_WORKERS = 4
+#: Calls without a credential queued for the open pool beyond which more are turned away at once.
+MAX_WAITING = 256
 #: However late a worker takes a call, its first request message gets this long (it has usually arrived already).
 _MIN_WAIT_S = 0.2
 
 #: Decides from a call's metadata, in the serving thread, whether it carries a credential this agent knows.
 Credentialed = Callable[[Any], bool]
+
+
+class CountingPool(futures.ThreadPoolExecutor):
+    """A thread pool that knows how many submitted tasks have not started yet."""
+
+    def __init__(self, max_workers: int, thread_name_prefix: str = "") -> None:
+        super().__init__(max_workers, thread_name_prefix=thread_name_prefix)
+        self._count_lock = threading.Lock()
+        self.waiting = 0
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> futures.Future[T]:
+        with self._count_lock:
+            self.waiting += 1
+
+        def started() -> T:
+            with self._count_lock:
+                self.waiting -= 1
+            return fn(*args, **kwargs)
+
+        try:
+            return super().submit(started)
+        except BaseException:
+            with self._count_lock:
+                self.waiting -= 1
+            raise
 
 
 class AdmissionInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
@@ -60,9 +94,10 @@ class AdmissionInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         open_calls: int | None = OPEN_CALLS,
         workers: int | None = None,
         request_timeout_s: float = REQUEST_TIMEOUT_S,
+        max_waiting: int | None = MAX_WAITING,
     ) -> None:
         """``open_calls=None``: no limit (an agent without credentials); ``workers`` defaults to open_calls plus
-        SPARE_WORKERS."""
+        SPARE_WORKERS; ``max_waiting=None``: any number may queue (then grpc's own cap is the only bound)."""
         if workers is None:
             assert open_calls is not None
             workers = open_calls + SPARE_WORKERS
@@ -71,7 +106,8 @@ class AdmissionInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         self._open_calls = open_calls
         self._slots = threading.BoundedSemaphore(open_calls) if open_calls is not None else None
         self._timeout_s = request_timeout_s
-        self.pool = futures.ThreadPoolExecutor(workers, thread_name_prefix="grpc-open")
+        self._max_waiting = max_waiting
+        self.pool = CountingPool(workers, thread_name_prefix="grpc-open")
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -87,6 +123,9 @@ class AdmissionInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         method = handler_call_details.method
         if self._credentialed(handler_call_details.invocation_metadata):
             return guard_handler(handler, lambda context: self._auth.guard(method, context))
+        if self._max_waiting is not None and self.pool.waiting >= self._max_waiting:
+            log.debug("%s: %d calls without a credential queued already; turned away", method, self.pool.waiting)
+            return None
         return self._open_handler(handler, method, time.monotonic())
 
     def _admit(self, method: str, context: grpc.ServicerContext) -> Release | None:

@@ -204,7 +204,7 @@ def serve(
     """
     check_listen_policy(listen, tls, insecure, label)
     host, _ = split_host_port(listen)
-    from plotboss.admission import OPEN_CALLS, REQUEST_TIMEOUT_S, AdmissionInterceptor, credential_check
+    from plotboss.admission import MAX_WAITING, OPEN_CALLS, REQUEST_TIMEOUT_S, AdmissionInterceptor, credential_check
     from plotboss.auth import AuthInterceptor
 
     mutual_tls = tls is not None and tls.client_ca is not None
@@ -215,14 +215,19 @@ def serve(
         open_calls=None if anonymous else open_calls or OPEN_CALLS,
         workers=max_workers if anonymous else None,
         request_timeout_s=request_timeout_s or REQUEST_TIMEOUT_S,
+        max_waiting=None if anonymous else MAX_WAITING,
     )
+    # grpc refuses calls past this many in flight (RESOURCE_EXHAUSTED "Concurrent RPC limit exceeded!"), counting
+    # every call: calls without a credential (at most MAX_WAITING queued and the open pool's workers) must never
+    # reach it, so it is set that much higher than the 8 per worker that bound calls with a credential
+    open_share = 0 if anonymous else MAX_WAITING + 2 * (open_calls or OPEN_CALLS)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
         # admission (with the auth check) runs first, so unauthenticated calls never take a stream slot (but the
         # open health Watch, which draws from its own OPEN_STREAMS pool)
         interceptors=[admission, StreamLimitInterceptor(max_streams or max(1, max_workers - 8 - OPEN_STREAMS))],
         options=_SERVER_OPTIONS,
-        maximum_concurrent_rpcs=max_workers * 8,
+        maximum_concurrent_rpcs=max_workers * 8 + open_share,
     )
     names = []
     for reg in registrations:

@@ -184,3 +184,49 @@ def test_a_unary_call_without_a_request_is_refused_as_grpc_refuses_it() -> None:
             assert "requires exactly one request message" in (exc.value.details() or "")
     finally:
         server.stop(0)
+
+
+def test_a_flood_without_a_token_never_fills_grpcs_own_cap_on_concurrent_calls() -> None:
+    """grpc refuses calls past a cap on concurrent calls (8 per worker) counting all of them: before, a flood without
+    a token (here 8 connections x 100 calls in flight, on a 4-worker agent) made it refuse token-bearing calls."""
+    server = _server(TokenSet(read=(TOKEN,)), max_workers=4)
+    address = f"127.0.0.1:{server.port}"
+    stop = threading.Event()
+    flood_codes: dict[str, int] = {}
+    channels = [grpc.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(8)]
+
+    def flood(ch: grpc.Channel) -> None:
+        health = health_pb2_grpc.HealthStub(ch)
+        while not stop.is_set():
+            calls = [health.Check.future(health_pb2.HealthCheckRequest(), timeout=30) for _ in range(100)]
+            for c in calls:
+                try:
+                    c.result()
+                    code = "OK"
+                except grpc.RpcError as e:
+                    code = e.code().name
+                flood_codes[code] = flood_codes.get(code, 0) + 1
+
+    threads = [threading.Thread(target=flood, args=(ch,)) for ch in channels]
+    refused: list[str] = []
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        md: tuple[tuple[str, str | bytes], ...] = (("authorization", f"Bearer {TOKEN}"),)
+        with grpc.insecure_channel(address) as ch:
+            health = health_pb2_grpc.HealthStub(ch)
+            for _ in range(30):
+                try:
+                    health.Check(health_pb2.HealthCheckRequest(), metadata=md, timeout=5)
+                except grpc.RpcError as e:
+                    refused.append(f"{e.code().name}: {e.details()}")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+        for ch in channels:
+            ch.close()
+        server.stop(0)
+    assert sum(flood_codes.values()) > 800  # the flood really ran
+    assert refused == []
