@@ -7,6 +7,7 @@ Commands live in modules by subject (cli/jobs_cmds.py, cli/farmer_cmds.py, cli/c
 from __future__ import annotations
 
 import importlib
+import math
 from pathlib import Path
 
 import click
@@ -62,6 +63,17 @@ class LazyGroup(click.Group):
         return super().list_commands(ctx)
 
 
+MIN_TIMEOUT_S = 0.1
+#: A day. `inf`, `nan` and `1e308` were accepted, and every call then failed at once (no deadline grpc can represent).
+MAX_TIMEOUT_S = 86400.0
+
+
+def _check_timeout(_ctx: click.Context, _param: click.Parameter, value: float) -> float:
+    if not math.isfinite(value) or not MIN_TIMEOUT_S <= value <= MAX_TIMEOUT_S:
+        raise click.BadParameter(f"{value:g} is not a number of seconds from {MIN_TIMEOUT_S:g} to {MAX_TIMEOUT_S:g}")
+    return value
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--fleet", type=click.Path(path_type=Path), default=None, help="Fleet file (fleet.yaml).")
 @click.option("--plotter", "plotters", multiple=True, metavar="HOST:PORT", help="A plotter agent (repeatable).")
@@ -73,10 +85,11 @@ class LazyGroup(click.Group):
 @click.option(
     "--timeout",
     "timeout_s",
-    type=click.FloatRange(min=0.1),
+    type=float,
+    callback=_check_timeout,
     default=DEFAULT_TIMEOUT_S,
     show_default=True,
-    help="Deadline of each call, in seconds.",
+    help=f"Deadline of each call, in seconds ({MIN_TIMEOUT_S:g}..{MAX_TIMEOUT_S:g}).",
 )
 @click.version_option(__version__, prog_name="plotboss-cli")
 @click.pass_context

@@ -40,7 +40,8 @@ def config_check(kind: str, path: Path) -> None:
     """Validate a KIND config file; exit 2 with the file and field named when it is wrong.
 
     Beyond the schema, it checks what the agent (or the CLI, for a fleet file) would check at start: token files
-    readable and well-formed, TLS files readable PEM, and whether the listen address needs --insecure (a warning).
+    readable and well-formed, TLS files readable PEM, for a plotter its log dir (and warnings for tmp/dst dirs that are
+    missing and sections not acted on yet), and whether the listen address needs --insecure (a warning).
     """
     cfg = load_config(path, MODELS[kind])
     for warning in _start_checks(kind, cfg, path):
@@ -77,4 +78,8 @@ def _start_checks(kind: str, cfg: BaseModel, path: Path) -> list[str]:
         check_listen_policy(section.listen, section.tls, False, f"{path}: agent.listen", warn=False)
     except ConfigError as e:
         warnings.append(f"{e} (as configured, the agent starts only with --insecure)")
+    if isinstance(cfg, PlotterConfig):
+        from plotter_agent.app import start_checks
+
+        warnings += start_checks(cfg, str(path))
     return warnings

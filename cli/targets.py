@@ -92,8 +92,10 @@ def _check_readable(path: Path | None, label: str) -> None:
     call per agent."""
     if path is None:
         return
+    from plotboss.small_files import read_small_file
+
     try:
-        path.read_bytes()
+        read_small_file(path)
     except (OSError, ValueError) as e:
         raise ConfigError(f"{label}: cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
 

@@ -53,12 +53,23 @@ class AgentSpec:
     build: Callable[[StrictModel, Path], Agent]
 
 
+class _DropUnparsableRequests(logging.Filter):
+    """grpc logs a full traceback for every request it cannot parse (the client gets INTERNAL "Exception deserializing
+    request!"): any client could flood the log with them. Kept at --log-level debug only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Exception deserializing"):
+            return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return True
+
+
 def _setup_logging(level: str) -> None:
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("grpc._common").addFilter(_DropUnparsableRequests())
 
 
 def _publish_local(local: LocalCredential, port: int, host: str) -> None:

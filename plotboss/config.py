@@ -15,6 +15,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
 from plotboss.errors import ConfigError
+from plotboss.small_files import read_small_text
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -102,7 +103,7 @@ class SecretSource(StrictModel):
         """Read the secret; ConfigError if the file/variable is missing or empty."""
         if self.file is not None:
             try:
-                text = self.file.read_text(encoding="utf-8")
+                text = read_small_text(self.file)
             except UnicodeDecodeError:
                 raise ConfigError(
                     f"{self.describe()} is not UTF-8 text (a secret is text, e.g. from: openssl rand -hex 32)"
@@ -226,7 +227,7 @@ def load_config(path: Path, model: type[M]) -> M:
     """Read and validate a YAML config file. ConfigError (naming the file and field) on any problem."""
     label = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_small_text(path)
     except FileNotFoundError:
         raise ConfigError(f"{label}: no such file") from None
     except UnicodeDecodeError:

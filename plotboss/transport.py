@@ -21,23 +21,37 @@ import grpc
 
 from plotboss.errors import ConfigError
 from plotboss.interceptors import GuardInterceptor, Release
+from plotboss.small_files import read_small_file
 
 if TYPE_CHECKING:
     # The server side (health, reflection, auth -> pydantic config models) is imported inside serve(): a CLI call
     # only dials, and those imports were ~40% of `plotboss-cli status`'s wall time (bench/README.md).
     from grpc_health.v1 import health
 
+    from plotboss.admission import AdmissionInterceptor
     from plotboss.auth import TokenSet
     from plotboss.config import ClientTlsConfig, ServerTlsConfig
 
 log = logging.getLogger(__name__)
 
+#: Answers (a job list, a log chunk) may be large; the CLI and the agents' own clients accept this much.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+#: What an agent accepts in one request. The largest real request (ReserveRequest: a plot name, a size and an agent
+#: name) is under 300 bytes; every other request holds a job id, a few numbers or nothing. A client without a token
+#: sending 15 MiB requests took an agent from 59 MiB to 1.2 GiB RSS when this was MAX_MESSAGE_BYTES.
+MAX_REQUEST_BYTES = 64 * 1024
 DEFAULT_TIMEOUT_S = 10.0
 
 _MSG_OPTIONS: list[tuple[str, int | str]] = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+]
+
+_SERVER_OPTIONS: list[tuple[str, int | str]] = [
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
+    # gRPC sets SO_REUSEPORT by default: a second agent on a taken port started and took half the connections
+    ("grpc.so_reuseport", 0),
 ]
 
 
@@ -92,7 +106,7 @@ def check_listen_policy(
 
 def _read(path: Path, what: str) -> bytes:
     try:
-        return path.read_bytes()
+        return read_small_file(path)
     except OSError as e:
         raise ConfigError(f"{what}: cannot read {path}: {e.strerror or e}") from None
 
@@ -150,6 +164,7 @@ class Server:
     port: int
     host: str
     health: health.HealthServicer
+    admission: AdmissionInterceptor
 
     @property
     def address(self) -> str:
@@ -159,6 +174,7 @@ class Server:
         """Stop accepting calls, let in-flight ones finish within ``grace_s``, then close."""
         self.health.enter_graceful_shutdown()
         self.grpc_server.stop(grace_s).wait()
+        self.admission.close()
 
 
 def serve(
@@ -172,27 +188,46 @@ def serve(
     tls_label: str = "agent.tls",
     max_workers: int = 32,
     max_streams: int | None = None,
+    open_calls: int | None = None,
+    request_timeout_s: float | None = None,
 ) -> Server:
     """Start a server on ``listen`` (port 0 picks a free one). ConfigError if the policy or TLS files forbid it.
 
     A streaming call (a watch) holds a worker thread for its whole life, so at most ``max_streams`` (default: all
     workers but 8 and the OPEN_STREAMS health watches) run at once; more get RESOURCE_EXHAUSTED instead of starving
     unary calls and health checks.
+
+    Calls without a credential run in a pool of their own (plotboss/admission.py), at most ``open_calls`` at once
+    (default OPEN_CALLS; unlimited, in a pool of ``max_workers``, when the agent has no credentials at all: then
+    no call has one), each request message within ``request_timeout_s``: they cannot hold the workers that calls
+    with a token need.
     """
     check_listen_policy(listen, tls, insecure, label)
     host, _ = split_host_port(listen)
+    from plotboss.admission import MAX_WAITING, OPEN_CALLS, REQUEST_TIMEOUT_S, AdmissionInterceptor, credential_check
     from plotboss.auth import AuthInterceptor
 
+    mutual_tls = tls is not None and tls.client_ca is not None
+    anonymous = not tokens.enabled and not mutual_tls  # no call can carry a credential
+    admission = AdmissionInterceptor(
+        AuthInterceptor(tokens),
+        credential_check(tokens, mutual_tls),
+        open_calls=None if anonymous else open_calls or OPEN_CALLS,
+        workers=max_workers if anonymous else None,
+        request_timeout_s=request_timeout_s or REQUEST_TIMEOUT_S,
+        max_waiting=None if anonymous else MAX_WAITING,
+    )
+    # grpc refuses calls past this many in flight (RESOURCE_EXHAUSTED "Concurrent RPC limit exceeded!"), counting
+    # every call: calls without a credential (at most MAX_WAITING queued and the open pool's workers) must never
+    # reach it, so it is set that much higher than the 8 per worker that bound calls with a credential
+    open_share = 0 if anonymous else MAX_WAITING + 2 * (open_calls or OPEN_CALLS)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-        # the auth check runs first, so unauthenticated calls never take a stream slot (but the open health Watch,
-        # which draws from its own OPEN_STREAMS pool)
-        interceptors=[
-            AuthInterceptor(tokens),
-            StreamLimitInterceptor(max_streams or max(1, max_workers - 8 - OPEN_STREAMS)),
-        ],
-        options=_MSG_OPTIONS,
-        maximum_concurrent_rpcs=max_workers * 8,
+        # admission (with the auth check) runs first, so unauthenticated calls never take a stream slot (but the
+        # open health Watch, which draws from its own OPEN_STREAMS pool)
+        interceptors=[admission, StreamLimitInterceptor(max_streams or max(1, max_workers - 8 - OPEN_STREAMS))],
+        options=_SERVER_OPTIONS,
+        maximum_concurrent_rpcs=max_workers * 8 + open_share,
     )
     names = []
     for reg in registrations:
@@ -213,12 +248,14 @@ def serve(
         else:
             port = server.add_insecure_port(listen)
     except RuntimeError as e:
+        admission.close()
         raise ConfigError(f"{label}: cannot listen on {listen}: {e}{hint}") from None
     if port == 0:
+        admission.close()
         raise ConfigError(f"{label}: cannot listen on {listen} (address in use or not available here){hint}")
     server.start()
     log.info("listening on %s:%d (%s)", host, port, "TLS" if tls else "plaintext")
-    return Server(grpc_server=server, port=port, host=host, health=health_servicer)
+    return Server(grpc_server=server, port=port, host=host, health=health_servicer, admission=admission)
 
 
 class _ClientInterceptor(

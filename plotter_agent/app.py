@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import time
 from pathlib import Path
 
@@ -71,10 +73,7 @@ class PlotterAgent:
             clock=clock,
             reap=self.launcher.reap if isinstance(self.launcher, PopenLauncher) else lambda: None,
         )
-        # the generated stubs mark every RPC abstract; the archiver's answer UNIMPLEMENTED from the base until it lands
-        self.servicer = PlotterServicer(  # type: ignore[abstract]
-            config.agent.name, self.view, self.controller, self.scheduler
-        )
+        self.servicer = PlotterServicer(config.agent.name, self.view, self.controller, self.scheduler)
 
     def registrations(self) -> list[ServiceRegistration]:
         return [
@@ -115,6 +114,57 @@ class PlotterAgent:
         log.info("config reloaded from %s", self.config_path)
 
 
+#: Sections that are validated but not acted on yet (their issues land later): a note at start, not silence.
+NOT_YET = {"archiving": "archiver (no plot is moved)"}
+
+
+def _dir_problem(path: Path) -> tuple[str, bool]:
+    """('', _) for a dir that is there; else (what is wrong, whether it is certain: there but not a directory)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "no such directory", False
+    except OSError as e:
+        return f"cannot look at it: {e.strerror or e}", True
+    return ("", True) if stat.S_ISDIR(st.st_mode) else ("not a directory", True)
+
+
+def start_checks(config: PlotterConfig, label: str) -> list[str]:
+    """What the agent (and `config check`) checks on this machine before starting; ConfigError naming ``label`` (the
+    file) and the field for a dir that cannot be what it names, warnings returned for what may still change.
+
+    ``logging.plots`` must be a directory: it is where jobs are recognised by their logs, and a typo there meant that
+    no job was ever tracked. A tmp/tmp2/dst dir (or the transfer log dir) that does not exist is only a warning: those
+    are often mount points of drives that come up after the agent (they show as errors in `dirs` until they do); one
+    that exists but is not a directory is an error."""
+    warnings = []
+    problem, _ = _dir_problem(config.logging.plots)
+    if problem:
+        raise ConfigError(
+            f"{label}: logging.plots: {config.logging.plots}: {problem} (the plot log dir, where jobs are "
+            "recognised by their log files; create it or fix the path)"
+        )
+    d = config.directories
+    named: list[tuple[str, Path]] = [(f"directories.tmp[{i}]", p) for i, p in enumerate(d.tmp)]
+    named += [("directories.tmp2", d.tmp2)] if d.tmp2 is not None else []
+    named += [(f"directories.dst[{i}]", p) for i, p in enumerate(d.dst)]
+    named += [("logging.transfers", config.logging.transfers)] if config.logging.transfers is not None else []
+    for field, path in named:
+        problem, certain = _dir_problem(path)
+        if problem and certain:
+            raise ConfigError(f"{label}: {field}: {path}: {problem}")
+        if problem:
+            warnings.append(
+                f"{label}: {field}: {path}: {problem} (yet: a drive not mounted? shown as an error until it is)"
+            )
+    for section, what in NOT_YET.items():
+        if section in config.model_fields_set:
+            warnings.append(f"{label}: {section}: checked, but this version has no {what} yet")
+    return warnings
+
+
 def build(config: StrictModel, config_path: Path) -> PlotterAgent:
     assert isinstance(config, PlotterConfig)
+    for warning in start_checks(config, str(config_path)):
+        log.warning("%s", warning)
     return PlotterAgent(config, config_path)

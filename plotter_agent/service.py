@@ -10,7 +10,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Iterator
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO, NamedTuple, NoReturn
 
 import grpc
 
@@ -438,3 +438,31 @@ class PlotterServicer(plotter_pb2_grpc.PlotterServiceServicer):
         self, request: plotter_pb2.DrainSchedulerRequest, context: grpc.ServicerContext
     ) -> plotter_pb2.DrainSchedulerResponse:
         return plotter_pb2.DrainSchedulerResponse(state=self._control(self.scheduler.drain))  # type: ignore[arg-type]
+
+    def GetArchiveStatus(
+        self, request: plotter_pb2.GetArchiveStatusRequest, context: grpc.ServicerContext
+    ) -> plotter_pb2.GetArchiveStatusResponse:
+        return _unimplemented(super().GetArchiveStatus, request, context)
+
+    def PauseArchiver(
+        self, request: plotter_pb2.PauseArchiverRequest, context: grpc.ServicerContext
+    ) -> plotter_pb2.PauseArchiverResponse:
+        return _unimplemented(super().PauseArchiver, request, context)
+
+    def ResumeArchiver(
+        self, request: plotter_pb2.ResumeArchiverRequest, context: grpc.ServicerContext
+    ) -> plotter_pb2.ResumeArchiverResponse:
+        return _unimplemented(super().ResumeArchiver, request, context)
+
+
+def _unimplemented(base: Callable[..., object], request: object, context: grpc.ServicerContext) -> NoReturn:
+    """UNIMPLEMENTED with a message saying why, and no traceback in the log: the generated base method raised
+    NotImplementedError, which grpc logged with a full traceback on every call (any read client could flood the log)."""
+    name = getattr(base, "__name__", "this RPC")
+    part = "archiver" if "Archiv" in name else "scheduler"
+    log.debug("%s: refused (the %s is not part of this version)", name, part)
+    context.abort(
+        grpc.StatusCode.UNIMPLEMENTED,
+        f"{name}: this plotboss version has no {part} yet (it comes with a later release); nothing was changed",
+    )
+    raise AssertionError("context.abort returns only by raising")

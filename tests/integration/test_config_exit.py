@@ -129,6 +129,8 @@ def _example_for_test(kind: str, root: Path) -> Path:
     data = yaml.safe_load(text)
     for d in ("tmp/00", "tmp/01", "tmp2", "dst/00", "farm/d0"):
         (root / "mnt" / d).mkdir(parents=True, exist_ok=True)
+    for d in ("plots", "transfers"):  # the plot log dir must exist for the plotter to start
+        (root / "var-lib-plotboss" / "logs" / d).mkdir(parents=True, exist_ok=True)
     path = root / f"{kind}.yaml"
     path.write_text(text)
     assert data["version"] == 1

@@ -318,8 +318,11 @@ def test_dirs_orphans_watch_and_bad_requests(bed: Bed, procs: list[subprocess.Po
     stub_calls: list[tuple[Callable[[plotter_pb2_grpc.PlotterServiceStub], object], grpc.StatusCode]] = [
         (lambda s: s.GetJob(plotter_pb2.GetJobRequest(job="")), grpc.StatusCode.INVALID_ARGUMENT),
         (lambda s: s.GetJob(plotter_pb2.GetJobRequest(job="xyz")), grpc.StatusCode.INVALID_ARGUMENT),
-        # a huge bad name: still INVALID_ARGUMENT (quoted whole, the details overflowed the client's trailer limit)
-        (lambda s: s.GetJob(plotter_pb2.GetJobRequest(job="a" * 100_000)), grpc.StatusCode.INVALID_ARGUMENT),
+        # a huge bad name (under the 64 KiB request cap): still INVALID_ARGUMENT (quoted whole, the details
+        # overflowed the client's trailer limit)
+        (lambda s: s.GetJob(plotter_pb2.GetJobRequest(job="a" * 60_000)), grpc.StatusCode.INVALID_ARGUMENT),
+        # past the cap: refused as it arrives
+        (lambda s: s.GetJob(plotter_pb2.GetJobRequest(job="a" * 100_000)), grpc.StatusCode.RESOURCE_EXHAUSTED),
         (lambda s: s.KillJob(plotter_pb2.KillJobRequest(job="pid:1")), grpc.StatusCode.NOT_FOUND),
         (lambda s: s.AnalyzeLogs(plotter_pb2.AnalyzeLogsRequest(k=99)), grpc.StatusCode.INVALID_ARGUMENT),
         (
