@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from plotter_agent.archive.outcome import Fault, classify
 from plotter_agent.rsync_runner import PARTIAL_DIR, Progress, RsyncTransfer, TransferSpec, parse_argv
 from testbed.rsyncd import RsyncDaemon, free_port, start_rsyncd
 
@@ -88,6 +89,7 @@ def test_progress_mid_transfer_then_sigkill_then_resume(tmp_path: Path, rsyncd: 
     finally:
         t.kill()
     assert (result.returncode, result.signal) == (None, signal.SIGKILL)
+    assert classify(result) == Fault.KILLED
     assert result.last_progress is not None and result.last_progress.bytes < size
 
     # the daemon's receiver keeps the interrupted file in the partial dir: never under the final name
@@ -132,6 +134,7 @@ def test_wrong_password_is_rc5_and_right_one_works(tmp_path: Path) -> None:
         bad = RsyncTransfer(TransferSpec(**base, user="plotter", password="wrong-password")).start().wait(30)  # type: ignore[arg-type]
         assert bad.returncode == 5, bad
         assert any("auth failed" in line for line in bad.stderr_tail), bad.stderr_tail
+        assert classify(bad) == Fault.AUTH
         assert files_under(daemon.path) == {}
         good = RsyncTransfer(TransferSpec(**base, user="plotter", password="right-password")).start().wait(30)  # type: ignore[arg-type]
         assert good.ok, good.stderr_tail
@@ -145,6 +148,8 @@ def test_unknown_module_is_rc5_and_no_daemon_is_rc10(tmp_path: Path, rsyncd: Rsy
     url = f"rsync://127.0.0.1:{rsyncd.port}/nosuchmodule/d0/"
     r = RsyncTransfer(TransferSpec(str(src), url, RID, str(tmp_path / "l"))).start().wait(30)
     assert r.returncode == 5 and any("Unknown module" in line for line in r.stderr_tail), r
+    assert classify(r) == Fault.AUTH
     url = f"rsync://127.0.0.1:{free_port()}/plots/d0/"
     r = RsyncTransfer(TransferSpec(str(src), url, RID, str(tmp_path / "l"))).start().wait(30)
     assert r.returncode == 10 and any("Connection refused" in line for line in r.stderr_tail), r
+    assert classify(r) == Fault.REFUSED
