@@ -80,7 +80,7 @@ def classify(result: RsyncResult, *, stopped_by_us: bool = False) -> Fault:
     if rc == 12:
         return Fault.CONNECTION_LOST
     if rc == 11:
-        return Fault.SOURCE_IO if "[sender]" in text else Fault.DISK_FULL
+        return Fault.SOURCE_IO if _sender_read_error(result.stderr_tail) else Fault.DISK_FULL
     if rc == 23:
         return Fault.PARTIAL
     if rc == 30:
@@ -88,6 +88,17 @@ def classify(result: RsyncResult, *, stopped_by_us: bool = False) -> Fault:
     if rc == 24:
         return Fault.VANISHED
     return Fault.OTHER
+
+
+def _sender_read_error(lines: Sequence[str]) -> bool:
+    """rsync names the side a message comes from (``rsync: [sender] ...``); every side's final ``rsync error:``
+    line carries ``[sender=3.x]`` whoever failed, so only the sender's own complaint about reading counts."""
+    if any(line.startswith(("rsync: [receiver]", "rsync: [generator]")) for line in lines):
+        return False
+    return any(
+        line.startswith("rsync: [sender]") and ("mapping" in line or "failed to open" in line or "Input/output" in line)
+        for line in lines
+    )
 
 
 class Kind(enum.StrEnum):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -153,3 +154,25 @@ def test_unknown_module_is_rc5_and_no_daemon_is_rc10(tmp_path: Path, rsyncd: Rsy
     r = RsyncTransfer(TransferSpec(str(src), url, RID, str(tmp_path / "l"))).start().wait(30)
     assert r.returncode == 10 and any("Connection refused" in line for line in r.stderr_tail), r
     assert classify(r) == Fault.REFUSED
+
+
+def test_a_drive_that_fills_up_mid_push_is_disk_full(tmp_path: Path) -> None:
+    """A real small filesystem (a 3 MiB tmpfs) behind the module: an 8 MiB push runs out of room part way."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)]).returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        daemon = start_rsyncd(tmp_path / "rsyncd", mnt)
+        try:
+            (mnt / "d0").mkdir()
+            src = make_source(tmp_path, 6, 8 * MiB)
+            r = RsyncTransfer(TransferSpec(str(src), daemon.url("d0/"), RID, str(tmp_path / "l"))).start().wait(60)
+        finally:
+            daemon.stop()
+        assert r.returncode in (11, 12, 23), r
+        assert any("No space left on device" in line for line in r.stderr_tail), r.stderr_tail
+        assert classify(r) == Fault.DISK_FULL
+        assert not (mnt / "d0" / name(6)).exists()
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)

@@ -34,10 +34,13 @@ def rsync(rc: int | None, *stderr: str, sig: int | None = None) -> RsyncResult:
     return RsyncResult(rc, sig, tuple(stderr), None, 1.0, ("rsync",))
 
 
-# stderr lines as rsync 3.2 prints them
+# stderr as rsync 3.5 printed it when a 3 MiB tmpfs behind the module filled up (tests/integration/test_rsync_runner)
 NO_SPACE = (
-    'rsync: [receiver] write failed on "/mnt/farm/d0/.plot-k32-x.plot.AbC123": No space left on device (28)',
-    "rsync error: error in file IO (code 11) at receiver.c(381) [receiver=3.2.7]",
+    'rsync: [receiver] write failed on "/d0/plot-k18-x.plot" (in plots): No space left on device (28)',
+    "rsync error: error in file IO (code 11) at receiver.c(657) [receiver=3.5.0]",
+    "rsync error: error in file IO (code 11) at io.c(1892) [sender=3.5.0]",
+    "rsync error: error in file IO (code 11) at io.c(1892) [generator=3.5.0]",
+    "rsync: [sender] read error: Connection reset by peer (104)",
 )
 
 
@@ -63,11 +66,7 @@ NO_SPACE = (
         (rsync(24, 'file has vanished: "/mnt/dst/plot-k32-x.plot"'), False, Fault.VANISHED),
         (rsync(11, *NO_SPACE), False, Fault.DISK_FULL),
         (rsync(12, "rsync: [receiver] write failed: No space left on device (28)"), False, Fault.DISK_FULL),
-        (
-            rsync(11, "rsync error: error in file IO (code 11) at receiver.c(381) [receiver=3.2.7]"),
-            False,
-            Fault.DISK_FULL,
-        ),
+        (rsync(11, *NO_SPACE[1:]), False, Fault.DISK_FULL),  # the receiver failed, whatever the sender adds
         (
             rsync(11, 'rsync: [sender] read errors mapping "/mnt/dst/x.plot": Input/output error (5)'),
             False,
