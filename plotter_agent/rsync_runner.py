@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Protocol
 
-from plotboss.errors import InvalidArgument
+from plotboss.errors import FailedPrecondition, InvalidArgument
 from plotboss.plots import parse_plot_name
 
 log = logging.getLogger(__name__)
@@ -259,7 +259,10 @@ class RsyncTransfer:
             raise RuntimeError("transfer already started")
         os.makedirs(self.spec.log_dir, exist_ok=True)
         self._started = self._clock()
-        self._proc = self._launcher(self.argv, build_env(self.spec))
+        try:
+            self._proc = self._launcher(self.argv, build_env(self.spec))
+        except OSError as e:
+            raise FailedPrecondition(f"cannot start {self.argv[0]}: {e.strerror or e}") from None
         for name, stream, fn in (
             ("out", self._proc.stdout, self._read_stdout),
             ("err", self._proc.stderr, self._read_stderr),

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from plotboss.errors import InvalidArgument
+from plotboss.errors import FailedPrecondition, InvalidArgument
 from plotter_agent.rsync_runner import (
     PARTIAL_DIR,
     Progress,
+    RsyncTransfer,
     TransferSpec,
     build_argv,
     build_env,
@@ -100,3 +101,10 @@ def test_parse_argv_recognises_our_transfers_only() -> None:
 )
 def test_parse_progress(line: str, want: Progress | None) -> None:
     assert parse_progress(line) == want
+
+
+def test_a_missing_rsync_is_a_clear_error(tmp_path: object) -> None:
+    t = RsyncTransfer(spec(log_dir=str(tmp_path)), rsync="/nonexistent/bin/rsync")
+    with pytest.raises(FailedPrecondition, match="cannot start /nonexistent/bin/rsync: No such file"):
+        t.start()
+    assert t.pid is None
