@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from plotter_agent.archive.outcome import Fault, classify
+from plotter_agent.archive.recovery import outcome_from_log
 from plotter_agent.rsync_runner import PARTIAL_DIR, Progress, RsyncTransfer, TransferSpec, parse_argv
 from testbed.rsyncd import RsyncDaemon, free_port, start_rsyncd
 
@@ -62,6 +63,8 @@ def test_push_is_byte_identical_and_logged_under_the_marker(tmp_path: Path, rsyn
     assert result.last_progress.done and result.last_progress.percent == 100
     assert seen and seen[-1] == result.last_progress
     assert Path(spec.log_file).is_file() and name(1) in Path(spec.log_file).read_text()
+    logged = outcome_from_log(Path(spec.log_file).read_text())
+    assert (logged.finished, logged.returncode) == (True, 0)
 
 
 def test_progress_mid_transfer_then_sigkill_then_resume(tmp_path: Path, rsyncd: RsyncDaemon) -> None:
@@ -99,9 +102,17 @@ def test_progress_mid_transfer_then_sigkill_then_resume(tmp_path: Path, rsyncd: 
     assert not (drive / name(2)).exists()
     assert all(Path(f).name != name(2) or Path(f).parent.name == PARTIAL_DIR for f in files_under(rsyncd.path))
 
+    killed_pid = t.pid
+    logged = outcome_from_log(Path(spec.log_file).read_text(), killed_pid)
+    assert (logged.pid, logged.finished, logged.returncode) == (killed_pid, False, None)
+
     # a retry to the same drive resumes from it and lands whole; the partial is gone
-    again = RsyncTransfer(TransferSpec(str(src), rsyncd.url("d0/"), RID, str(logs))).start().wait(60)
+    retry = RsyncTransfer(TransferSpec(str(src), rsyncd.url("d0/"), RID, str(logs))).start()
+    again = retry.wait(60)
     assert again.ok, again.stderr_tail
+    text = Path(spec.log_file).read_text()  # the same file: both runs, told apart by pid
+    assert outcome_from_log(text, killed_pid).finished is False
+    assert outcome_from_log(text) == outcome_from_log(text, retry.pid) and outcome_from_log(text).returncode == 0
     assert sha256(drive / name(2)) == sha256(src)
     assert not partial.exists() and not partial.parent.exists()  # rsync removes its relative partial dir too
     assert files_under(rsyncd.path) == {f"d0/{name(2)}": size}
@@ -136,6 +147,7 @@ def test_wrong_password_is_rc5_and_right_one_works(tmp_path: Path) -> None:
         assert bad.returncode == 5, bad
         assert any("auth failed" in line for line in bad.stderr_tail), bad.stderr_tail
         assert classify(bad) == Fault.AUTH
+        assert outcome_from_log(Path(base["log_dir"], f"{name(4)}.{RID}.rsync.log").read_text()).returncode == 5
         assert files_under(daemon.path) == {}
         good = RsyncTransfer(TransferSpec(**base, user="plotter", password="right-password")).start().wait(30)  # type: ignore[arg-type]
         assert good.ok, good.stderr_tail
@@ -154,6 +166,7 @@ def test_unknown_module_is_rc5_and_no_daemon_is_rc10(tmp_path: Path, rsyncd: Rsy
     r = RsyncTransfer(TransferSpec(str(src), url, RID, str(tmp_path / "l"))).start().wait(30)
     assert r.returncode == 10 and any("Connection refused" in line for line in r.stderr_tail), r
     assert classify(r) == Fault.REFUSED
+    assert outcome_from_log((tmp_path / "l" / f"{name(5)}.{RID}.rsync.log").read_text()).returncode == 10
 
 
 def test_a_drive_that_fills_up_mid_push_is_disk_full(tmp_path: Path) -> None:
