@@ -5,7 +5,7 @@ Every push runs with ``--log-file=<transfers dir>/<plot>.<reservation id>.rsync.
 appends to that file, one ``[pid]`` per run, and ends a run with one of (real lines, rsync 3.5)::
 
     2026/12/01 20:40:43 [12877] sent 4195499 bytes  received 44 bytes  total size 4194304
-    2026/12/01 20:40:43 [12884] rsync error: error starting client-server protocol (code 5) at main.c(1954) [sender=3.5.0]
+    2026/12/01 20:40:43 [12884] rsync error: error starting client-server protocol (code 5) at main.c(1954) ...
 
 A run that shows neither was killed (or is still running). Pure: the caller reads the process table and the file.
 """

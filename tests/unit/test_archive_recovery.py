@@ -9,13 +9,13 @@ NAME = "plot-k20-2021-05-05-12-34-" + "0" * 64 + ".plot"
 LOGS = "/var/lib/plotboss/logs/transfers"
 
 # real --log-file output of rsync 3.5 (one file, appended by three runs: killed, auth failure, success)
-LOG = """\
+LOG = f"""\
 2026/12/01 20:40:43 [12889] building file list
 2026/12/01 20:40:43 [12884] @ERROR: auth failed on module plots
 2026/12/01 20:40:43 [12884] sent 0 bytes  received 0 bytes  total size 0
 2026/12/01 20:40:43 [12884] rsync error: error starting client-server protocol (code 5) at main.c(1954) [sender=3.5.0]
 2026/12/01 20:40:42 [12877] building file list
-2026/12/01 20:40:43 [12877] <f+++++++++ plot-k20-2021-05-05-12-34-0000000000000000000000000000000000000000000000000000000000000000.plot
+2026/12/01 20:40:43 [12877] <f+++++++++ {NAME}
 2026/12/01 20:40:43 [12877] sent 4195499 bytes  received 44 bytes  total size 4194304
 """
 
