@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from plotter_agent.farmer_client import FarmerClient
 from plotter_agent.rsync_runner import PARTIAL_DIR, RsyncTransfer, TransferSpec
 from testbed.agents import InProcess, serve_in_process
 from testbed.rsyncd import RsyncDaemon
+from testbed.standin import start_chia_job
 
 pytestmark = pytest.mark.slow
 K18 = plot_size(18)
@@ -129,6 +131,26 @@ def test_killed_push_resumes_on_the_kept_reservation(
         assert step == Complete()
         assert fc.complete(r.id).size_bytes == src.stat().st_size
     assert sha256(Path(r.drive_path) / src.name) == sha256(src)
+
+
+def test_a_real_k18_plot_from_the_stand_in_is_archived_byte_identical(
+    tmp_path: Path, rsyncd: RsyncDaemon, farmer: InProcess[FarmerAgent], procs: list[subprocess.Popen[bytes]]
+) -> None:
+    dst = tmp_path / "dst"
+    job = start_chia_job(18, tmp_path / "tmp", dst, tmp_path / "logs" / "job.log")
+    procs.append(job)
+    assert job.wait(timeout=180) == 0, (tmp_path / "logs" / "job.log").read_text(errors="replace")
+    views = build_dirs([(str(dst), "dst")], {str(dst): scan_dir(str(dst))}, [])
+    choice = choose_source(views, [], [], time.time() + 60)  # past settle_s
+    assert choice is not None, views
+    src = Path(choice.plot.path)
+    digest = sha256(src)
+    with FarmerClient(farmer.address) as fc:
+        r = fc.reserve(src.name, choice.plot.size_bytes, "plotter-01")
+        result = RsyncTransfer(TransferSpec(str(src), r.rsync_url, r.id, str(tmp_path / "transfers"))).start().wait(60)
+        assert result.ok, result.stderr_tail
+        done = fc.complete(r.id)
+    assert done.size_bytes == src.stat().st_size and sha256(Path(done.plot_path)) == digest
 
 
 @pytest.mark.xfail(
