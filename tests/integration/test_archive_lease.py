@@ -15,7 +15,7 @@ from farmer_agent.config import FarmerConfig
 from plotboss.plots import plot_size
 from plotter_agent.archive.lease import LeaseKeeper
 from plotter_agent.farmer_client import FarmerClient
-from testbed.agents import InProcess, serve_in_process
+from testbed.agents import LOCAL_TOKEN, InProcess, serve_in_process
 from testbed.rsyncd import free_port
 
 pytestmark = pytest.mark.slow
@@ -45,7 +45,7 @@ def ids(fc: FarmerClient) -> list[str]:
 
 
 def test_kept_reservation_outlives_its_lease_and_expires_once_let_go(farmer: InProcess[FarmerAgent]) -> None:
-    with FarmerClient(farmer.address) as fc:
+    with FarmerClient(farmer.address, token=LOCAL_TOKEN) as fc:
         r = fc.reserve(NAME, plot_size(18), "plotter-01")
         keeper = LeaseKeeper(fc.renew, r.id, LEASE_S / 4).start()
         try:
@@ -62,7 +62,7 @@ def test_kept_reservation_outlives_its_lease_and_expires_once_let_go(farmer: InP
 
 
 def test_a_released_reservation_is_lost_and_the_keeper_stops(farmer: InProcess[FarmerAgent]) -> None:
-    with FarmerClient(farmer.address) as fc:
+    with FarmerClient(farmer.address, token=LOCAL_TOKEN) as fc:
         r = fc.reserve(NAME, plot_size(18), "plotter-01")
         keeper = LeaseKeeper(fc.renew, r.id, 0.1).start()
         try:

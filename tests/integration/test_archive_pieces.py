@@ -24,7 +24,7 @@ from plotter_agent.archive.source import choose_source
 from plotter_agent.dirs import build_dirs, scan_dir
 from plotter_agent.farmer_client import FarmerClient
 from plotter_agent.rsync_runner import PARTIAL_DIR, RsyncTransfer, TransferSpec
-from testbed.agents import InProcess, serve_in_process
+from testbed.agents import LOCAL_TOKEN, InProcess, serve_in_process
 from testbed.rsyncd import RsyncDaemon
 from testbed.standin import start_chia_job
 
@@ -76,7 +76,7 @@ def test_one_plot_archived_by_the_pieces(tmp_path: Path, rsyncd: RsyncDaemon, fa
     src = Path(choice.plot.path)
     digest = sha256(src)
 
-    with FarmerClient(farmer.address) as fc:
+    with FarmerClient(farmer.address, token=LOCAL_TOKEN) as fc:
         listed = fc.list_drives()
         farmers = choose_farmer([FarmerView("farmer-01", listed.drives)], {}, [], time.time(), size_bytes=K18)
         assert farmers.candidates == ("farmer-01",)
@@ -107,7 +107,7 @@ def test_killed_push_resumes_on_the_kept_reservation(
     dst.mkdir()
     src = dst / name(7, k=20)
     src.write_bytes(os.urandom(plot_size(20)))
-    with FarmerClient(farmer.address) as fc:
+    with FarmerClient(farmer.address, token=LOCAL_TOKEN) as fc:
         r = fc.reserve(src.name, src.stat().st_size, "plotter-01")
         spec = TransferSpec(str(src), r.rsync_url, r.id, str(tmp_path / "transfers"), bwlimit_kbps=2048)
         t = RsyncTransfer(spec).start()
@@ -145,7 +145,7 @@ def test_a_real_k18_plot_from_the_stand_in_is_archived_byte_identical(
     assert choice is not None, views
     src = Path(choice.plot.path)
     digest = sha256(src)
-    with FarmerClient(farmer.address) as fc:
+    with FarmerClient(farmer.address, token=LOCAL_TOKEN) as fc:
         r = fc.reserve(src.name, choice.plot.size_bytes, "plotter-01")
         result = RsyncTransfer(TransferSpec(str(src), r.rsync_url, r.id, str(tmp_path / "transfers"))).start().wait(60)
         assert result.ok, result.stderr_tail
@@ -164,7 +164,7 @@ def test_release_removes_the_partial_dir_file_of_a_killed_push(
 ) -> None:
     src = tmp_path / name(8, k=20)
     src.write_bytes(os.urandom(plot_size(20)))
-    with FarmerClient(farmer.address) as fc:
+    with FarmerClient(farmer.address, token=LOCAL_TOKEN) as fc:
         r = fc.reserve(src.name, src.stat().st_size, "plotter-01")
         t = RsyncTransfer(TransferSpec(str(src), r.rsync_url, r.id, str(tmp_path / "t"), bwlimit_kbps=2048)).start()
         try:
