@@ -30,6 +30,7 @@ from typing import Any
 import psutil
 
 from farmer_agent.reservation import ID_RE, Reservation, check_request
+from plotboss.atomic import write_atomic
 from plotboss.errors import ConfigError, InvalidArgument
 from plotboss.plots import is_plot_name
 
@@ -163,26 +164,6 @@ def load(path: Path) -> list[Reservation]:
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the state file: {e.strerror or e}") from None
     return decode(data, str(path))
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves either the old or the new content, never a mix."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
 
 
 class StateWriter:

@@ -1,7 +1,5 @@
 """Small files written atomically: temp file, fsync, rename, fsync of the dir (a crash leaves old or new, never a mix).
-
-(farmer_agent/state.py has the same routine for the reservations file; it can move here.)
-"""
+Used for the farmer's reservations file and the plotter's scheduler state."""
 
 from __future__ import annotations
 

@@ -17,7 +17,8 @@ from farmer_agent.plotfiles import Cleanup, landed_size, remove_partials, remove
 from farmer_agent.reservation import Reservation
 from farmer_agent.rsyncd import check_drive_patterns, rsync_url
 from farmer_agent.service import drive_pb, reservation_pb
-from farmer_agent.state import StateWriter, decode, default_state_path, encode, load, write_atomic
+from farmer_agent.state import StateWriter, decode, default_state_path, encode, load
+from plotboss.atomic import write_atomic
 from plotboss.errors import ConfigError, FailedPrecondition, InvalidArgument
 from plotboss.plots import expected_plot_size
 
