@@ -18,7 +18,7 @@ from plotboss.transport import DEFAULT_TIMEOUT_S
 #: The modules that register commands on ``cli``. They are imported when needed, not at start-up: a command's module
 #: pulls in its own dependencies (rich tables, the farmer or plotter stubs, pydantic models for config commands), and
 #: `plotboss-cli status` should not pay for the others' (start-up time is most of a status call; see bench/README.md).
-COMMAND_MODULES = ("cli.jobs_cmds", "cli.farmer_cmds", "cli.config_cmds")
+COMMAND_MODULES = ("cli.jobs_cmds", "cli.farmer_cmds", "cli.config_cmds", "cli.watch")
 
 #: Where each command lives: a fast path only. A command missing here is still found (every module is imported, as
 #: for `--help`), just with the slower start.
@@ -26,6 +26,7 @@ COMMAND_HOME = {
     **dict.fromkeys(("status", "details", "dirs", "kill", "suspend", "resume", "logs", "analyze"), "cli.jobs_cmds"),
     **dict.fromkeys(("drives", "reservations"), "cli.farmer_cmds"),
     "config": "cli.config_cmds",
+    "watch": "cli.watch",
 }
 
 
