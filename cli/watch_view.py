@@ -29,6 +29,17 @@ DRIVE_STATES = {
 }
 KEYS_HELP = "q quit  ↑↓/1-9 plotter  ←→ job  l log  p/r pause/resume scheduler  a/A pause/resume archiver"
 PHASES = (1, 2, 3, 4)
+JOB_PATH_W, DIR_PATH_W = 28, 48  # paths longer than this keep their end ("…/tmp/00"): what tells dirs apart
+
+
+def short_path(path: str, width: int) -> str:
+    """``path`` cut to ``width`` characters from the left, the end kept: '…ong/path/tmp/00'."""
+    return path if len(path) <= width else "…" + path[-(width - 1) :]
+
+
+def _line(text: str, style: str | None = None) -> Text:
+    """A line that never wraps (a long one ends in '…'): rows keep their place on the screen."""
+    return Text(text, style=style or "", no_wrap=True, overflow="ellipsis")
 
 
 @dataclass(frozen=True)
@@ -169,10 +180,10 @@ def jobs_table(jobs: Sequence[plotter_pb2.Job], selected: int | None) -> Table:
             job_label(j, shorts),
             PLOTTER_NAMES.get(j.plotter, "?"),
             str(j.k or "?"),
-            j.tmp_dir or "-",
-            j.dst_dir or "-",
+            short_path(j.tmp_dir or "-", JOB_PATH_W),
+            short_path(j.dst_dir or "-", JOB_PATH_W),
             status_phase(j),
-            f"{bar(j.progress, 20)} {j.progress * 100:3.0f}%",
+            f"{bar(j.progress, 12)} {j.progress * 100:3.0f}%",
             human_duration(from_duration(j.eta)) if j.HasField("eta") else "-",
             human_duration(from_duration(j.wall)),
             state,
@@ -202,7 +213,7 @@ def histogram(jobs: Sequence[plotter_pb2.Job]) -> Table:
         for m in cols:
             n = counts[row].get(m, 0)
             cells.append(f"{'■' * max(1, round(8 * n / top)) if n else '·'} {n}")
-        t.add_row(row, *cells, style="bold" if row == "all" else None)
+        t.add_row(short_path(row, DIR_PATH_W), *cells, style="bold" if row == "all" else None)
     return t
 
 
@@ -218,7 +229,7 @@ def dirs_table(dirs: Sequence[plotter_pb2.Dir]) -> Table:
         t.add_column(col, justify="right" if col in ("free", "size", "jobs", "plots") else "left", no_wrap=True)
     for d in dirs:
         t.add_row(
-            d.path,
+            short_path(d.path, DIR_PATH_W),
             ROLE_NAMES.get(d.role, "?"),
             space_bar(d.total_bytes, d.free_bytes) if not d.error else d.error,
             human_bytes(d.free_bytes),
@@ -237,7 +248,7 @@ def drives_table(drives: Sequence[farmer_pb2.Drive]) -> Table:
     for d in drives:
         state = DRIVE_STATES.get(d.state, "unknown")
         t.add_row(
-            d.path,
+            short_path(d.path, DIR_PATH_W),
             space_bar(d.total_bytes, max(0, d.free_bytes - d.reserved_bytes)),
             human_bytes(d.free_bytes),
             human_bytes(d.reserved_bytes),
@@ -255,16 +266,16 @@ def reservation_lines(reservations: Sequence[farmer_pb2.Reservation], now: float
     for r in reservations:
         left = max(0.0, r.expire_time.ToNanoseconds() / 1e9 - now)
         out.append(
-            Text(
-                f"  reserved {human_bytes(r.size_bytes)} on {r.drive_path} for {r.requester}: {r.plot_name} "
-                f"(lease {left:.0f} s)"
+            _line(
+                f"  reserved {human_bytes(r.size_bytes)} on {r.drive_path} for {r.requester} (lease {left:.0f} s): "
+                f"{r.plot_name}"
             )
         )
     return out
 
 
 def _heading(index: int | None, name: str, address: str, rest: str, selected: bool, down: bool) -> Text:
-    t = Text()
+    t = Text(no_wrap=True, overflow="ellipsis")
     if index is not None:
         t.append(f"[{index}] ", style="bold")
     t.append(name, style="bold reverse" if selected else "bold")
@@ -317,7 +328,7 @@ def render(screen: Screen) -> RenderableType:
     if screen.log is not None:
         log_title, lines = screen.log
         parts.append(Text(f"log: {log_title}", style="bold"))
-        parts.extend(Text(line, no_wrap=True, overflow="ellipsis") for line in lines)
+        parts.extend(_line(line) for line in lines)
     for i, p in enumerate(screen.plotters):
         parts.append(Text(""))
         parts.extend(plotter_part(p, i, screen))

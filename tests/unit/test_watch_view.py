@@ -75,10 +75,25 @@ def test_jobs_with_phase_progress_and_eta_and_the_selected_one() -> None:
     out = text(Screen(NOW, plotters=[PlotterSnap("plotter-01", "10.0.0.1:8470", OK, jobs)], selected_job=1))
     assert "[1] plotter-01 (10.0.0.1:8470)  2 jobs" in out
     first, second = row(out, "aaaaaaaa"), row(out, "bbbbbbbb")
-    assert "1:3" in first and "████░░░░░░░░░░░░░░░░  20%" in first and "1:02:05" in first
-    assert "3:5" in second and "███████████████░░░░░  75%" in second
+    assert "1:3" in first and "██░░░░░░░░░░  20%" in first and "1:02:05" in first
+    assert "3:5" in second and "█████████░░░  75%" in second
     assert second.lstrip().startswith("›") and not first.lstrip().startswith("›")
     assert first.split()[-1] == "running"
+
+
+def test_long_paths_keep_their_end_and_the_other_columns_fit() -> None:
+    deep = "/srv/plotting/very/deep/mount/points/of/this/machine"
+    jobs = [job("aa" * 32, f"{deep}/tmp/00", 2, 1, progress=0.5, eta_s=60)]
+    jobs[0].dst_dir = f"{deep}/dst/00"
+    dirs = [plotter_pb2.Dir(path=f"{deep}/tmp/00", role=plotter_pb2.DIR_ROLE_TMP, total_bytes=GIB, free_bytes=GIB)]
+    out = text(Screen(NOW, plotters=[PlotterSnap("plotter-01", "h:1", OK, jobs, dirs)]))
+    first = row(out, "aaaaaaaa")
+    assert " …ints/of/this/machine/tmp/00 " in first and " …ints/of/this/machine/dst/00 " in first
+    assert "2:1" in first and "50%" in first and "1:00" in first and first.rstrip().endswith("running")
+    assert max(len(line) for line in out.splitlines()) <= 160
+    hist, dir_row = (line for line in out.splitlines() if line.startswith("…"))
+    assert hist.startswith("…g/very/deep/mount/points/of/this/machine/tmp/00 ") and "■" in hist
+    assert dir_row.startswith("…g/very/deep/mount/points/of/this/machine/tmp/00 ") and "tmp" in dir_row.split()
 
 
 def test_phase_histogram_per_tmp_dir_and_in_all() -> None:
@@ -147,7 +162,7 @@ def test_dir_and_drive_bars_count_used_and_reserved_space() -> None:
     assert "███████████████░░░░░  75%" in d0 and "250.0 GiB" in d0 and d0.split()[-3:] == ["5", "1", "ok"]
     assert "missing: not mounted" in row(out, "/mnt/farm/d1")
     assert "farmer-01 (h:2)  2 drives, 1 reservations" in out
-    assert "reserved 101.0 GiB on /mnt/farm/d0 for plotter-01: plot-k32-x.plot (lease 90 s)" in out
+    assert "reserved 101.0 GiB on /mnt/farm/d0 for plotter-01 (lease 90 s): plot-k32-x.plot" in out
 
 
 def test_unreachable_rows_say_since_when_and_hide_stale_data() -> None:
