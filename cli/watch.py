@@ -41,6 +41,8 @@ CHANNEL_OPTIONS: list[tuple[str, int | str]] = [
 STREAM_S = 600.0  # a WatchJobs call is renewed this often (a deadline, so a silent agent cannot hold it forever)
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.5, 8.0
 RECHECK_UNIMPLEMENTED_S = 60.0  # an agent upgraded while we watch gains its scheduler/archiver lines
+RETRY_STREAM_S = 30.0  # an agent that refused the WatchJobs stream is asked again this often
+GONE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)  # the agent is not answering at all
 LOG_LINES = 12
 
 
@@ -124,24 +126,35 @@ class PlotterFeed(Feed):
         self.optional = {"scheduler": Optional(), "archive": Optional()}
         self.log_job: str | None = None
         self.log: tuple[str, list[str]] | None = None
+        self.poll_jobs = False  # set while the agent refuses the stream: jobs come from ListJobs polls
         self.spawn(self._follow_jobs)
         self.spawn(lambda: self.poll_loop(self._poll))
 
     def _follow_jobs(self) -> None:
+        """Jobs from the WatchJobs stream. An agent that refuses the stream (too many streams in flight,
+        RESOURCE_EXHAUSTED, or any code but a gone agent's) has its jobs polled with ListJobs instead, and the stream
+        is tried again later."""
         backoff = Backoff()
         while not self.stop.is_set():
             try:
                 for msg in self.stub.WatchJobs(plotter_pb2.WatchJobsRequest(), timeout=STREAM_S):
                     with self.lock:
                         self.jobs = list(msg.jobs)
+                        self.poll_jobs = False
                     self.ok()
                     backoff.reset()
             except grpc.RpcError as e:
                 if self.stop.is_set():
                     return
-                if e.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
+                code = e.code()
+                if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    continue  # the stream's own deadline: renew it
+                if code == grpc.StatusCode.UNAVAILABLE:
                     self.down(e)
                     self.stop.wait(backoff.next())
+                else:
+                    self.poll_jobs = True
+                    self.stop.wait(RETRY_STREAM_S)
 
     def _ask(self, key: str, call: Callable[[], Any]) -> None:
         state = self.optional[key]
@@ -151,16 +164,26 @@ class PlotterFeed(Feed):
         try:
             answer = call()
         except grpc.RpcError as e:
-            if e.code() != grpc.StatusCode.UNIMPLEMENTED:
+            if e.code() in GONE:
                 raise
-            self.optional[key] = Optional(None, now + RECHECK_UNIMPLEMENTED_S)
-            return
-        self.optional[key] = Optional(answer)
+            # UNIMPLEMENTED: an agent without it, asked again now and then; any other refusal: no line, asked again
+            # at the next poll (the agent itself answers, so its row stays up)
+            answer = None
+            retry_at = now + RECHECK_UNIMPLEMENTED_S if e.code() == grpc.StatusCode.UNIMPLEMENTED else 0.0
+        else:
+            retry_at = 0.0
+        with self.lock:
+            self.optional[key] = Optional(answer, retry_at)
 
     def _poll(self) -> None:
         dirs = self.stub.ListDirs(plotter_pb2.ListDirsRequest(), timeout=self.timeout_s).dirs
+        jobs = (
+            self.stub.ListJobs(plotter_pb2.ListJobsRequest(), timeout=self.timeout_s).jobs if self.poll_jobs else None
+        )
         with self.lock:
             self.dirs = list(dirs)
+            if jobs is not None:
+                self.jobs = list(jobs)
         self.ok()
         req_s, req_a = plotter_pb2.GetSchedulerStatusRequest(), plotter_pb2.GetArchiveStatusRequest()
         self._ask("scheduler", lambda: self.stub.GetSchedulerStatus(req_s, timeout=self.timeout_s))
@@ -431,9 +454,9 @@ def _targets(opts: ClientOptions) -> tuple[list[Target], list[Target]]:
 def watch(opts: ClientOptions, interval_s: float) -> None:
     """A live full-screen view of the plotters and farmers. Keys: q quit, ↑↓ or 1-9 select a plotter, ←→ a job,
     l its log, p/r pause/resume the plotter's scheduler, a/A its archiver (each asks y/n)."""
+    plotter_targets, farmer_targets = _targets(opts)
     if not sys.stdin.isatty() or not sys.stdout.isatty():
         raise click.UsageError("watch needs a terminal (stdin and stdout)")
-    plotter_targets, farmer_targets = _targets(opts)
     clock = time.time
     plotters = [PlotterFeed(t, interval_s, opts.timeout_s, clock) for t in plotter_targets]
     farmers = [FarmerFeed(t, interval_s, opts.timeout_s, clock) for t in farmer_targets]
