@@ -15,7 +15,14 @@ import pytest
 
 from cli.targets import Target
 from cli.watch import FarmerFeed, PlotterFeed
-from testbed.agents import farmer_config, plotter_config, start_agent, write_yaml
+from plotboss.transport import dial
+from plotboss.v1 import plotter_pb2, plotter_pb2_grpc
+from plotter_agent.app import PlotterAgent
+from plotter_agent.config import PlotterConfig
+from testbed.agents import farmer_config, plotter_config, serve_in_process, start_agent, write_yaml
+from testbed.clock import VirtualClock
+from testbed.procs import FakeTable, proc
+from tests.conftest import SAMPLES
 
 CLI = Path(sys.executable).parent / "plotboss-cli"
 
@@ -112,6 +119,31 @@ def test_feeds_keep_one_connection_and_follow_agents_away_and_back(
     finally:
         pfeed.close()
         ffeed.close()
+
+
+def test_jobs_are_polled_while_the_agent_refuses_the_watch_stream(tmp_path: Path) -> None:
+    """An agent at its cap of streams answers WatchJobs with RESOURCE_EXHAUSTED: the feed lists the jobs instead."""
+    config = PlotterConfig.model_validate(plotter_config(tmp_path))
+    log = tmp_path / "logs" / "job.log"
+    log.write_bytes((SAMPLES / "chiapos-2.0.12-k18.plot.log").read_bytes()[:3000])  # a k18 job in phase 1
+    cmd = ("python3", "/v/bin/chia", "plots", "create", "-k", "18", "-t", str(tmp_path / "tmp"), "-d", "/d")
+    table = FakeTable([proc(10, cmd, fds=((1, str(log)), (2, str(log))), create_time=1000.0)])
+    agent = PlotterAgent(config, tmp_path / "plotter.yaml", table=table, clock=VirtualClock(5000.0))
+    served = serve_in_process(agent, max_workers=11)  # room for one stream (11 - 8 spare - 2 health watches)
+    holder = dial(served.address, timeout_s=60)
+    feed = None
+    try:
+        held = plotter_pb2_grpc.PlotterServiceStub(holder).WatchJobs(plotter_pb2.WatchJobsRequest())
+        for _first in held:  # the one stream the agent allows is ours from its first message
+            break
+        feed = f = PlotterFeed(Target("plotter", "plotter-01", served.address, None, None), 0.2, 5.0, time.time)
+        wait_for("the job, listed", lambda: [j.pid for j in f.snap().jobs] == [10], 20)
+        assert feed.poll_jobs and feed.snap().reach.down_since is None
+    finally:
+        if feed is not None:
+            feed.close()
+        holder.close()
+        served.stop()
 
 
 def test_watch_refuses_bad_input_with_exit_2(tmp_path: Path) -> None:
