@@ -17,7 +17,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -238,6 +238,11 @@ class FarmerFeed(Feed):
             )
 
 
+def job_name(j: plotter_pb2.Job) -> str:
+    """How the agent's job RPCs name a job: its plot id, else pid:N."""
+    return j.plot_id or f"pid:{j.pid}"
+
+
 # -- keys --------------------------------------------------------------------------------------------------------
 
 ARROWS = {"\x1b[A": "up", "\x1b[B": "down", "\x1b[C": "right", "\x1b[D": "left"}
@@ -278,15 +283,16 @@ class Watch:
     def __init__(self, plotters: list[PlotterFeed], farmers: list[FarmerFeed], clock: Callable[[], float]) -> None:
         self.plotters, self.farmers, self.clock = plotters, farmers, clock
         self.selected = 0
-        self.selected_job = 0
+        self.selected_job = 0  # its index in the selected plotter's list, kept on the job itself as jobs come and go:
+        self.selected_key: str | None = None  # the job's name (plot id or pid:N)
         self.pending: str | None = None  # a control key waiting for y/n
         self.status = ""
         self.quit = False
 
-    def screen(self) -> Screen:
+    def screen(self, height: int = 0) -> Screen:
         snaps = [p.snap() for p in self.plotters]
         if snaps:
-            self.selected_job = min(self.selected_job, max(0, len(snaps[self.selected].jobs) - 1))
+            self._follow_selection(snaps[self.selected].jobs)
         log = None
         if self.plotters and self.plotters[self.selected].log_job is not None:
             log = self.plotters[self.selected].log or (self.plotters[self.selected].log_job or "", ["(reading…)"])
@@ -302,12 +308,22 @@ class Watch:
             prompt=prompt,
             status=self.status,
             log=log,
+            height=height,
         )
+
+    def _follow_selection(self, jobs: Sequence[plotter_pb2.Job]) -> None:
+        """Keep the selection on the same job while others start and end; when it ends, on its neighbour."""
+        names = [job_name(j) for j in jobs]
+        if self.selected_key in names:
+            self.selected_job = names.index(self.selected_key)
+        else:
+            self.selected_job = min(self.selected_job, max(0, len(names) - 1))
+            self.selected_key = names[self.selected_job] if names else None
 
     def _select(self, i: int) -> None:
         if self.plotters and 0 <= i < len(self.plotters):
             self.plotters[self.selected].log_job = None
-            self.selected, self.selected_job = i, 0
+            self.selected, self.selected_job, self.selected_key = i, 0, None
 
     def key(self, k: str) -> None:
         if self.pending is not None:
@@ -326,8 +342,11 @@ class Watch:
         elif k.isdigit() and k != "0":
             self._select(int(k) - 1)
         elif k in ("left", "right") and self.plotters:
-            n = len(self.plotters[self.selected].snap().jobs)
-            self.selected_job = (self.selected_job + (1 if k == "right" else -1)) % max(1, n)
+            jobs = self.plotters[self.selected].snap().jobs
+            self._follow_selection(jobs)
+            if jobs:
+                self.selected_job = (self.selected_job + (1 if k == "right" else -1)) % len(jobs)
+                self.selected_key = job_name(jobs[self.selected_job])
         elif k == "l":
             self._toggle_log()
         elif k in CONTROLS:
@@ -349,8 +368,8 @@ class Watch:
         if not jobs:
             self.status = f"{feed.target.name}: no job to show the log of"
             return
-        j = jobs[min(self.selected_job, len(jobs) - 1)]
-        feed.log_job, feed.log = (j.plot_id or f"pid:{j.pid}"), None
+        self._follow_selection(jobs)
+        feed.log_job, feed.log = job_name(jobs[self.selected_job]), None
         threading.Thread(target=self._read_log, args=(feed, feed.log_job), daemon=True).start()
 
     @staticmethod
@@ -401,7 +420,11 @@ def run_watch(watch: Watch, tick_s: float = 0.25) -> None:
         console = Console(highlight=False)
         with Live(console=console, screen=True, auto_refresh=False, redirect_stdout=False) as live:
             while not watch.quit:
-                live.update(render(watch.screen()), refresh=True)
+                # the terminal's size now, from the terminal itself: LINES/COLUMNS in the environment (which rich
+                # prefers) are stale once the window is resized
+                size = os.get_terminal_size(fd)
+                console.size = (size.columns, size.lines)
+                live.update(render(watch.screen(size.lines)), refresh=True)
                 ready, _w, _x = select.select([fd], [], [], tick_s)
                 if ready:
                     data = os.read(fd, 64).decode(errors="replace")

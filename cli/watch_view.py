@@ -85,6 +85,13 @@ class Screen:
     status: str = ""
     #: (title, lines) of the log pane when open.
     log: tuple[str, Sequence[str]] | None = None
+    #: The terminal's height (0: no limit). Long lists are cut to a share of it, with a line saying how many more,
+    #: so that one busy plotter does not push the rest of the fleet off the screen.
+    height: int = 0
+
+    def cap(self, share: int) -> int | None:
+        """At most this many rows for a list that may take 1/share of the screen (None: no limit)."""
+        return max(3, self.height // share) if self.height else None
 
 
 def clock_text(t: float) -> str:
@@ -168,12 +175,26 @@ def archive_lines(msg: Message) -> list[Text]:
     return lines
 
 
-def jobs_table(jobs: Sequence[plotter_pb2.Job], selected: int | None) -> Table:
+def window(n: int, cap: int | None, around: int | None) -> range:
+    """Which of ``n`` rows to show: all, or ``cap`` of them with row ``around`` inside."""
+    if cap is None or n <= cap:
+        return range(n)
+    start = max(0, min((around or 0) - cap // 2, n - cap))
+    return range(start, start + cap)
+
+
+def more_line(shown: int, n: int, what: str) -> Text | None:
+    return _line(f"  … {n - shown} more {what}", "dim") if shown < n else None
+
+
+def jobs_table(jobs: Sequence[plotter_pb2.Job], selected: int | None, rows: range | None = None) -> Table:
     shorts = short_ids([j.plot_id for j in jobs if j.plot_id])
     t = Table(box=None, pad_edge=False, header_style="bold", show_edge=False)
     for col in ("", "job", "plotter", "k", "tmp", "dst", "phase", "progress", "eta", "wall", "state"):
         t.add_column(col, justify="right" if col in ("k", "eta", "wall") else "left", no_wrap=True)
     for i, j in enumerate(jobs):
+        if rows is not None and i not in rows:
+            continue
         state = STATE_NAMES.get(j.state, "?") + (" STALLED" if j.stalled else "")
         t.add_row(
             "›" if i == selected else "",
@@ -192,7 +213,7 @@ def jobs_table(jobs: Sequence[plotter_pb2.Job], selected: int | None) -> Table:
     return t
 
 
-def histogram(jobs: Sequence[plotter_pb2.Job]) -> Table:
+def histogram(jobs: Sequence[plotter_pb2.Job], cap: int | None = None, keep: frozenset[str] = frozenset()) -> Table:
     """How many jobs are in each major phase, per tmp dir and in all: the shape of the pipeline."""
     majors = sorted(set(PHASES) | {j.phase.major for j in jobs if j.phase.known})
     counts: dict[str, dict[int | None, int]] = {}
@@ -207,7 +228,11 @@ def histogram(jobs: Sequence[plotter_pb2.Job]) -> Table:
     cols: list[int | None] = [*majors, None]
     for m in cols:
         t.add_column(f"phase {m}" if m is not None else "unknown", no_wrap=True)
-    rows = sorted(k for k in counts if k != "all") + (["all"] if counts else [])
+    dirs = sorted(k for k in counts if k != "all")
+    if cap is not None and len(dirs) > cap:  # the selected job's tmp dir, then the busiest; "all" counts every job
+        dirs = sorted(sorted(dirs, key=lambda d: (d not in keep, -sum(counts[d].values())))[:cap])
+        t.caption, t.caption_justify = f"… {len(counts) - 1 - cap} more tmp dirs", "left"
+    rows = dirs + (["all"] if counts else [])
     for row in rows:
         cells = []
         for m in cols:
@@ -223,10 +248,14 @@ def space_bar(total: int, free: int, width: int = 20) -> str:
     return f"{bar(used, width)} {used * 100:3.0f}%"
 
 
-def dirs_table(dirs: Sequence[plotter_pb2.Dir]) -> Table:
+def dirs_table(dirs: Sequence[plotter_pb2.Dir], cap: int | None = None, keep: frozenset[str] = frozenset()) -> Table:
     t = Table(box=None, pad_edge=False, header_style="bold", title="dirs", title_justify="left", show_edge=False)
     for col in ("dir", "role", "used", "free", "size", "jobs", "plots"):
         t.add_column(col, justify="right" if col in ("free", "size", "jobs", "plots") else "left", no_wrap=True)
+    if cap is not None and len(dirs) > cap:
+        t.caption, t.caption_justify = f"… {len(dirs) - cap} more dirs", "left"
+        shown = set(sorted(range(len(dirs)), key=lambda i: (dirs[i].path not in keep, i))[:cap])
+        dirs = [d for i, d in enumerate(dirs) if i in shown]  # the selected job's dirs first, then in order
     for d in dirs:
         t.add_row(
             short_path(d.path, DIR_PATH_W),
@@ -295,11 +324,19 @@ def plotter_part(p: PlotterSnap, index: int, screen: Screen) -> list[RenderableT
         out.append(scheduler_line(p.scheduler))
     if p.archive is not None:
         out.extend(archive_lines(p.archive))
+    mark = screen.selected_job if selected else None
+    job = p.jobs[mark] if mark is not None and mark < len(p.jobs) else None
+    # the selected job's dirs stay in view when lists are cut
+    keep = frozenset(d for d in (job.tmp_dir, job.tmp2_dir, job.dst_dir) if d) if job is not None else frozenset()
     if p.jobs:
-        out.append(jobs_table(p.jobs, screen.selected_job if selected else None))
-        out.append(histogram(p.jobs))
+        rows = window(len(p.jobs), screen.cap(4), mark)
+        out.append(jobs_table(p.jobs, mark, rows))
+        more = more_line(len(rows), len(p.jobs), "jobs (←→ scrolls)")
+        if more is not None:
+            out.append(more)
+        out.append(histogram(p.jobs, screen.cap(6), keep))
     if p.dirs:
-        out.append(dirs_table(p.dirs))
+        out.append(dirs_table(p.dirs, screen.cap(6), keep))
     return out
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,7 @@ class Term:
 
     def __init__(self, root: Path) -> None:
         self.sock = f"plotboss-watch-{os.getpid()}-{root.name}"
+        self.err = root / "watch.err"  # the watch's stderr, shown when a wait times out
         self.tmux("new-session", "-d", "-x", "160", "-y", "50", "-s", "w", "bash", "--norc", "--noprofile")
 
     def tmux(self, *args: str) -> str:
@@ -60,7 +62,8 @@ class Term:
             if check(text):
                 return text
             time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {what}; the screen:\n{text}")
+        err = self.err.read_text(errors="replace") if self.err.exists() else ""
+        raise AssertionError(f"timed out waiting for {what}; the screen:\n{text}\nits stderr:\n{err}")
 
     def shell_child(self) -> psutil.Process:
         """The process the pane's shell runs in the foreground (our watch)."""
@@ -92,13 +95,31 @@ def term(root: Path) -> Iterator[Term]:
 
 
 def _plot_id(log: Path, timeout_s: float = 30.0) -> str:
+    """The job's plot id, once its log says phase 1 has started (so that a job stopped now is in phase 1)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        for line in log.read_text(errors="replace").splitlines():
-            if line.startswith("ID: "):
-                return line[4:].strip()
-        time.sleep(0.02)
-    raise AssertionError(f"{log}: no ID line")
+        lines = log.read_text(errors="replace").splitlines()
+        ids = [line[4:].strip() for line in lines if line.startswith("ID: ")]
+        if ids and any(line.startswith("Starting phase 1/4") for line in lines):
+            return ids[0]
+        time.sleep(0.01)
+    raise AssertionError(f"{log}: no ID line and start of phase 1")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _line_of(screen: str, needle: str) -> str:
+    lines = [line for line in screen.splitlines() if needle in line]
+    return lines[0] if lines else ""
+
+
+def _marked(screen: str) -> list[str]:
+    """The selected job's row (the one marked ›), as a list of at most one."""
+    return [line for line in screen.splitlines() if line.startswith("›")]
 
 
 def _job_row(screen: str, label: str) -> str:
@@ -139,25 +160,72 @@ def test_watch_follows_jobs_dirs_drives_and_agents(
         root / "fleet.yaml",
         {
             "version": 1,
-            "plotters": [{"name": "plotter-01", "address": f"127.0.0.1:{plotter_port}"}],
+            "plotters": [
+                {"name": "plotter-01", "address": f"127.0.0.1:{plotter_port}"},
+                {"name": "plotter-02", "address": f"127.0.0.1:{_free_port()}"},  # nothing listens there
+            ],
             "farmers": [{"name": "farmer-01", "address": f"127.0.0.1:{farmer_port}"}],
         },
     )
-    term.send(f"cd {root} && stty -g > tty.before && {CLI} --fleet {fleet} watch --interval 0.5", "Enter")
+    term.send(f"cd {root} && stty -g > tty.before && {CLI} --fleet {fleet} watch --interval 0.5 2>watch.err", "Enter")
 
-    # jobs, the phase histogram, dirs and drives
+    # the held job in phase 1, and the other plotter, not running
     label = plot_id[:8]
     screen = term.wait(
         "the held job in phase 1",
         lambda s: "stopped" in _job_row(s, label) and (_phase(s, label, dst) or "").startswith("1:"),
     )
-    assert "plotter-01" in screen and "1 jobs" in screen
-    assert "phases" in screen and str(tmp) in screen and str(dst) in screen
-    (hist,) = [line for line in screen.splitlines() if line.startswith(str(tmp)) and "■" in line]
-    assert hist.split()[1:3] == ["■■■■■■■■", "1"], hist  # one job, in phase 1
-    term.wait("the farmer's drive", lambda s: str(root / "farm" / "d0") in s and "farmer-01" in s)
+    assert " jobs" in _line_of(screen, "[1] plotter-01 (")  # (other jobs on this machine are seen too)
+    assert "UNREACHABLE since" in _line_of(screen, "[2] plotter-02")
     # the agents have no scheduler/archiver on this base (UNIMPLEMENTED): no line for them, no error
     assert "UNIMPLEMENTED" not in screen
+
+    # select our job with the arrows (other jobs on the machine may come first)
+    for _ in range(40):
+        if _job_row(term.screen(), label).lstrip().startswith("›"):
+            break
+        before = _marked(term.screen())
+        term.send("Right")
+        term.wait("the selection moving", lambda s, before=before: _marked(s) != before, 5)  # type: ignore[misc]
+    screen = term.wait("our job selected", lambda s: _job_row(s, label).startswith("›"), 5)
+
+    # the phase histogram, dirs and drives (the selected job's dirs stay in view however busy the machine is)
+    (hist,) = [line for line in screen.splitlines() if line.startswith(str(tmp)) and "■" in line]
+    cells = hist.split()
+    assert cells[1].startswith("■") and cells[2] == "1" and cells[3:] == ["·", "0"] * 4, hist  # one job, in phase 1
+    dir_rows = [line.split() for line in screen.splitlines() if line.startswith((f"{tmp} ", f"{dst} "))]
+    assert [r[:2] for r in dir_rows if any(c.endswith("%") for c in r)] == [[str(tmp), "tmp"], [str(dst), "dst"]], (
+        dir_rows
+    )
+    term.wait("the farmer's drive", lambda s: str(root / "farm" / "d0") in s and "farmer-01 (" in s)
+
+    # its last log lines (TailLog through the agent)
+    term.send("l")
+    screen = term.wait("the log pane", lambda s: f"log: {plot_id}" in s and "(reading…)" not in s, 30)
+    log_lines = {" ".join(line.split()) for line in (logs / "job.log").read_text(errors="replace").splitlines()}
+    pane = [" ".join(line.split()) for line in screen.split(f"log: {plot_id}", 1)[1].splitlines()[1:4]]
+    assert pane and all(line and line in log_lines for line in pane), pane  # (tabs show as spaces)
+    term.send("l")
+    term.wait("the log pane closed", lambda s: "log: " not in s, 10)
+
+    # select the other plotter (by number) and back (arrow): plotter-01's job marker goes and comes back
+    term.send("2")
+    term.wait("plotter-02 selected", lambda s: not any(line.startswith("›") for line in s.splitlines()), 10)
+    term.send("p")
+    term.wait("the question names plotter-02", lambda s: "pause the scheduler of plotter-02? y/n" in s, 10)
+    term.send("n")
+    term.send("Up")
+    term.wait("plotter-01 selected again", lambda s: any(line.startswith("›") for line in s.splitlines()), 10)
+
+    # the view follows the terminal's size
+    term.tmux("resize-window", "-t", "w", "-x", "110", "-y", "30")
+    term.wait(
+        "the view redrawn at 110x30",
+        lambda s: s.startswith("plotboss watch") and max(map(len, s.splitlines())) <= 110 and "plotter-01" in s,
+        10,
+    )
+    term.tmux("resize-window", "-t", "w", "-x", "160", "-y", "50")
+    term.wait("the view redrawn at 160x50", lambda s: bool(_job_row(s, label)) and "farmer-01 (" in s, 10)
 
     # the job goes on: the screen follows its phase as it advances
     os.kill(job.pid, signal.SIGCONT)
@@ -172,15 +240,6 @@ def test_watch_follows_jobs_dirs_drives_and_agents(
     term.wait("the job's phase advancing to 3 or 4", later_phase, 120)
     majors = [int(p.split(":")[0]) for p in phases]
     assert majors == sorted(majors) and len(set(majors)) >= 2, phases
-
-    # its last log lines (TailLog through the agent)
-    term.send("l")
-    screen = term.wait("the log pane", lambda s: f"log: {plot_id}" in s and "(reading…)" not in s, 30)
-    log_lines = {" ".join(line.split()) for line in (logs / "job.log").read_text(errors="replace").splitlines()}
-    pane = [" ".join(line.split()) for line in screen.split(f"log: {plot_id}", 1)[1].splitlines()[1:4]]
-    assert pane and all(line and line in log_lines for line in pane), pane  # (tabs show as spaces)
-    term.send("l")
-    term.wait("the log pane closed", lambda s: "log: " not in s, 10)
 
     # pause through the key, with confirmation: a "n" changes nothing, a "y" asks the agent
     term.send("p")
@@ -199,11 +258,13 @@ def test_watch_follows_jobs_dirs_drives_and_agents(
     # the farmer goes away: its row says since when it is unreachable; it comes back on the same port
     farmer.kill()
     farmer.wait(10)
-    term.wait("the farmer unreachable", lambda s: "farmer-01" in s and "UNREACHABLE since" in s, 30)
+    term.wait("the farmer unreachable", lambda s: "UNREACHABLE since" in _line_of(s, "farmer-01 ("), 30)
     farmer, port = start_agent("plotboss-farmer", farmer_yaml, "--listen", f"127.0.0.1:{farmer_port}")
     procs.append(farmer)
     assert port == farmer_port
-    term.wait("the farmer back", lambda s: "UNREACHABLE" not in s and str(root / "farm" / "d0") in s, 60)
+    term.wait(
+        "the farmer back", lambda s: "1 drives" in _line_of(s, "farmer-01 (") and str(root / "farm" / "d0") in s, 60
+    )
 
     # q quits and leaves the terminal as it was
     term.send("q")

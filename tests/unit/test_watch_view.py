@@ -231,3 +231,36 @@ def test_prompt_status_and_log_pane_come_first() -> None:
 
 def test_keys_of_decodes_arrows_and_skips_other_escapes() -> None:
     assert list(keys_of("q\x1b[Ab1\x1bOB\x1b[5~p")) == ["q", "up", "b", "1", "down", "p"]
+
+
+def test_a_busy_plotter_is_cut_to_its_share_of_the_screen_around_the_selected_job() -> None:
+    jobs = [job(f"{i:02x}" * 32, f"/mnt/tmp/{i % 12:02d}", 1 + i % 4) for i in range(30)]
+    dirs = [
+        plotter_pb2.Dir(path=f"/mnt/tmp/{i:02d}", role=plotter_pb2.DIR_ROLE_TMP, total_bytes=GIB) for i in range(20)
+    ]
+    farmer = FarmerSnap("farmer-01", "h:2", OK, [farmer_pb2.Drive(path="/mnt/farm/d0", total_bytes=GIB)])
+    snap = PlotterSnap("plotter-01", "h:1", OK, jobs, dirs)
+    out = text(Screen(NOW, plotters=[snap], farmers=[farmer], selected_job=25, height=40))
+    job_rows = [line for line in out.splitlines() if "%" in line and "chia" in line]
+    assert len(job_rows) == 10  # 40 // 4
+    assert any(line.lstrip().startswith("›") and "19191919" in line for line in job_rows)  # job 25 (0x19) in view
+    assert "… 20 more jobs (←→ scrolls)" in out
+    assert "… 6 more tmp dirs" in out and "… 14 more dirs" in out  # 40 // 6 = 6 rows each
+    assert row(out, "all", start=True).split()[2::2] == ["8", "8", "7", "7", "0"]  # every job still counted
+    assert "farmer-01 (h:2)" in out and "/mnt/farm/d0" in out
+    assert len(out.splitlines()) <= 40
+    # no height given (a test, a pipe): nothing is cut
+    assert "more jobs" not in text(Screen(NOW, plotters=[snap]))
+
+
+def test_the_selected_jobs_dirs_stay_in_view_when_lists_are_cut() -> None:
+    jobs = [job(f"{i:02x}" * 32, f"/mnt/tmp/{i:02d}", 1) for i in range(20)]
+    jobs[17].dst_dir = "/mnt/dst/17"
+    dirs = [
+        plotter_pb2.Dir(path=f"/mnt/tmp/{i:02d}", role=plotter_pb2.DIR_ROLE_TMP, total_bytes=GIB) for i in range(20)
+    ]
+    dirs.append(plotter_pb2.Dir(path="/mnt/dst/17", role=plotter_pb2.DIR_ROLE_DST, total_bytes=GIB))
+    out = text(Screen(NOW, plotters=[PlotterSnap("plotter-01", "h:1", OK, jobs, dirs)], selected_job=17, height=40))
+    starts = [line.split()[0] for line in out.splitlines() if line.startswith("/mnt/")]
+    assert starts.count("/mnt/tmp/17") == 2 and "/mnt/dst/17" in starts  # in the histogram and in the dirs
+    assert "/mnt/tmp/16" not in starts  # cut (every tmp dir has one job: the first ones are kept after it)
