@@ -94,9 +94,11 @@ class Feed:
         while not self.stop.is_set():
             try:
                 poll()
-            except grpc.RpcError as e:
+            except (grpc.RpcError, ValueError) as e:  # ValueError: a call on the channel close() just closed
                 if self.stop.is_set():
                     return
+                if not isinstance(e, grpc.RpcError):
+                    raise
                 self.down(e)
                 self.stop.wait(backoff.next())
                 continue
@@ -109,7 +111,7 @@ class Feed:
 
 
 @dataclass(frozen=True)
-class Optional:
+class Answer:
     """An RPC the agent may not have (UNIMPLEMENTED before the scheduler/archiver landed): its last answer, or when
     to ask again."""
 
@@ -123,7 +125,7 @@ class PlotterFeed(Feed):
         self.stub = plotter_pb2_grpc.PlotterServiceStub(self.channel)
         self.jobs: list[plotter_pb2.Job] = []
         self.dirs: list[plotter_pb2.Dir] = []
-        self.optional = {"scheduler": Optional(), "archive": Optional()}
+        self.optional = {"scheduler": Answer(), "archive": Answer()}
         self.log_job: str | None = None
         self.log: tuple[str, list[str]] | None = None
         self.poll_jobs = False  # set while the agent refuses the stream: jobs come from ListJobs polls
@@ -143,9 +145,11 @@ class PlotterFeed(Feed):
                         self.poll_jobs = False
                     self.ok()
                     backoff.reset()
-            except grpc.RpcError as e:
+            except (grpc.RpcError, ValueError) as e:  # ValueError: the channel close() just closed
                 if self.stop.is_set():
                     return
+                if not isinstance(e, grpc.RpcError):
+                    raise
                 code = e.code()
                 if code == grpc.StatusCode.DEADLINE_EXCEEDED:
                     continue  # the stream's own deadline: renew it
@@ -173,7 +177,7 @@ class PlotterFeed(Feed):
         else:
             retry_at = 0.0
         with self.lock:
-            self.optional[key] = Optional(answer, retry_at)
+            self.optional[key] = Answer(answer, retry_at)
 
     def _poll(self) -> None:
         dirs = self.stub.ListDirs(plotter_pb2.ListDirsRequest(), timeout=self.timeout_s).dirs
@@ -201,6 +205,8 @@ class PlotterFeed(Feed):
             )
         except grpc.RpcError as e:
             return [f"({describe_rpc_error(e)})"]
+        except ValueError:  # the channel was closed: we are quitting
+            return []
         return data.decode(errors="replace").splitlines()[-LOG_LINES:]
 
     def snap(self) -> PlotterSnap:
@@ -386,6 +392,8 @@ class Watch:
         def run() -> None:
             try:
                 answer = getattr(feed.stub, rpc)(request(), timeout=feed.timeout_s)
+            except ValueError:  # the channel was closed: we are quitting
+                return
             except grpc.RpcError as e:
                 if e.code() == grpc.StatusCode.UNIMPLEMENTED:
                     self.status = f"{feed.target.name}: cannot {what}: this agent has none (UNIMPLEMENTED)"
