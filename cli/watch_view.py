@@ -138,9 +138,17 @@ def _errors(msg: Message) -> list[str]:
     ]
 
 
+def state_and_reason(msg: Message) -> list[str]:
+    """The state's name and the reason, the state left out when the reason starts with it ('disabled: ...')."""
+    state, reason = enum_name(msg, "state"), _str_field(msg, "reason")
+    if state and reason.startswith(state):
+        state = None
+    return [p for p in (state, reason) if p]
+
+
 def scheduler_line(msg: Message) -> Text:
     """'scheduler: running: start in /mnt/tmp/00' from whatever GetSchedulerStatusResponse holds (read defensively)."""
-    parts = [p for p in (enum_name(msg, "state"), _str_field(msg, "reason")) if p]
+    parts = state_and_reason(msg)
     line = Text("scheduler: ", style="bold")
     line.append(": ".join(parts) or "?")
     for err in _errors(msg):
@@ -150,7 +158,7 @@ def scheduler_line(msg: Message) -> Text:
 
 def archive_lines(msg: Message) -> list[Text]:
     """The archiver's state and reason, each transfer in flight with its progress, the last archive error."""
-    parts = [p for p in (enum_name(msg, "state"), _str_field(msg, "reason")) if p]
+    parts = state_and_reason(msg)
     head = Text("archive: ", style="bold")
     head.append(": ".join(parts) or "?")
     for err in _errors(msg):

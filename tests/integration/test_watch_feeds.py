@@ -10,11 +10,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import grpc
 import psutil
 import pytest
 
 from cli.targets import Target
 from cli.watch import FarmerFeed, PlotterFeed
+from cli.watch_view import enum_name
 from plotboss.transport import dial
 from plotboss.v1 import plotter_pb2, plotter_pb2_grpc
 from plotter_agent.app import PlotterAgent
@@ -75,9 +77,6 @@ def test_feeds_keep_one_connection_and_follow_agents_away_and_back(
         assert p.reach.seen and p.reach.down_since is None
         assert {d.path for d in p.dirs} >= {str(tmp_path / "p" / "tmp"), str(tmp_path / "p" / "dst")}
         assert [d.path for d in f.drives] == [str(tmp_path / "f" / "farm" / "d0")]
-        # no scheduler/archiver on this base: no answer kept, and the agent is not taken as down for it
-        assert p.scheduler is None and p.archive is None
-
         # one connection per agent, the same one across many polls (0.2 s apart): the stream and the polls share it
         first_p, first_f = my_connections(pport), my_connections(fport)
         assert len(first_p) == 1 and len(first_f) == 1, (first_p, first_f)
@@ -92,6 +91,24 @@ def test_feeds_keep_one_connection_and_follow_agents_away_and_back(
         # and no connection was opened and closed between the samples (only we dial these fresh ports)
         assert client_sides(pport) - before_p == {(*first_p, psutil.CONN_ESTABLISHED)}
         assert client_sides(fport) - before_f == {(*first_f, psutil.CONN_ESTABLISHED)}
+
+        # the scheduler and archiver lines hold what the agent answers (asked here on the test's own channel); an
+        # agent without them (UNIMPLEMENTED) has none and is not taken as down for it
+        channel = dial(f"127.0.0.1:{pport}")
+        try:
+            stub = plotter_pb2_grpc.PlotterServiceStub(channel)
+            for got, ask in (
+                (p.scheduler, lambda: stub.GetSchedulerStatus(plotter_pb2.GetSchedulerStatusRequest())),
+                (p.archive, lambda: stub.GetArchiveStatus(plotter_pb2.GetArchiveStatusRequest())),
+            ):
+                try:
+                    direct = ask()
+                except grpc.RpcError as e:
+                    assert e.code() == grpc.StatusCode.UNIMPLEMENTED and got is None
+                else:
+                    assert got is not None and enum_name(got, "state") == enum_name(direct, "state")
+        finally:
+            channel.close()
 
         # the farmer goes away: its feed says since when; it comes back on the same port and is up again
         farmer.kill()

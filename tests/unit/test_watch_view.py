@@ -264,3 +264,10 @@ def test_the_selected_jobs_dirs_stay_in_view_when_lists_are_cut() -> None:
     starts = [line.split()[0] for line in out.splitlines() if line.startswith("/mnt/")]
     assert starts.count("/mnt/tmp/17") == 2 and "/mnt/dst/17" in starts  # in the histogram and in the dirs
     assert "/mnt/tmp/16" not in starts  # cut (every tmp dir has one job: the first ones are kept after it)
+
+
+def test_a_reason_that_names_the_state_is_not_preceded_by_it_again() -> None:
+    sched = plotter_pb2.GetSchedulerStatusResponse(reason="paused: by plotboss-cli")
+    sched.state = plotter_pb2.SCHEDULER_STATE_PAUSED
+    out = text(Screen(NOW, plotters=[PlotterSnap("plotter-01", "h:1", OK, scheduler=sched)]))
+    assert "scheduler: paused: by plotboss-cli" in out and "paused: paused" not in out
