@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from cli.targets import Target
-from cli.watch import FarmerFeed, PlotterFeed
+from cli.watch_feeds import FarmerFeed, PlotterFeed
 from cli.watch_view import enum_name
 from plotboss.transport import dial
 from plotboss.v1 import plotter_pb2, plotter_pb2_grpc
