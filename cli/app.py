@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "cli.sched_cmds",
     "cli.analyze_cmds",
     "cli.completion",
+    "cli.watch",
 )
 
 #: Where each command lives: a fast path only. A command missing here is still found (every module is imported, as
@@ -37,6 +38,7 @@ COMMAND_HOME = {
     **dict.fromkeys(("drives", "reservations"), "cli.farmer_cmds"),
     "config": "cli.config_cmds",
     "scheduler": "cli.sched_cmds",
+    "watch": "cli.watch",
 }
 
 

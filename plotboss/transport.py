@@ -306,18 +306,20 @@ def dial(
     token: str | None = None,
     tls: ClientTlsConfig | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    options: Sequence[tuple[str, int | str]] = (),
 ) -> grpc.Channel:
-    """A channel to ``address`` whose calls carry ``token`` and a deadline of ``timeout_s`` unless given one."""
+    """A channel to ``address`` whose calls carry ``token`` and a deadline of ``timeout_s`` unless given one;
+    ``options`` are added to the channel's (e.g. reconnect backoff for a long-lived channel)."""
     split_host_port(address)
     if tls is not None:
         ca = _read(tls.ca, "tls ca")
         cert = _read(tls.cert, "tls cert") if tls.cert else None
         key = _read(tls.key, "tls key") if tls.key else None
         creds = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
-        options = list(_MSG_OPTIONS)
+        opts = [*_MSG_OPTIONS, *options]
         if tls.server_name:
-            options.append(("grpc.ssl_target_name_override", tls.server_name))
-        channel = grpc.secure_channel(address, creds, options=options)
+            opts.append(("grpc.ssl_target_name_override", tls.server_name))
+        channel = grpc.secure_channel(address, creds, options=opts)
     else:
-        channel = grpc.insecure_channel(address, options=_MSG_OPTIONS)
+        channel = grpc.insecure_channel(address, options=[*_MSG_OPTIONS, *options])
     return grpc.intercept_channel(channel, _ClientInterceptor(token, timeout_s))
