@@ -124,9 +124,19 @@ def _tmp_still_to_write(job: Job, k_default: int, separate_tmp2: bool) -> tuple[
     return max(0, tmp_peak - job.tmp_bytes), tmp2_peak
 
 
-def _inbound_bytes(job: Job, k_default: int) -> int:
+def _in_its_dst(job: Job, dirs: dict[str, DirView]) -> bool:
+    """True when the job's current plot is already a finished plot in its dst dir (renamed there, the process not yet
+    gone): its bytes are in the dir's used space, so it is no longer inbound."""
+    view = dirs.get(job.dst_dir) if job.dst_dir is not None else None
+    if view is None or not job.plot_id:
+        return False
+    return any(p.name.endswith(f"-{job.plot_id}.plot") for p in view.plots)
+
+
+def _inbound_bytes(job: Job, k_default: int, dirs: dict[str, DirView]) -> int:
     _mode, compression = _mode_of(job)
-    return plot_size(job.k or k_default, compression) * _plots_left(job)
+    left = _plots_left(job) - (1 if _in_its_dst(job, dirs) else 0)
+    return plot_size(job.k or k_default, compression) * max(0, left)
 
 
 def started_at(job: Job) -> float:
@@ -232,11 +242,12 @@ def _choose_dst(
         if view is None or view.error:
             unreadable.append(path)
             continue
-        # every live job writing here is inbound until it exits (after its final rename its plot is counted twice,
-        # in the dir's used space and as inbound, until the process is gone: a few seconds on the safe side)
+        # every live job writing here is inbound until its plot is a finished plot in the dir (from then on the plot
+        # is in the dir's used space; counting it as inbound too would call the dir full until the process is gone).
+        # A final copy in progress is still counted twice, on the safe side.
         inbound = [j for j in jobs if j.dst_dir == path]
         sharing = [j for j in jobs if config.same_fs(j.dst_dir, path)]  # dst dirs on one filesystem share its space
-        room = view.free_bytes - sum(_inbound_bytes(j, k) for j in sharing)
+        room = view.free_bytes - sum(_inbound_bytes(j, k, dirs) for j in sharing)
         best_room = room if best_room is None else max(best_room, room)
         if room >= need:
             candidates.append((len(inbound), -room, path))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from plotter_agent.dirs import DirView, PlotFile
 from plotter_agent.jobs import ProcState
 from plotter_agent.logparse import Plotter
 from plotter_agent.scheduler import Start, Wait, decide
@@ -155,6 +156,27 @@ def test_dst_room_counts_inbound_plots_this_one_and_the_floor() -> None:
     floor = 10 * GiB
     reasons = wait_reasons(decide(snap(*inbound, dirs=roomy), config(global_stagger_m=0, dst_min_free_bytes=floor), T0))
     assert reasons == ("dst: no dir can take another k32 plot (needs 111.4 GiB, most free 110.0 GiB)",)
+
+
+def test_a_plot_already_renamed_into_dst_is_not_inbound_while_its_job_exits() -> None:
+    # DST0 holds the job's finished plot and has 150 GiB free; the job is still alive (its process has not exited
+    # yet). Counting the plot as inbound too would leave 48.6 GiB and call the dir full; it is not.
+    plot_id = "ab" * 32
+    name = f"plot-k32-2027-01-15-10-00-{plot_id}.plot"
+    landed = PlotFile(f"{DST0}/{name}", name, int(101.4 * GiB), T0)
+    dst0 = DirView(DST0, "dst", 1000 * GiB, 150 * GiB, (), (landed,), ())
+    dirs = (*ROOMY[:2], dst0, d(DST1, 50 * GiB, "dst"))
+    done = replace(job(1, TMP0, (5, 3), 300, dst=DST0), plot_id=plot_id)
+    dec = decide(snap(done, dirs=dirs), config(global_stagger_m=0), T0)
+    assert isinstance(dec, Start) and dec.dst == DST0, dec
+    # before the rename (the copy still under way) the plot is still inbound, whatever the phase says
+    copying = replace(done, phase=(5, 0), plot_id="cd" * 32)
+    reasons = wait_reasons(decide(snap(copying, dirs=dirs), config(global_stagger_m=0), T0))
+    assert reasons == ("dst: no dir can take another k32 plot (needs 101.4 GiB, most free 50.0 GiB)",)
+    # a plot of another job in the dir does not make this job's plot landed
+    other = replace(done, dst_dir=DST1)
+    dec = decide(snap(other, dirs=(*ROOMY[:2], dst0, d(DST1, 150 * GiB, "dst"))), config(global_stagger_m=0), T0)
+    assert isinstance(dec, Start) and dec.dst == DST0  # DST1: 150 - 101.4 inbound = 48.6 GiB
 
 
 def test_dst_of_a_compressed_plot_is_sized_by_its_level() -> None:
