@@ -17,6 +17,12 @@ told from a listing, and every one of them is already counted in ``free``; credi
 count at least what the live transfer still has to write (it may hold a few bytes too many until the stale file is
 removed), where crediting the largest would let it promise the same bytes twice.
 
+A killed push leaves its partial file in the archiver's partial dir: ``<drive>/.plotboss-partial/NAME``
+(``plotboss.plots.PARTIAL_DIR``, rsync ``--partial-dir``). It is a temp file of plot NAME like ``.NAME.XXXXXX`` (listed
+in ``temp_files`` as ``.plotboss-partial/NAME``, credited to ``written`` by the same smallest rule: a resumed push
+moves it into place as its basis, so it is never counted on top of the new temp file). Only a regular file directly in
+that dir, the dir itself a real dir (opened O_NOFOLLOW: a symlink there is never followed, the farmer runs as root).
+
 Sizes are counted in the drive's allocation blocks (statvfs ``f_frsize``, ``DriveInfo.block_size``): a file of
 ``n`` bytes takes ``allocated(n, block_size)`` of the free space, so a reservation is counted rounded up to whole
 blocks (four plots of 4 KiB + 1 byte take 32 KiB, not 16).
@@ -28,6 +34,7 @@ before the probe started), by which the ledger orders probes and completions; a 
 from __future__ import annotations
 
 import enum
+import errno
 import functools
 import glob
 import logging
@@ -39,12 +46,57 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from plotboss.plots import is_plot_name, parse_plot_name
+from plotboss.plots import PARTIAL_DIR, is_plot_name, parse_plot_name
 
 log = logging.getLogger(__name__)
 
 #: rsync's temp file for NAME while it receives it: ``.NAME.XXXXXX`` (six random letters/digits) in the same dir.
 RSYNC_TEMP_RE = re.compile(r"^\.(?P<name>plot-k[0-9]{2}-.+\.plot)\.[A-Za-z0-9]{6}\Z")
+
+
+def temp_plot(temp: str) -> str | None:
+    """The plot a ``DriveInfo.temp_files`` entry is a temp file of (``.NAME.XXXXXX``, or ``PARTIAL_DIR/NAME``)."""
+    head, sep, tail = temp.partition("/")
+    if sep:
+        return tail if head == PARTIAL_DIR and is_plot_name(tail) else None
+    m = RSYNC_TEMP_RE.match(temp)
+    return None if m is None else m["name"]
+
+
+def open_partial_dir(drive: str) -> int | None:
+    """An fd of ``drive/PARTIAL_DIR`` opened without following a symlink (the caller closes it); None when there is
+    no such dir, or it is a symlink or not a dir (nothing of a push is kept there then)."""
+    try:
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        return os.open(os.path.join(drive, PARTIAL_DIR), flags)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        if e.errno == errno.ELOOP:  # a symlink: never followed
+            return None
+        raise
+
+
+def partial_dir_files(drive: str) -> list[tuple[str, int]]:
+    """(plot name, size) of each regular file under a plot name in ``drive/PARTIAL_DIR`` (see the module doc)."""
+    fd = open_partial_dir(drive)
+    if fd is None:
+        return []
+    try:
+        out = []
+        with os.scandir(fd) as it:
+            for entry in it:
+                if not is_plot_name(entry.name):
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    out.append((entry.name, st.st_size))
+        return out
+    finally:
+        os.close(fd)
 
 
 class DriveState(enum.Enum):
@@ -58,8 +110,8 @@ class DriveState(enum.Enum):
 @dataclass(frozen=True)
 class DriveInfo:
     """One drive as the last probe saw it. ``written`` maps a plot name to the bytes already on this drive for it
-    (its rsync temp file or its final file; the smallest when there are several, see the module doc): a transfer in
-    progress."""
+    (its rsync temp file, its partial-dir file or its final file; the smallest when there are several, see the module
+    doc): a transfer in progress. ``temp_files``: ``.NAME.XXXXXX`` and ``PARTIAL_DIR/NAME`` (``temp_plot``)."""
 
     path: str
     state: DriveState
@@ -192,6 +244,9 @@ def probe_drive(
                     largest = max(largest, st.st_size)
                 # the smallest of a plot's files: see "More than one file for one plot" in the module doc
                 written[key] = min(written.get(key, st.st_size), st.st_size)
+            for name, size in partial_dir_files(path):
+                temps.append(f"{PARTIAL_DIR}/{name}")
+                written[name] = min(written.get(name, size), size)
         sp = space(path)
     except OSError as e:
         return DriveInfo(path, DriveState.ERROR, f"probe failed: {e.strerror or e}", probe_time=now)

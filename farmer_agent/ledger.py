@@ -23,7 +23,8 @@ landed records), so a wall-clock step (NTP) never makes fresh probes look stale 
 Removals: a released or expired reservation leaves its plot's partial files on its drive to be removed (by the
 farmer, which does the I/O and reports back) except a final file of exactly the reservation's size, a whole plot,
 which stays (and then counts as landed); a completed one leaves the temp files of an earlier, dead transfer of that
-plot there, and ``recover`` finds stale temp files next to archived plots (those two never remove the plot). The
+plot there, and ``recover`` finds stale temp files next to archived plots (those two never remove the plot). A temp
+file is rsync's ``.NAME.XXXXXX`` or the archiver's partial-dir file ``.plotboss-partial/NAME`` (drives.py). The
 bookkeeping (which drive is refused for which plot until when, what stays, retries) is in removals.py.
 
 Plot ids: a plot id (the 64 hex digits of a name) is held once on a farmer, whatever the rest of the name (date, k,
@@ -46,7 +47,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from farmer_agent.drives import RSYNC_TEMP_RE, DriveInfo
+from farmer_agent.drives import DriveInfo, temp_plot
 from farmer_agent.removals import Removal, Removals
 from farmer_agent.reservation import RECOVERED, Reservation, Rules, Undo, check_id, check_request
 from plotboss.errors import AlreadyExists, FailedPrecondition, InsufficientSpace, InvalidArgument, NotFound
@@ -77,11 +78,7 @@ class Recovery:
 
 
 def _has_temp(info: DriveInfo, plot_name: str) -> bool:
-    for temp in info.temp_files:
-        m = RSYNC_TEMP_RE.match(temp)
-        if m is not None and m["name"] == plot_name:
-            return True
-    return False
+    return any(temp_plot(temp) == plot_name for temp in info.temp_files)
 
 
 def _plot_id(plot_name: str) -> str:
@@ -453,10 +450,9 @@ class Ledger:
             unknown: list[tuple[DriveInfo, str]] = []
             for d in drives:
                 for temp in d.temp_files:
-                    m = RSYNC_TEMP_RE.match(temp)
-                    if m is None or m["name"] in known:
+                    name = temp_plot(temp)
+                    if name is None or name in known:
                         continue
-                    name = m["name"]
                     if name not in d.plots:
                         unknown.append((d, name))
                     elif self._removals.get(name, d.path) is None:

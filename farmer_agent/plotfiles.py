@@ -2,7 +2,8 @@
 final-name files carry a plot id (Reserve's look at the drive it grants), what a removal takes.
 
 Every function here joins nothing but a bare plot name (``parse_plot_name``) to a drive's path, never follows a
-symlink, never descends into a sub-dir.
+symlink, never descends into a sub-dir but the archiver's partial dir (``drive/PARTIAL_DIR``, opened O_NOFOLLOW), whose
+file ``NAME`` is a temp file of plot NAME like rsync's ``.NAME.XXXXXX``.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from farmer_agent.drives import RSYNC_TEMP_RE
+from farmer_agent.drives import RSYNC_TEMP_RE, open_partial_dir
 from plotboss.errors import FailedPrecondition
-from plotboss.plots import is_plot_name, parse_plot_name
+from plotboss.plots import PARTIAL_DIR, is_plot_name, parse_plot_name
 
 #: How far a landed plot's allocated blocks (st_blocks * 512) may fall short of its size and still count as written
 #: (a file system may keep a last partial block in its metadata); a sparse file falls short by nearly all of it.
@@ -101,7 +102,8 @@ class Cleanup:
 
 
 def remove_partials(drive: str, plot_name: str, whole_size: int, since: float) -> Cleanup:
-    """Remove this plot's rsync temp files (``.NAME.XXXXXX``) and its file under the final name from ``drive`` only,
+    """Remove this plot's temp files (rsync's ``.NAME.XXXXXX``, the partial-dir file ``PARTIAL_DIR/NAME``) and its file
+    under the final name from ``drive`` only,
     except a final file that is a regular file of exactly ``whole_size`` bytes (the plot landed whole, and is kept),
     and a final file not written since ``since`` (wall-clock time the reservation began; its inode's ctime, which
     every write and rename stamps, is older, with ``CTIME_SLACK_S`` of slack): a file that was there before the
@@ -113,8 +115,8 @@ def remove_partials(drive: str, plot_name: str, whole_size: int, since: float) -
 
 
 def remove_temps(drive: str, plot_name: str) -> list[str]:
-    """Remove this plot's rsync temp files (``.NAME.XXXXXX``) from ``drive`` only, never its final file (an archived
-    plot). Same care as ``remove_partials``."""
+    """Remove this plot's temp files (``.NAME.XXXXXX``, ``PARTIAL_DIR/NAME``) from ``drive`` only, never its final
+    file (an archived plot). Same care as ``remove_partials``."""
     return _remove_plot_files(drive, plot_name, None, 0.0).removed
 
 
@@ -147,7 +149,31 @@ def _remove_plot_files(drive: str, plot_name: str, whole_size: int | None, since
             except FileNotFoundError:
                 continue
             removed.append(entry.path)
+    if _remove_partial_dir_file(drive, plot_name):
+        removed.append(os.path.join(drive, PARTIAL_DIR, plot_name))
     return Cleanup(sorted(removed), kept, foreign)
+
+
+def _remove_partial_dir_file(drive: str, plot_name: str) -> bool:
+    """Unlink ``drive/PARTIAL_DIR/plot_name`` unless it is a dir (the partial dir is never followed if a symlink,
+    an unlink never follows one); True when it was there."""
+    fd = open_partial_dir(drive)
+    if fd is None:
+        return False
+    try:
+        try:
+            st = os.stat(plot_name, dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        if stat.S_ISDIR(st.st_mode):
+            return False
+        try:
+            os.unlink(plot_name, dir_fd=fd)
+        except FileNotFoundError:
+            return False
+        return True
+    finally:
+        os.close(fd)
 
 
 T = TypeVar("T")

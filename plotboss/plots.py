@@ -21,6 +21,10 @@ from plotboss.errors import InvalidArgument
 MIN_K = 18
 MAX_K = 50
 
+#: The dir (in the target dir) where the archiver's rsync (``--partial-dir``) keeps the partial file of a killed push,
+#: as ``<drive>/PARTIAL_DIR/NAME``; the farmer counts and removes it as a temp file of plot NAME on that drive.
+PARTIAL_DIR = ".plotboss-partial"
+
 PLOT_NAME_RE = re.compile(
     r"^plot-k(?P<k>[0-9]{2})(?:-c(?P<compression>[0-9]{2}))?"
     r"-(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2})-(?P<plot_id>[0-9a-f]{64})\.plot\Z"

@@ -34,11 +34,11 @@ from dataclasses import dataclass
 from typing import IO, Protocol
 
 from plotboss.errors import FailedPrecondition, InvalidArgument
+from plotboss.plots import PARTIAL_DIR as PARTIAL_DIR  # re-exported: shared with the farmer
 from plotboss.plots import parse_plot_name
 
 log = logging.getLogger(__name__)
 
-PARTIAL_DIR = ".plotboss-partial"
 LOG_SUFFIX = ".rsync.log"
 STDERR_LINES = 20
 _LOG_NAME_RE = re.compile(r"^(?P<plot>plot-.+\.plot)\.(?P<rid>[0-9a-f]{32})" + re.escape(LOG_SUFFIX) + r"\Z")

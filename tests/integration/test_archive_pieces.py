@@ -153,12 +153,6 @@ def test_a_real_k18_plot_from_the_stand_in_is_archived_byte_identical(
     assert done.size_bytes == src.stat().st_size and sha256(Path(done.plot_path)) == digest
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason="the farmer's Release removes .NAME.XXXXXX and a partial under NAME, not <drive>/.plotboss-partial/NAME "
-    "(farmer_agent is another helper's; the next round teaches it the partial dir)",
-)
 def test_release_removes_the_partial_dir_file_of_a_killed_push(
     tmp_path: Path, rsyncd: RsyncDaemon, farmer: InProcess[FarmerAgent]
 ) -> None:

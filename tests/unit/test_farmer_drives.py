@@ -331,3 +331,40 @@ def test_complete_on_a_hung_drive_fails_fast_and_keeps_the_reservation(tmp_path:
     assert time.monotonic() - t0 < 2
     hang.set()
     assert [x.id for x in farmer.reservations()] == [r.id]
+
+
+def test_probe_credits_the_partial_dir_file_of_a_killed_push_never_following_a_symlink(tmp_path: Path) -> None:
+    from plotboss.plots import PARTIAL_DIR
+
+    (tmp_path / PARTIAL_DIR).mkdir()
+    (tmp_path / PARTIAL_DIR / plot(1)).write_bytes(b"x" * 40)
+    (tmp_path / f".{plot(1)}.Ab12Cd").write_bytes(b"x" * 10)  # a resumed push: credited once, the smallest
+    (tmp_path / PARTIAL_DIR / plot(2)).write_bytes(b"x" * 20)
+    (tmp_path / PARTIAL_DIR / "notes.txt").write_bytes(b"x")
+    info = make_probe(allow_non_mount=True)(str(tmp_path), 5.0)
+    assert info.written == {plot(1): 10, plot(2): 20}
+    assert info.temp_files == (f".{plot(1)}.Ab12Cd", f"{PARTIAL_DIR}/{plot(1)}", f"{PARTIAL_DIR}/{plot(2)}")
+    elsewhere = tmp_path.parent / f"{tmp_path.name}-elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / plot(3)).write_bytes(b"x" * 30)
+    other = tmp_path / "other"
+    other.mkdir()
+    os.symlink(elsewhere, other / PARTIAL_DIR)
+    assert make_probe(allow_non_mount=True)(str(other), 5.0).written == {}
+
+
+def test_removals_take_the_partial_dir_file_of_that_plot_only_never_through_a_symlink(tmp_path: Path) -> None:
+    from plotboss.plots import PARTIAL_DIR
+
+    pd = tmp_path / PARTIAL_DIR
+    pd.mkdir()
+    for i in (1, 2, 3):
+        (pd / plot(i)).write_bytes(b"x" * 8)
+    (tmp_path / plot(2)).write_bytes(b"x" * 100)  # archived, whole
+    assert remove_partials(str(tmp_path), plot(1), 100, 0.0).removed == [str(pd / plot(1))]
+    assert remove_temps(str(tmp_path), plot(2)) == [str(pd / plot(2))]
+    assert (tmp_path / plot(2)).exists() and (pd / plot(3)).exists() and pd.is_dir()
+    drive = tmp_path / "d"
+    drive.mkdir()
+    os.symlink(pd, drive / PARTIAL_DIR)
+    assert remove_temps(str(drive), plot(3)) == [] and (pd / plot(3)).exists()
