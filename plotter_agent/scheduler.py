@@ -85,10 +85,15 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+#: a job's mode (``Job.mode``: its log's word, else its command line's) -> the peak_tmp_bytes mode
+_BLADEBIT_TMP_MODE = {"ram": "ramplot", "disk": "diskplot", "cuda": "cudaplot"}
+
+
 def _mode_of(job: Job) -> tuple[str, int]:
-    """(peak_tmp_bytes mode, compression level) of a running job, from its command line."""
+    """(peak_tmp_bytes mode, compression level) of a running job: its mode as the view knows it, and the flags of
+    its command line."""
     parsed = parse_options(job.cmdline)
-    values = parsed[1] if parsed is not None else {}
+    values = parsed.values if parsed is not None else {}
     try:
         compression = max(0, min(9, int(values.get("compression", "0"))))
     except ValueError:
@@ -96,10 +101,10 @@ def _mode_of(job: Job) -> tuple[str, int]:
     if job.plotter is Plotter.CHIA:
         return ("nobitfield" if values.get("nobitfield") else ""), 0
     if job.plotter is Plotter.BLADEBIT:
-        words = set(job.cmdline)
-        if "diskplot" in words:
-            return ("diskplot-alternate" if values.get("alternate") else "diskplot"), compression
-        return ("cudaplot" if "cudaplot" in words else "ramplot"), compression
+        mode = _BLADEBIT_TMP_MODE.get(job.mode or "ram", "ramplot")
+        if mode == "diskplot" and values.get("alternate"):
+            mode = "diskplot-alternate"
+        return mode, compression
     return "", 0
 
 
