@@ -21,6 +21,7 @@ from plotboss.rpc import from_timestamp, handle_errors, handle_stream_errors, to
 from plotboss.safefile import FileId, NotThatFile, open_regular
 from plotboss.v1 import common_pb2, plotter_pb2, plotter_pb2_grpc
 from plotter_agent.analyze import DEFAULT_BY, GroupKey, GroupStats, PhaseStats, analyze
+from plotter_agent.archive.status import ArchiverControl
 from plotter_agent.control import Controller
 from plotter_agent.dirs import DirView, PlotFile
 from plotter_agent.jobs import Job, ProcState, find_job
@@ -244,11 +245,20 @@ def tail_file(f: BinaryIO, lines: int, max_bytes: int = TAIL_MAX_BYTES) -> Tail:
 
 
 class PlotterServicer(plotter_pb2_grpc.PlotterServiceServicer):
-    def __init__(self, agent_name: str, view: View, controller: Controller, scheduler: Scheduler) -> None:
+    def __init__(
+        self,
+        agent_name: str,
+        view: View,
+        controller: Controller,
+        scheduler: Scheduler,
+        archiver: ArchiverControl | None = None,
+    ) -> None:
         self.info = common_pb2.AgentInfo(name=agent_name, version=__version__, hostname=socket.gethostname())
         self.view = view
         self.controller = controller
         self.scheduler = scheduler
+        #: None: no archiver in this agent (the archive RPCs answer as for a disabled one)
+        self.archiver = archiver
 
     def _snapshot(self, context: grpc.ServicerContext) -> Snapshot:
         """The view's snapshot, waiting (within the call's deadline) for the first one after start-up."""
