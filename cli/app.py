@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "cli.farmer_cmds",
     "cli.config_cmds",
     "cli.sched_cmds",
+    "cli.archive_cmds",
     "cli.analyze_cmds",
     "cli.completion",
     "cli.watch",
@@ -38,6 +39,7 @@ COMMAND_HOME = {
     **dict.fromkeys(("drives", "reservations"), "cli.farmer_cmds"),
     "config": "cli.config_cmds",
     "scheduler": "cli.sched_cmds",
+    "archive": "cli.archive_cmds",
     "watch": "cli.watch",
 }
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import click
 import grpc
 
 from cli.app import cli
+from cli.archive_view import archive_json, archive_line
 from cli.completion import complete_job
 from cli.jobs_view import (
     SORT_KEYS,
@@ -117,15 +118,28 @@ def _control(
 # -- status --------------------------------------------------------------------------------------------------------
 
 
-def _jobs_and_scheduler(
-    ch: grpc.Channel,
-) -> tuple[plotter_pb2.ListJobsResponse, plotter_pb2.GetSchedulerStatusResponse | None]:
-    jobs = _stub(ch).ListJobs(plotter_pb2.ListJobsRequest())
-    try:  # the scheduler line is extra: an agent without a scheduler still shows its jobs
-        sched = _stub(ch).GetSchedulerStatus(plotter_pb2.GetSchedulerStatusRequest())
+class Extras(NamedTuple):
+    """What `status` shows under a plotter's jobs, each None when the agent does not answer it (an agent without a
+    scheduler or archiver still shows its jobs)."""
+
+    scheduler: plotter_pb2.GetSchedulerStatusResponse | None
+    archive: plotter_pb2.GetArchiveStatusResponse | None
+
+
+def _optional(call: Callable[[], T]) -> T | None:
+    """An extra line's answer; None on any failure (the jobs, which the agent did answer, are still shown)."""
+    try:
+        return call()
     except grpc.RpcError:
-        sched = None
-    return jobs, sched
+        return None
+
+
+def _jobs_and_extras(ch: grpc.Channel) -> tuple[plotter_pb2.ListJobsResponse, Extras]:
+    stub = _stub(ch)
+    jobs = stub.ListJobs(plotter_pb2.ListJobsRequest())
+    sched = _optional(lambda: stub.GetSchedulerStatus(plotter_pb2.GetSchedulerStatusRequest()))
+    arch = _optional(lambda: stub.GetArchiveStatus(plotter_pb2.GetArchiveStatusRequest()))
+    return jobs, Extras(sched, arch)
 
 
 @cli.command()
@@ -143,12 +157,10 @@ def status(ctx: click.Context, sort_key: str | None, names: tuple[str, ...], as_
     """Every plot job on the plotters: phase, progress, ETA, dirs, resources."""
     opts = _opts(ctx)
 
-    def ask(
-        ch: grpc.Channel,
-    ) -> tuple[list[plotter_pb2.Job], plotter_pb2.GetSchedulerStatusResponse | None]:
-        listed, sched = _jobs_and_scheduler(ch)
+    def ask(ch: grpc.Channel) -> tuple[list[plotter_pb2.Job], Extras]:
+        listed, extras = _jobs_and_extras(ch)
         jobs = list(listed.jobs)
-        return (sort_jobs(jobs, sort_key) if sort_key else jobs), sched
+        return (sort_jobs(jobs, sort_key) if sort_key else jobs), extras
 
     outcomes = fan_out(_targets(ctx, names), opts.timeout_s, ask)
     if as_json:
@@ -157,10 +169,12 @@ def status(ctx: click.Context, sort_key: str | None, names: tuple[str, ...], as_
                 "plotters": [
                     {
                         **o.head(),
-                        "jobs": [job_json(j) for j in o.value[0]] if o.value is not None else [],
-                        "scheduler": scheduler_json(o.value[1]) if o.value is not None and o.value[1] else None,
+                        "jobs": [job_json(j) for j in jobs],
+                        "scheduler": scheduler_json(extras.scheduler) if extras.scheduler else None,
+                        "archive": archive_json(extras.archive) if extras.archive else None,
                     }
                     for o in outcomes
+                    for jobs, extras in [o.value or ([], Extras(None, None))]
                 ]
             }
         )
@@ -174,8 +188,10 @@ def status(ctx: click.Context, sort_key: str | None, names: tuple[str, ...], as_
             if jobs:
                 out.grid(status_table(jobs))
                 out.grid(tmp_summary(jobs))
-            if o.value[1] is not None:
-                out.line(scheduler_line(o.value[1]))
+            if o.value[1].scheduler is not None:
+                out.line(scheduler_line(o.value[1].scheduler))
+            if o.value[1].archive is not None:
+                out.line(archive_line(o.value[1].archive))
     ctx.exit(report_failures(outcomes))
 
 

@@ -1,7 +1,8 @@
 """gRPC servicer of the plotter agent: converts messages to domain values, calls the domain, maps errors (plotboss.rpc).
 
-Read RPCs answer from the view's latest snapshot; the scheduler RPCs from the scheduler's last pass. The archiver RPCs
-belong to a later issue; until then they answer UNIMPLEMENTED through the generated base class.
+Read RPCs answer from the view's latest snapshot; the scheduler RPCs from the scheduler's last pass; the archiver RPCs
+from the archiver's last pass (``ArchiverControl``; messages built in ``plotter_agent.archive_msgs``), or as a
+disabled archiver when the agent has none.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Iterator
-from typing import BinaryIO, NamedTuple, NoReturn
+from typing import BinaryIO, NamedTuple
 
 import grpc
 
@@ -21,7 +22,8 @@ from plotboss.rpc import from_timestamp, handle_errors, handle_stream_errors, to
 from plotboss.safefile import FileId, NotThatFile, open_regular
 from plotboss.v1 import common_pb2, plotter_pb2, plotter_pb2_grpc
 from plotter_agent.analyze import DEFAULT_BY, GroupKey, GroupStats, PhaseStats, analyze
-from plotter_agent.archive.status import ArchiverControl
+from plotter_agent.archive.status import ArchiverControl, ArchiveStatus
+from plotter_agent.archive_msgs import ARCHIVER_STATE, archive_status_message, disabled_status_message
 from plotter_agent.control import Controller
 from plotter_agent.dirs import DirView, PlotFile
 from plotter_agent.jobs import Job, ProcState, find_job
@@ -449,30 +451,27 @@ class PlotterServicer(plotter_pb2_grpc.PlotterServiceServicer):
     ) -> plotter_pb2.DrainSchedulerResponse:
         return plotter_pb2.DrainSchedulerResponse(state=self._control(self.scheduler.drain))  # type: ignore[arg-type]
 
+    @handle_errors
     def GetArchiveStatus(
         self, request: plotter_pb2.GetArchiveStatusRequest, context: grpc.ServicerContext
     ) -> plotter_pb2.GetArchiveStatusResponse:
-        return _unimplemented(super().GetArchiveStatus, request, context)
+        if self.archiver is None:
+            return disabled_status_message()
+        return archive_status_message(self.archiver.status())
 
+    def _archiver_control(self, change: Callable[[ArchiverControl], ArchiveStatus]) -> plotter_pb2.ArchiverState:
+        if self.archiver is None or self.archiver.status().state == "disabled":
+            raise FailedPrecondition("the archiver is disabled: the config names no farmers (archiving.farmers)")
+        return ARCHIVER_STATE[change(self.archiver).state]
+
+    @handle_errors
     def PauseArchiver(
         self, request: plotter_pb2.PauseArchiverRequest, context: grpc.ServicerContext
     ) -> plotter_pb2.PauseArchiverResponse:
-        return _unimplemented(super().PauseArchiver, request, context)
+        return plotter_pb2.PauseArchiverResponse(state=self._archiver_control(lambda a: a.pause()))
 
+    @handle_errors
     def ResumeArchiver(
         self, request: plotter_pb2.ResumeArchiverRequest, context: grpc.ServicerContext
     ) -> plotter_pb2.ResumeArchiverResponse:
-        return _unimplemented(super().ResumeArchiver, request, context)
-
-
-def _unimplemented(base: Callable[..., object], request: object, context: grpc.ServicerContext) -> NoReturn:
-    """UNIMPLEMENTED with a message saying why, and no traceback in the log: the generated base method raised
-    NotImplementedError, which grpc logged with a full traceback on every call (any read client could flood the log)."""
-    name = getattr(base, "__name__", "this RPC")
-    part = "archiver" if "Archiv" in name else "scheduler"
-    log.debug("%s: refused (the %s is not part of this version)", name, part)
-    context.abort(
-        grpc.StatusCode.UNIMPLEMENTED,
-        f"{name}: this plotboss version has no {part} yet (it comes with a later release); nothing was changed",
-    )
-    raise AssertionError("context.abort returns only by raising")
+        return plotter_pb2.ResumeArchiverResponse(state=self._archiver_control(lambda a: a.resume()))

@@ -420,7 +420,7 @@ class DrainSchedulerResponse(_message.Message):
     def __init__(self, state: _Optional[_Union[SchedulerState, str]] = ...) -> None: ...
 
 class Transfer(_message.Message):
-    __slots__ = ("plot_name", "source_path", "farmer", "drive_path", "reservation_id", "size_bytes", "transferred_bytes", "rate_bytes_per_s", "start_time", "end_time", "outcome", "error")
+    __slots__ = ("plot_name", "source_path", "farmer", "drive_path", "reservation_id", "size_bytes", "transferred_bytes", "rate_bytes_per_s", "start_time", "end_time", "outcome", "error", "dst_dir", "eta", "next_step", "recovered")
     PLOT_NAME_FIELD_NUMBER: _ClassVar[int]
     SOURCE_PATH_FIELD_NUMBER: _ClassVar[int]
     FARMER_FIELD_NUMBER: _ClassVar[int]
@@ -433,6 +433,10 @@ class Transfer(_message.Message):
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    DST_DIR_FIELD_NUMBER: _ClassVar[int]
+    ETA_FIELD_NUMBER: _ClassVar[int]
+    NEXT_STEP_FIELD_NUMBER: _ClassVar[int]
+    RECOVERED_FIELD_NUMBER: _ClassVar[int]
     plot_name: str
     source_path: str
     farmer: str
@@ -445,23 +449,75 @@ class Transfer(_message.Message):
     end_time: _timestamp_pb2.Timestamp
     outcome: TransferOutcome
     error: str
-    def __init__(self, plot_name: _Optional[str] = ..., source_path: _Optional[str] = ..., farmer: _Optional[str] = ..., drive_path: _Optional[str] = ..., reservation_id: _Optional[str] = ..., size_bytes: _Optional[int] = ..., transferred_bytes: _Optional[int] = ..., rate_bytes_per_s: _Optional[int] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., outcome: _Optional[_Union[TransferOutcome, str]] = ..., error: _Optional[str] = ...) -> None: ...
+    dst_dir: str
+    eta: _duration_pb2.Duration
+    next_step: str
+    recovered: bool
+    def __init__(self, plot_name: _Optional[str] = ..., source_path: _Optional[str] = ..., farmer: _Optional[str] = ..., drive_path: _Optional[str] = ..., reservation_id: _Optional[str] = ..., size_bytes: _Optional[int] = ..., transferred_bytes: _Optional[int] = ..., rate_bytes_per_s: _Optional[int] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., outcome: _Optional[_Union[TransferOutcome, str]] = ..., error: _Optional[str] = ..., dst_dir: _Optional[str] = ..., eta: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., next_step: _Optional[str] = ..., recovered: _Optional[bool] = ...) -> None: ...
+
+class ArchiveDir(_message.Message):
+    __slots__ = ("path", "plots_waiting", "bytes_waiting", "score", "readers", "skipped")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    PLOTS_WAITING_FIELD_NUMBER: _ClassVar[int]
+    BYTES_WAITING_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    READERS_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    plots_waiting: int
+    bytes_waiting: int
+    score: float
+    readers: int
+    skipped: str
+    def __init__(self, path: _Optional[str] = ..., plots_waiting: _Optional[int] = ..., bytes_waiting: _Optional[int] = ..., score: _Optional[float] = ..., readers: _Optional[int] = ..., skipped: _Optional[str] = ...) -> None: ...
+
+class ArchiveFarmer(_message.Message):
+    __slots__ = ("name", "address", "reachable", "error", "unreachable_since_time", "next_try_time", "drives", "room_bytes")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    REACHABLE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    UNREACHABLE_SINCE_TIME_FIELD_NUMBER: _ClassVar[int]
+    NEXT_TRY_TIME_FIELD_NUMBER: _ClassVar[int]
+    DRIVES_FIELD_NUMBER: _ClassVar[int]
+    ROOM_BYTES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    address: str
+    reachable: bool
+    error: str
+    unreachable_since_time: _timestamp_pb2.Timestamp
+    next_try_time: _timestamp_pb2.Timestamp
+    drives: int
+    room_bytes: int
+    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., reachable: _Optional[bool] = ..., error: _Optional[str] = ..., unreachable_since_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_try_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., drives: _Optional[int] = ..., room_bytes: _Optional[int] = ...) -> None: ...
 
 class GetArchiveStatusRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class GetArchiveStatusResponse(_message.Message):
-    __slots__ = ("state", "reason", "active", "recent")
+    __slots__ = ("state", "reason", "active", "recent", "dirs", "farmers", "max_concurrent_transfers", "archived_plots", "archived_bytes", "pass_time")
     STATE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_FIELD_NUMBER: _ClassVar[int]
     RECENT_FIELD_NUMBER: _ClassVar[int]
+    DIRS_FIELD_NUMBER: _ClassVar[int]
+    FARMERS_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONCURRENT_TRANSFERS_FIELD_NUMBER: _ClassVar[int]
+    ARCHIVED_PLOTS_FIELD_NUMBER: _ClassVar[int]
+    ARCHIVED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    PASS_TIME_FIELD_NUMBER: _ClassVar[int]
     state: ArchiverState
     reason: str
     active: _containers.RepeatedCompositeFieldContainer[Transfer]
     recent: _containers.RepeatedCompositeFieldContainer[Transfer]
-    def __init__(self, state: _Optional[_Union[ArchiverState, str]] = ..., reason: _Optional[str] = ..., active: _Optional[_Iterable[_Union[Transfer, _Mapping]]] = ..., recent: _Optional[_Iterable[_Union[Transfer, _Mapping]]] = ...) -> None: ...
+    dirs: _containers.RepeatedCompositeFieldContainer[ArchiveDir]
+    farmers: _containers.RepeatedCompositeFieldContainer[ArchiveFarmer]
+    max_concurrent_transfers: int
+    archived_plots: int
+    archived_bytes: int
+    pass_time: _timestamp_pb2.Timestamp
+    def __init__(self, state: _Optional[_Union[ArchiverState, str]] = ..., reason: _Optional[str] = ..., active: _Optional[_Iterable[_Union[Transfer, _Mapping]]] = ..., recent: _Optional[_Iterable[_Union[Transfer, _Mapping]]] = ..., dirs: _Optional[_Iterable[_Union[ArchiveDir, _Mapping]]] = ..., farmers: _Optional[_Iterable[_Union[ArchiveFarmer, _Mapping]]] = ..., max_concurrent_transfers: _Optional[int] = ..., archived_plots: _Optional[int] = ..., archived_bytes: _Optional[int] = ..., pass_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class PauseArchiverRequest(_message.Message):
     __slots__ = ()

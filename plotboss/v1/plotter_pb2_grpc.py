@@ -221,21 +221,24 @@ class PlotterServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetArchiveStatus(self, request, context):
-        """The archiver: state, transfers in flight with progress, recent outcomes. Read. Returns OK.
+        """The archiver: state and reason, transfers in flight with progress, the latest outcomes with their errors, plots
+        waiting per dst dir, each farmer's reachability. Read. Returns OK; an agent without an archiver (no farmers
+        configured) answers state DISABLED with the reason.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def PauseArchiver(self, request, context):
-        """Stops starting new transfers (transfers in flight finish). Control. Returns OK (idempotent).
+        """Stops starting new transfers (transfers in flight finish). Control. Returns OK (idempotent); the state survives a
+        restart. FAILED_PRECONDITION: the archiver is disabled (no farmers configured).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ResumeArchiver(self, request, context):
-        """Starts archiving again. Control. Returns OK (idempotent).
+        """Starts archiving again. Control. Returns OK (idempotent). FAILED_PRECONDITION: the archiver is disabled.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -82,11 +82,16 @@ class PlotterServiceStub:
     FAILED_PRECONDITION: the scheduler is disabled.
     """
     GetArchiveStatus: _grpc.UnaryUnaryMultiCallable[_plotter_pb2.GetArchiveStatusRequest, _plotter_pb2.GetArchiveStatusResponse]
-    """The archiver: state, transfers in flight with progress, recent outcomes. Read. Returns OK."""
+    """The archiver: state and reason, transfers in flight with progress, the latest outcomes with their errors, plots
+    waiting per dst dir, each farmer's reachability. Read. Returns OK; an agent without an archiver (no farmers
+    configured) answers state DISABLED with the reason.
+    """
     PauseArchiver: _grpc.UnaryUnaryMultiCallable[_plotter_pb2.PauseArchiverRequest, _plotter_pb2.PauseArchiverResponse]
-    """Stops starting new transfers (transfers in flight finish). Control. Returns OK (idempotent)."""
+    """Stops starting new transfers (transfers in flight finish). Control. Returns OK (idempotent); the state survives a
+    restart. FAILED_PRECONDITION: the archiver is disabled (no farmers configured).
+    """
     ResumeArchiver: _grpc.UnaryUnaryMultiCallable[_plotter_pb2.ResumeArchiverRequest, _plotter_pb2.ResumeArchiverResponse]
-    """Starts archiving again. Control. Returns OK (idempotent)."""
+    """Starts archiving again. Control. Returns OK (idempotent). FAILED_PRECONDITION: the archiver is disabled."""
     AnalyzeLogs: _grpc.UnaryUnaryMultiCallable[_plotter_pb2.AnalyzeLogsRequest, _plotter_pb2.AnalyzeLogsResponse]
     """Phase-time statistics over the completed logs in the agent's log dir. Read.
     INVALID_ARGUMENT: a filter out of range (k not in 18..50).
@@ -145,11 +150,16 @@ class PlotterServiceAsyncStub(PlotterServiceStub):
     FAILED_PRECONDITION: the scheduler is disabled.
     """
     GetArchiveStatus: _aio.UnaryUnaryMultiCallable[_plotter_pb2.GetArchiveStatusRequest, _plotter_pb2.GetArchiveStatusResponse]  # type: ignore[assignment]
-    """The archiver: state, transfers in flight with progress, recent outcomes. Read. Returns OK."""
+    """The archiver: state and reason, transfers in flight with progress, the latest outcomes with their errors, plots
+    waiting per dst dir, each farmer's reachability. Read. Returns OK; an agent without an archiver (no farmers
+    configured) answers state DISABLED with the reason.
+    """
     PauseArchiver: _aio.UnaryUnaryMultiCallable[_plotter_pb2.PauseArchiverRequest, _plotter_pb2.PauseArchiverResponse]  # type: ignore[assignment]
-    """Stops starting new transfers (transfers in flight finish). Control. Returns OK (idempotent)."""
+    """Stops starting new transfers (transfers in flight finish). Control. Returns OK (idempotent); the state survives a
+    restart. FAILED_PRECONDITION: the archiver is disabled (no farmers configured).
+    """
     ResumeArchiver: _aio.UnaryUnaryMultiCallable[_plotter_pb2.ResumeArchiverRequest, _plotter_pb2.ResumeArchiverResponse]  # type: ignore[assignment]
-    """Starts archiving again. Control. Returns OK (idempotent)."""
+    """Starts archiving again. Control. Returns OK (idempotent). FAILED_PRECONDITION: the archiver is disabled."""
     AnalyzeLogs: _aio.UnaryUnaryMultiCallable[_plotter_pb2.AnalyzeLogsRequest, _plotter_pb2.AnalyzeLogsResponse]  # type: ignore[assignment]
     """Phase-time statistics over the completed logs in the agent's log dir. Read.
     INVALID_ARGUMENT: a filter out of range (k not in 18..50).
@@ -283,7 +293,10 @@ class PlotterServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _plotter_pb2.GetArchiveStatusRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_plotter_pb2.GetArchiveStatusResponse, _abc.Awaitable[_plotter_pb2.GetArchiveStatusResponse]]:
-        """The archiver: state, transfers in flight with progress, recent outcomes. Read. Returns OK."""
+        """The archiver: state and reason, transfers in flight with progress, the latest outcomes with their errors, plots
+        waiting per dst dir, each farmer's reachability. Read. Returns OK; an agent without an archiver (no farmers
+        configured) answers state DISABLED with the reason.
+        """
 
     @_abc_1.abstractmethod
     def PauseArchiver(
@@ -291,7 +304,9 @@ class PlotterServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _plotter_pb2.PauseArchiverRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_plotter_pb2.PauseArchiverResponse, _abc.Awaitable[_plotter_pb2.PauseArchiverResponse]]:
-        """Stops starting new transfers (transfers in flight finish). Control. Returns OK (idempotent)."""
+        """Stops starting new transfers (transfers in flight finish). Control. Returns OK (idempotent); the state survives a
+        restart. FAILED_PRECONDITION: the archiver is disabled (no farmers configured).
+        """
 
     @_abc_1.abstractmethod
     def ResumeArchiver(
@@ -299,7 +314,7 @@ class PlotterServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _plotter_pb2.ResumeArchiverRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_plotter_pb2.ResumeArchiverResponse, _abc.Awaitable[_plotter_pb2.ResumeArchiverResponse]]:
-        """Starts archiving again. Control. Returns OK (idempotent)."""
+        """Starts archiving again. Control. Returns OK (idempotent). FAILED_PRECONDITION: the archiver is disabled."""
 
     @_abc_1.abstractmethod
     def AnalyzeLogs(
