@@ -4,6 +4,7 @@ its --json form, and the pieces `watch` shows (pure helpers over GetArchiveStatu
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +25,16 @@ OUTCOME_NAMES = {
     plotter_pb2.TRANSFER_OUTCOME_FAILED: "failed",
 }
 Status = plotter_pb2.GetArchiveStatusResponse
+
+
+_PLOT_NAME = re.compile(r"^(plot-k\d+-.*-)([0-9a-f]{64})(\.plot)$")
+
+
+def short_plot(name: str) -> str:
+    """A plot's file name with its 64-digit id cut to 8 ('plot-k32-2021-05-01-10-00-3e66c894….plot'): what tells
+    plots apart in a table; --json has the whole name."""
+    m = _PLOT_NAME.match(name)
+    return f"{m[1]}{m[2][:8]}…{m[3]}" if m else name
 
 
 def _time(msg: Any, field: str) -> float | None:
@@ -85,7 +96,7 @@ def archive_line(msg: Status) -> str:
     parts.append(f"{plots} plots waiting ({human_bytes(size)})")
     err = last_error(msg)
     if err is not None:
-        parts.append(f"last error {clock(_time(err, 'end_time'))} {err.plot_name}: {err.error}")
+        parts.append(f"last error {clock(_time(err, 'end_time'))} {short_plot(err.plot_name)}: {err.error}")
     return "archive: " + ", ".join(parts)
 
 
@@ -175,7 +186,7 @@ def transfers_grid(transfers: Sequence[plotter_pb2.Transfer], title: str) -> Gri
     for x in transfers:
         frac = fraction(x)
         t.add_row(
-            x.plot_name + (" (recovered)" if x.recovered else ""),
+            short_plot(x.plot_name) + (" (recovered)" if x.recovered else ""),
             x.dst_dir or "-",
             f"{x.farmer}:{x.drive_path}",
             f"{bar(frac)} {frac * 100:3.0f}%",
@@ -195,7 +206,7 @@ def recent_grid(transfers: Sequence[plotter_pb2.Transfer]) -> Grid:
         t.add_row(
             clock(end),
             OUTCOME_NAMES.get(x.outcome, "unknown"),
-            x.plot_name,
+            short_plot(x.plot_name) + (" (recovered)" if x.recovered else ""),
             f"{x.farmer}:{x.drive_path}",
             human_bytes(x.size_bytes),
             human_duration(end - start) if start is not None and end is not None else "-",
@@ -225,7 +236,9 @@ def farmers_grid(farmers: Sequence[plotter_pb2.ArchiveFarmer], now: float) -> Gr
 
 def archive_report(msg: Status, now: float) -> list[str | Grid]:
     """What `archive` prints for one plotter: state and reason, counters, then the tables that have rows."""
-    out: list[str | Grid] = [f"  state        {state_name(msg)}" + (f": {msg.reason}" if msg.reason else "")]
+    state = state_name(msg)
+    said = msg.reason if msg.reason.startswith(state) else f"{state}: {msg.reason}" if msg.reason else state
+    out: list[str | Grid] = [f"  state        {said}"]
     if msg.state == plotter_pb2.ARCHIVER_STATE_DISABLED:
         return out
     out.append(f"  transfers    {len(msg.active)} in flight, at most {msg.max_concurrent_transfers} at a time")

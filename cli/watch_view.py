@@ -15,9 +15,10 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from cli.archive_view import farmer_text, last_error, progress_text, short_plot, waiting_total
 from cli.jobs_view import PLOTTER_NAMES, ROLE_NAMES, STATE_NAMES, job_label, short_ids, status_phase
 from cli.render import bar, human_bytes, human_duration
-from plotboss.rpc import from_duration
+from plotboss.rpc import from_duration, from_timestamp
 from plotboss.v1 import farmer_pb2, plotter_pb2
 
 DRIVE_STATES = {
@@ -156,30 +157,49 @@ def scheduler_line(msg: Message) -> Text:
     return line
 
 
-def archive_lines(msg: Message) -> list[Text]:
-    """The archiver's state and reason, each transfer in flight with its progress, the last archive error."""
+def archive_lines(msg: Message, now: float) -> list[Text]:
+    """The archiver: state and reason with the counts; each transfer in flight with its progress bar, bytes, rate and
+    ETA; the plots waiting per dst dir; each farmer it cannot reach (since when, next try); the last error."""
     parts = state_and_reason(msg)
-    head = Text("archive: ", style="bold")
+    head = Text("archive: ", style="bold", no_wrap=True, overflow="ellipsis")
     head.append(": ".join(parts) or "?")
     for err in _errors(msg):
         head.append(f"  {err}", style="red")
+    if not isinstance(msg, plotter_pb2.GetArchiveStatusResponse):
+        return [head]
+    if msg.state == plotter_pb2.ARCHIVER_STATE_DISABLED:
+        return [head]
+    plots, size = waiting_total(msg)
+    head.append(
+        f"  ({len(msg.active)}/{msg.max_concurrent_transfers or '?'} in flight, {plots} waiting ({human_bytes(size)}), "
+        f"{msg.archived_plots} archived)",
+        style="dim",
+    )
     lines = [head]
-    fields = msg.DESCRIPTOR.fields_by_name
-    for t in getattr(msg, "active", ()) if "active" in fields else ():
-        size = getattr(t, "size_bytes", 0)
-        done = getattr(t, "transferred_bytes", 0)
-        frac = done / size if size else 0.0
-        rate = getattr(t, "rate_bytes_per_s", 0)
+    for t in msg.active:
+        recovered = " (recovered)" if t.recovered else ""
         lines.append(
-            Text(
-                f"  → {getattr(t, 'plot_name', '?')} to {getattr(t, 'farmer', '?')}:{getattr(t, 'drive_path', '?')} "
-                f"{bar(frac)} {frac * 100:3.0f}% {human_bytes(done)}/{human_bytes(size)} {human_bytes(rate)}/s"
+            _line(
+                f"  → {short_plot(t.plot_name)}{recovered} {short_path(t.dst_dir, JOB_PATH_W)} → "
+                f"{t.farmer}:{t.drive_path} {progress_text(t)}"
             )
         )
-    for t in getattr(msg, "recent", ()) if "recent" in fields else ():
-        if getattr(t, "error", ""):
-            lines.append(Text(f"  last archive error: {t.plot_name}: {t.error}", style="red"))
-            break
+    waiting = [d for d in msg.dirs if d.plots_waiting]
+    if waiting:
+        text = ", ".join(
+            f"{short_path(d.path, JOB_PATH_W)} {d.plots_waiting} ({human_bytes(d.bytes_waiting)})"
+            + (f" [{d.skipped}]" if d.skipped else "")
+            for d in waiting
+        )
+        lines.append(_line(f"  waiting: {text}"))
+    for f in msg.farmers:
+        if not f.reachable:
+            lines.append(_line(f"  farmer {f.name} ({f.address}) {farmer_text(f, now)}", "yellow"))
+    failed = last_error(msg)
+    if failed is not None:
+        when = clock_text(from_timestamp(failed.end_time)) if failed.HasField("end_time") else "?"
+        step = f" → {failed.next_step}" if failed.next_step else ""
+        lines.append(_line(f"  last archive error {when}: {short_plot(failed.plot_name)}: {failed.error}{step}", "red"))
     return lines
 
 
@@ -331,7 +351,7 @@ def plotter_part(p: PlotterSnap, index: int, screen: Screen) -> list[RenderableT
     if p.scheduler is not None:
         out.append(scheduler_line(p.scheduler))
     if p.archive is not None:
-        out.extend(archive_lines(p.archive))
+        out.extend(archive_lines(p.archive, screen.now))
     mark = screen.selected_job if selected else None
     job = p.jobs[mark] if mark is not None and mark < len(p.jobs) else None
     # the selected job's dirs stay in view when lists are cut

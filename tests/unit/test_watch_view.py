@@ -3,9 +3,11 @@ scheduler and archiver lines, and the key decoder."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -206,8 +208,8 @@ def test_scheduler_and_archive_lines_only_when_the_agent_answers_them() -> None:
     out = text(Screen(NOW, plotters=[PlotterSnap("plotter-01", "h:1", OK, scheduler=sched, archive=arch)]))
     assert "scheduler: paused: global_max_jobs (8) reached" in out
     assert "archive: running" in out
-    assert "→ plot-k32-a.plot to farmer-01:/mnt/farm/d0 █████░░░░░  50% 50.0 GiB/100.0 GiB 200.0 MiB/s" in out
-    assert "last archive error: plot-k32-b.plot: rsync exit 12" in out
+    assert "→ plot-k32-a.plot  → farmer-01:/mnt/farm/d0 ██████░░░░░░  50% 50.0 GiB/100.0 GiB 200.0 MiB/s eta -" in out
+    assert "last archive error ?: plot-k32-b.plot: rsync exit 12" in out
     # a state this CLI's stubs do not know (a newer agent) shows as its number, not a crash
     newer = plotter_pb2.GetSchedulerStatusResponse(reason="r")
     newer.state = 9  # type: ignore[assignment]
@@ -271,3 +273,63 @@ def test_a_reason_that_names_the_state_is_not_preceded_by_it_again() -> None:
     sched.state = plotter_pb2.SCHEDULER_STATE_PAUSED
     out = text(Screen(NOW, plotters=[PlotterSnap("plotter-01", "h:1", OK, scheduler=sched)]))
     assert "scheduler: paused: by plotboss-cli" in out and "paused: paused" not in out
+
+
+def test_archive_lines_show_transfers_waiting_unreachable_farmers_and_the_last_error() -> None:
+    """From everything GetArchiveStatus carries: the in-flight transfer with bar, bytes, rate and ETA; plots waiting
+    per dst dir; a farmer down since when and its next try; the newest failure with its next step."""
+    from plotter_agent.archive_msgs import archive_status_message, disabled_status_message
+    from tests.archfake import sample_status
+
+    now = NOW
+    status = archive_status_message(dataclasses.replace(sample_status(), **_shifted(now)))
+    out = text(Screen(now, plotters=[PlotterSnap("plotter-01", "h:1", OK, archive=status)]), width=200)
+    lines = {line.split(":", 1)[0].strip(): line for line in out.splitlines()}
+    assert (
+        "archive: running: max_concurrent_transfers (1) reached  (1/1 in flight, 3 waiting (40.1 MiB), 1 archived)"
+        in out
+    )
+    (flight,) = [line for line in out.splitlines() if line.startswith("  → ")]
+    assert flight == (
+        "  → plot-k18-2026-12-07-20-00-a1a1a1a1….plot /mnt/dst/00 → farmer-01:/mnt/farm/d1 "
+        "█████░░░░░░░  40% 5.3 MiB/13.4 MiB 1.0 MiB/s eta 0:08"
+    )
+    assert lines["waiting"] == "  waiting: /mnt/dst/00 2 (26.7 MiB) [busy], /mnt/dst/01 1 (13.4 MiB)"
+    assert (
+        "  farmer farmer-02 (127.0.0.1:8472) UNREACHABLE since 15:04:40 (for 2:00), next try 15:07:20: "
+        "unreachable: connection refused"
+    ) in out
+    assert "farmer-01 (127.0.0.1:8471)" not in out  # a reachable farmer takes no line
+    assert (
+        "  last archive error 15:05:00: plot-k18-2026-12-07-20-05-b2b2b2b2….plot: rsync exit 10: error in socket IO "
+        "(code 10) at clientserver.c(139) → retry in 20 s on another farmer"
+    ) in out
+    disabled = text(Screen(now, plotters=[PlotterSnap("plotter-01", "h:1", OK, archive=disabled_status_message())]))
+    (line,) = [x for x in disabled.splitlines() if x.startswith("archive:")]
+    assert line == "archive: disabled: no farmers configured (archiving.farmers), plots stay in the dst dirs"
+
+
+def _shifted(now: float) -> dict[str, object]:
+    """The sample status's times moved so that its NOW is ``now``."""
+    from tests.archfake import NOW as SAMPLE_NOW
+    from tests.archfake import sample_status
+
+    st = sample_status()
+    d = now - SAMPLE_NOW
+
+    def move(t: float | None) -> float | None:
+        return None if t is None else t + d
+
+    def tv(x: Any) -> Any:
+        return dataclasses.replace(x, start_time=x.start_time + d, end_time=move(x.end_time))
+
+    farmers = tuple(
+        dataclasses.replace(f, unreachable_since=move(f.unreachable_since), next_try_time=move(f.next_try_time))
+        for f in st.farmers
+    )
+    return {
+        "active": tuple(tv(x) for x in st.active),
+        "recent": tuple(tv(x) for x in st.recent),
+        "farmers": farmers,
+        "pass_time": move(st.pass_time),
+    }
