@@ -7,7 +7,6 @@ import dataclasses
 import io
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from rich.console import Console
@@ -16,6 +15,7 @@ from cli.watch import keys_of
 from cli.watch_view import FarmerSnap, PlotterSnap, Reach, Screen, clock_text, render
 from plotboss.rpc import to_duration, to_timestamp
 from plotboss.v1 import farmer_pb2, plotter_pb2
+from plotter_agent.archive.status import ArchiveStatus, TransferView
 
 NOW = 1_750_000_000.0
 OK = Reach(seen=True)
@@ -282,7 +282,7 @@ def test_archive_lines_show_transfers_waiting_unreachable_farmers_and_the_last_e
     from tests.archfake import sample_status
 
     now = NOW
-    status = archive_status_message(dataclasses.replace(sample_status(), **_shifted(now)))
+    status = archive_status_message(_shifted(sample_status(), now))
     out = text(Screen(now, plotters=[PlotterSnap("plotter-01", "h:1", OK, archive=status)]), width=200)
     lines = {line.split(":", 1)[0].strip(): line for line in out.splitlines()}
     assert (
@@ -309,27 +309,25 @@ def test_archive_lines_show_transfers_waiting_unreachable_farmers_and_the_last_e
     assert line == "archive: disabled: no farmers configured (archiving.farmers), plots stay in the dst dirs"
 
 
-def _shifted(now: float) -> dict[str, object]:
-    """The sample status's times moved so that its NOW is ``now``."""
+def _shifted(st: ArchiveStatus, now: float) -> ArchiveStatus:
+    """The sample status with its times moved so that its NOW is ``now``."""
     from tests.archfake import NOW as SAMPLE_NOW
-    from tests.archfake import sample_status
 
-    st = sample_status()
     d = now - SAMPLE_NOW
 
     def move(t: float | None) -> float | None:
         return None if t is None else t + d
 
-    def tv(x: Any) -> Any:
+    def tv(x: TransferView) -> TransferView:
         return dataclasses.replace(x, start_time=x.start_time + d, end_time=move(x.end_time))
 
-    farmers = tuple(
-        dataclasses.replace(f, unreachable_since=move(f.unreachable_since), next_try_time=move(f.next_try_time))
-        for f in st.farmers
+    return dataclasses.replace(
+        st,
+        active=tuple(tv(x) for x in st.active),
+        recent=tuple(tv(x) for x in st.recent),
+        farmers=tuple(
+            dataclasses.replace(f, unreachable_since=move(f.unreachable_since), next_try_time=move(f.next_try_time))
+            for f in st.farmers
+        ),
+        pass_time=move(st.pass_time),
     )
-    return {
-        "active": tuple(tv(x) for x in st.active),
-        "recent": tuple(tv(x) for x in st.recent),
-        "farmers": farmers,
-        "pass_time": move(st.pass_time),
-    }
