@@ -46,6 +46,10 @@ def test_scripts_name_the_program(shell: str) -> None:
 def test_commands_complete() -> None:
     r, _ = complete("sta")
     assert r.returncode == 0 and r.stdout.splitlines() == ["plain,status"], r
+    r, _ = complete("arch")
+    assert r.returncode == 0 and r.stdout.splitlines() == ["plain,archive"], r
+    r, _ = complete("archive", "")
+    assert r.returncode == 0 and r.stdout.splitlines() == ["plain,pause", "plain,resume", "plain,status"], r
 
 
 @pytest.mark.slow

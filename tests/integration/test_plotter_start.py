@@ -18,16 +18,16 @@ from testbed.agents import plotter_config, start_agent, write_yaml
 from testbed.children import stop_process
 
 BIN = Path(sys.executable).parent
-NOT_YET_RPCS = {
-    "GetArchiveStatus": ("archiver", plotter_pb2.GetArchiveStatusRequest),
-    "PauseArchiver": ("archiver", plotter_pb2.PauseArchiverRequest),
-    "ResumeArchiver": ("archiver", plotter_pb2.ResumeArchiverRequest),
+ARCHIVE_CONTROL = {
+    "PauseArchiver": plotter_pb2.PauseArchiverRequest,
+    "ResumeArchiver": plotter_pb2.ResumeArchiverRequest,
 }
 
 
-def test_rpcs_not_built_yet_answer_one_clear_refusal_without_a_traceback(tmp_path: Path) -> None:
-    """Before: every call wrote a full NotImplementedError traceback to the agent's log; the `archiving` section
-    was accepted silently; a missing dst dir was not mentioned. (The scheduler's RPCs and section are built now.)"""
+def test_an_agent_without_an_archiver_says_so_without_a_traceback(tmp_path: Path) -> None:
+    """Before: every archive call wrote a full NotImplementedError traceback to the agent's log (then: UNIMPLEMENTED);
+    the `archiving` section was accepted silently; a missing dst dir was not mentioned. Now an agent without an
+    archiver answers GetArchiveStatus as DISABLED with the reason, and refuses pause/resume with FAILED_PRECONDITION."""
     cfg: dict[str, Any] = plotter_config(tmp_path)
     cfg["scheduling"] = {"global_max_jobs": 4}
     cfg["archiving"] = {"max_concurrent_transfers": 1}
@@ -39,19 +39,19 @@ def test_rpcs_not_built_yet_answer_one_clear_refusal_without_a_traceback(tmp_pat
         address = f"127.0.0.1:{port}"
         with dial(address, token=local_token(address), timeout_s=10) as ch:  # Pause/ResumeArchiver are control RPCs
             stub = plotter_pb2_grpc.PlotterServiceStub(ch)
-            for name, (part, request) in NOT_YET_RPCS.items():
-                for _ in range(3):
+            for _ in range(3):
+                status = stub.GetArchiveStatus(plotter_pb2.GetArchiveStatusRequest(), timeout=10)
+                assert status.state == plotter_pb2.ARCHIVER_STATE_DISABLED and "no farmers" in status.reason
+                for name, request in ARCHIVE_CONTROL.items():
                     with pytest.raises(grpc.RpcError) as exc:
                         getattr(stub, name)(request(), timeout=10)
-                    assert exc.value.code() == grpc.StatusCode.UNIMPLEMENTED
-                    assert f"{name}: this plotboss version has no {part} yet" in (exc.value.details() or "")
+                    assert exc.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+                    assert "the archiver is disabled" in (exc.value.details() or "")
     finally:
         stop_process(proc)
     log = out.read_text()
     assert "Traceback" not in log and "NotImplementedError" not in log
-    assert not [line for line in log.splitlines() if any(name in line for name in NOT_YET_RPCS)]  # debug only
     assert f"{config}: scheduling: checked, but" not in log  # the scheduler acts on it
-    assert f"{config}: archiving: checked, but this version has no archiver" in log
     assert f"{config}: directories.dst[1]: {tmp_path / 'not-mounted-yet'}: no such directory (yet" in log
 
 
