@@ -177,8 +177,9 @@ def test_watch_follows_jobs_dirs_drives_and_agents(
     )
     assert " jobs" in _line_of(screen, "[1] plotter-01 (")  # (other jobs on this machine are seen too)
     assert "UNREACHABLE since" in _line_of(screen, "[2] plotter-02")
-    # the agents have no scheduler/archiver on this base (UNIMPLEMENTED): no line for them, no error
+    # this agent has no plotting section and no farmers: both lines say so, no error
     assert "UNIMPLEMENTED" not in screen
+    assert _line_of(screen, "archive: ").startswith("archive: disabled: no farmers configured (archiving.farmers)")
 
     # select our job with the arrows (other jobs on the machine may come first)
     for _ in range(40):
@@ -254,6 +255,13 @@ def test_watch_follows_jobs_dirs_drives_and_agents(
     )
     if "now paused" not in screen:  # an agent without a scheduler says so (UNIMPLEMENTED), or that it is disabled
         assert "UNIMPLEMENTED" in screen or "FAILED_PRECONDITION" in screen, screen
+
+    # the archiver's key likewise: a "y" asks the agent, whose archiver is disabled (no farmers), and says so
+    term.send("a")
+    term.wait("the archiver's confirmation line", lambda s: "pause the archiver of plotter-01? y/n" in s, 10)
+    term.send("y")
+    screen = term.wait("the archiver's answer", lambda s: "plotter-01: cannot pause the archiver" in s, 20)
+    assert "FAILED_PRECONDITION" in screen and "the archiver is disabled" in screen, screen
 
     # the farmer goes away: its row says since when it is unreachable; it comes back on the same port
     farmer.kill()
