@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import TypeAlias
 
 import click
 import grpc
@@ -92,16 +93,19 @@ def archive_status(ctx: click.Context, names: tuple[str, ...], as_json: bool) ->
     _show(ctx, names, as_json)
 
 
+State: TypeAlias = plotter_pb2.ArchiverState
+
+
 def _control(
-    ctx: click.Context, names: Sequence[str], fn: Callable[[plotter_pb2_grpc.PlotterServiceStub], int]
+    ctx: click.Context, names: Sequence[str], fn: Callable[[plotter_pb2_grpc.PlotterServiceStub], State]
 ) -> None:
-    def one(ch: grpc.Channel) -> int:
+    def one(ch: grpc.Channel) -> State:
         return fn(plotter_pb2_grpc.PlotterServiceStub(ch))
 
     outcomes = fan_out(_targets(ctx, names), _timeout(ctx), one)
     for o in outcomes:
         if o.value is not None:
-            click.echo(f"{o.target.name}: archiver {STATE_NAMES.get(o.value, 'unknown')}")  # type: ignore[call-overload]
+            click.echo(f"{o.target.name}: archiver {STATE_NAMES.get(o.value, 'unknown')}")
     ctx.exit(report_failures(outcomes))
 
 
