@@ -47,7 +47,9 @@ def farmer_data(root: Path, rsyncd: RsyncDaemon, drives: int = 2, **over: Any) -
 
 
 def in_process_farmer(root: Path, rsyncd: RsyncDaemon, **over: Any) -> Iterator[InProcess[FarmerAgent]]:
-    served = serve_in_process(FarmerAgent(FarmerConfig.model_validate(farmer_data(root, rsyncd, **over)), root / "f.yaml"))
+    served = serve_in_process(
+        FarmerAgent(FarmerConfig.model_validate(farmer_data(root, rsyncd, **over)), root / "f.yaml")
+    )
     try:
         yield served
     finally:
