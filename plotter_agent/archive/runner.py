@@ -23,6 +23,7 @@ clients, rsync launcher, open files of jobs, the snapshot).
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
@@ -279,7 +280,10 @@ class Archiver(Finisher):
         )
 
     def _start_new(self, snap: Snapshot, now: float) -> str:
-        dst_views = [d for d in snap.dirs if d.role == "dst"]
+        # only the configured dst dirs: the view also shows the dst dirs of every job on the machine (a job started
+        # by hand, or by another tool, into a dir that is not this agent's to empty)
+        mine = {os.path.normpath(d) for d in self.settings.dst_dirs}
+        dst_views = [d for d in snap.dirs if d.role == "dst" and os.path.normpath(d.path) in mine]
         opened = {pid: list(self._open_files(pid)) for j in snap.jobs for pid in j.pids}
         jobs = source_jobs(snap.jobs, {j.pid: [p for pid in j.pids for p in opened.get(pid, [])] for j in snap.jobs})
         skip = {p: t for p, t in self.not_before.items() if t > now}
