@@ -52,6 +52,7 @@ def test_an_agent_without_an_archiver_says_so_without_a_traceback(tmp_path: Path
     log = out.read_text()
     assert "Traceback" not in log and "NotImplementedError" not in log
     assert f"{config}: scheduling: checked, but" not in log  # the scheduler acts on it
+    assert "archiving: checked, but" not in log  # the archiver acts on it
     assert f"{config}: directories.dst[1]: {tmp_path / 'not-mounted-yet'}: no such directory (yet" in log
 
 
