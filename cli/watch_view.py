@@ -178,10 +178,10 @@ def archive_lines(msg: Message, now: float) -> list[Text]:
     lines = [head]
     for t in msg.active:
         recovered = " (recovered)" if t.recovered else ""
-        lines.append(
+        lines.append(  # the numbers first: a narrow terminal cuts the paths, not the progress
             _line(
-                f"  → {short_plot(t.plot_name)}{recovered} {short_path(t.dst_dir, JOB_PATH_W)} → "
-                f"{t.farmer}:{t.drive_path} {progress_text(t)}"
+                f"  → {progress_text(t)}  {short_plot(t.plot_name)}{recovered} "
+                f"{short_path(t.dst_dir, JOB_PATH_W)} → {t.farmer}:{short_path(t.drive_path, JOB_PATH_W)}"
             )
         )
     waiting = [d for d in msg.dirs if d.plots_waiting]

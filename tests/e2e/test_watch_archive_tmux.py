@@ -68,7 +68,7 @@ def head(screen: str) -> tuple[str, int, int, int, int] | None:
 
 
 def flights(screen: str) -> list[str]:
-    return [line for line in screen.splitlines() if line.startswith("  → plot-k18-")]
+    return [line for line in screen.splitlines() if line.startswith("  → ") and " plot-k18-" in line]
 
 
 def test_watch_shows_transfers_and_pauses_and_resumes_the_archiver(
@@ -93,7 +93,9 @@ def test_watch_shows_transfers_and_pauses_and_resumes_the_archiver(
     screen = term.wait("a transfer in flight", lambda s: bool(flights(s)) and "%" in flights(s)[0], 60)
     (line,) = flights(screen)
     assert f" {plots / 'dst'} → farmer-01:{root / 'farm'}/d" in line and "/3.6 MiB " in line, line
-    assert re.search(r" [█░]{12} +\d+% [\d.]+ (B|KiB|MiB)/3\.6 MiB [\d.]+ (B|KiB|MiB)/s eta ", line), line
+    assert re.match(
+        r"  → [█░]{12} +\d+% [\d.]+ (B|KiB|MiB)/3\.6 MiB [\d.]+ (B|KiB|MiB)/s eta [\d:-]+  plot-k18-", line
+    ), line
     state = head(screen)
     assert state is not None and state[:3] == ("running", 1, 1), state
     assert f"  waiting: {plots / 'dst'} " in screen

@@ -208,7 +208,7 @@ def test_scheduler_and_archive_lines_only_when_the_agent_answers_them() -> None:
     out = text(Screen(NOW, plotters=[PlotterSnap("plotter-01", "h:1", OK, scheduler=sched, archive=arch)]))
     assert "scheduler: paused: global_max_jobs (8) reached" in out
     assert "archive: running" in out
-    assert "→ plot-k32-a.plot  → farmer-01:/mnt/farm/d0 ██████░░░░░░  50% 50.0 GiB/100.0 GiB 200.0 MiB/s eta -" in out
+    assert "→ ██████░░░░░░  50% 50.0 GiB/100.0 GiB 200.0 MiB/s eta -  plot-k32-a.plot  → farmer-01:/mnt/farm/d0" in out
     assert "last archive error ?: plot-k32-b.plot: rsync exit 12" in out
     # a state this CLI's stubs do not know (a newer agent) shows as its number, not a crash
     newer = plotter_pb2.GetSchedulerStatusResponse(reason="r")
@@ -291,8 +291,8 @@ def test_archive_lines_show_transfers_waiting_unreachable_farmers_and_the_last_e
     )
     (flight,) = [line for line in out.splitlines() if line.startswith("  → ")]
     assert flight == (
-        "  → plot-k18-2026-12-07-20-00-a1a1a1a1….plot /mnt/dst/00 → farmer-01:/mnt/farm/d1 "
-        "█████░░░░░░░  40% 5.3 MiB/13.4 MiB 1.0 MiB/s eta 0:08"
+        "  → █████░░░░░░░  40% 5.3 MiB/13.4 MiB 1.0 MiB/s eta 0:08  "
+        "plot-k18-2026-12-07-20-00-a1a1a1a1….plot /mnt/dst/00 → farmer-01:/mnt/farm/d1"
     )
     assert lines["waiting"] == "  waiting: /mnt/dst/00 2 (26.7 MiB) [busy], /mnt/dst/01 1 (13.4 MiB)"
     assert (
