@@ -55,7 +55,11 @@ def fraction(t: plotter_pb2.Transfer) -> float:
 
 
 def eta_s(t: plotter_pb2.Transfer) -> float | None:
-    return from_duration(t.eta) if t.HasField("eta") else None
+    """Seconds left; None when unknown: unset, or no rate measured yet (rsync's first progress line says 0:00:00
+    before it has one)."""
+    if not t.HasField("eta") or (t.rate_bytes_per_s == 0 and t.transferred_bytes < t.size_bytes):
+        return None
+    return from_duration(t.eta)
 
 
 def progress_text(t: plotter_pb2.Transfer, width: int = 12) -> str:

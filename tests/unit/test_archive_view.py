@@ -113,3 +113,13 @@ def test_report_has_progress_bars_waiting_farmers_and_results() -> None:
     assert archive_report(disabled_status_message(), NOW) == [
         "  state        disabled: no farmers configured (archiving.farmers), plots stay in the dst dirs"
     ]
+
+
+def test_no_eta_before_a_rate_is_known() -> None:
+    """rsync's first progress line has no rate yet and an ETA of 0:00:00: shown as unknown, not as done."""
+    st = sample_status()
+    early = dataclasses.replace(st.active[0], rate_bytes_per_s=0.0, eta_s=0.0, transferred_bytes=32768)
+    msg = archive_status_message(dataclasses.replace(st, active=(early,)))
+    assert archive_json(msg)["active"][0]["eta_s"] is None
+    flight = next(p for p in archive_report(msg, NOW) if isinstance(p, Grid) and p.title == "in flight")
+    assert flight.rows[0][-2:] == ("0 B/s", "-")
