@@ -180,8 +180,7 @@ class Finisher:
             self.fail(t, Outcome(Kind.COMPLETE_REFUSED, t.farmer, t.drive, None, describe(e)), now)
             return
         except errors.PlotbossError as e:
-            if isinstance(e, errors.Unavailable) or type(e).__name__ == "FarmerUnavailable":
-                self.links.failed(t.farmer, now, describe(e))
+            self.links.failed(t.farmer, now, describe(e), e)
             self.fail(t, Outcome(Kind.COMPLETE_UNREACHABLE, t.farmer, t.drive, None, describe(e)), now)
             return
         self._delete(t, done.size_bytes, now, f"completed on {self.links.display(t.farmer)}")

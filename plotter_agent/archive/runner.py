@@ -58,6 +58,18 @@ from plotter_agent.view import Snapshot
 log = logging.getLogger(__name__)
 
 Running = dict[str, tuple[int, RecoveredTransfer]]
+
+
+def split_user(url: str) -> tuple[str, str]:
+    """(the URL without a user, the user) of a push's target (``rsync://user@host:port/...``)."""
+    rest = url.removeprefix("rsync://")
+    head, sep, tail = rest.partition("/")
+    if "@" in head:
+        user, _, host = head.rpartition("@")
+        return "rsync://" + host + sep + tail, user
+    return url, ""
+
+
 _RID_RE = re.compile(r"reservation ([0-9a-f]{32})")
 
 
@@ -172,6 +184,7 @@ class Archiver(Finisher):
             farmer, res, _ = self.links.find_reservation(rid, now)
             t = self._recovered(found.plot_name, found.source, rid, found.log_file, farmer, res, now)
             t.pid = pid
+            t.extra.update(zip(("url", "user"), split_user(found.url), strict=True))
             t.note = "found again after a restart; watched until it ends"
             log.info("adopted the running push of %s (pid %d, reservation %s)", t.plot_name, pid, rid)
             with self.lock:
@@ -199,8 +212,7 @@ class Archiver(Finisher):
 
     def _keep_lease(self, t: Transfer, r: Reservation) -> None:
         every = max(1.0, (r.expire_time - r.create_time) / 3)
-        client = self.links.client(t.farmer)
-        t.keeper = LeaseKeeper(client.renew, r.id, every).start()
+        t.keeper = LeaseKeeper(self.links.renewer(t.farmer), r.id, every).start()
 
     def _reap(self, running: Running, now: float) -> None:
         for t in list(self.active.values()):
@@ -286,17 +298,23 @@ class Archiver(Finisher):
         dst_views = [d for d in snap.dirs if d.role == "dst" and os.path.normpath(d.path) in mine]
         opened = {pid: list(self._open_files(pid)) for j in snap.jobs for pid in j.pids}
         jobs = source_jobs(snap.jobs, {j.pid: [p for pid in j.pids for p in opened.get(pid, [])] for j in snap.jobs})
-        skip = {p: t for p, t in self.not_before.items() if t > now}
+        self.not_before = {p: t for p, t in self.not_before.items() if t > now}
+        skip = dict(self.not_before)
         reason = ""
         farmer_views: list[FarmerView] | None = None
         while True:
-            in_flight = [InFlight(t.source, t.dst_dir) for t in self.active.values() if t.source]
+            # a push waiting for its Complete reads nothing: its plot is skipped, its dir not counted as read
+            in_flight = [
+                InFlight(t.source, t.dst_dir) for t in self.active.values() if t.source and t.phase != "complete"
+            ]
+            skip.update((t.source, float("inf")) for t in self.active.values() if t.source and t.phase == "complete")
             rows = score_dirs(dst_views, jobs, in_flight, now, rules=self.settings.source_rules, not_before=skip)
             self._dirs = self._dir_status(rows)
             if self._paused:
                 return "paused"
-            if len(self.active) >= self.settings.max_concurrent:
-                return f"{len(self.active)} transfer(s) running (max_concurrent_transfers)"
+            busy = sum(1 for t in self.active.values() if t.phase != "complete")
+            if busy >= self.settings.max_concurrent:
+                return f"{busy} transfer(s) running (max_concurrent_transfers)"
             pick = next(((r, plots) for r, plots in rows if not r.skipped), None)
             if pick is None:
                 return reason or "no complete plot ready to send in the dst dirs"
