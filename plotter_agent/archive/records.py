@@ -128,6 +128,8 @@ class SourceId:
     dev: int
     ino: int
     size: int
+    #: with the inode: a file put under the name anew may get the inode number just freed
+    mtime_ns: int = 0
 
 
 def source_id(path: str) -> SourceId | None:
@@ -138,19 +140,19 @@ def source_id(path: str) -> SourceId | None:
         return None
     if not stat.S_ISREG(st.st_mode):
         return None
-    return SourceId(st.st_dev, st.st_ino, st.st_size)
+    return SourceId(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def delete_source(path: str, confirmed_size: int, expect: SourceId | None) -> str:
     """Delete the source of a plot the farmer confirmed, only when it is still that file: a regular file of exactly
-    ``confirmed_size`` bytes and, when ``expect`` is given, the same inode. '' when deleted (or already gone), else
-    why it was kept."""
+    ``confirmed_size`` bytes and, when ``expect`` is given, the same inode, not modified since. '' when deleted (or
+    already gone), else why it was kept."""
     now = source_id(path)
     if now is None:
         return "" if not os.path.lexists(path) else f"{path}: not a regular file any more; kept"
     if now.size != confirmed_size:
         return f"{path}: {now.size} bytes, the farmer confirmed {confirmed_size}; kept"
-    if expect is not None and (now.dev, now.ino) != (expect.dev, expect.ino):
+    if expect is not None and (now.dev, now.ino, now.mtime_ns) != (expect.dev, expect.ino, expect.mtime_ns):
         return f"{path}: replaced by another file since the transfer began; kept"
     try:
         os.unlink(path)

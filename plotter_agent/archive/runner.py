@@ -50,7 +50,7 @@ from plotter_agent.archive.recovery import find_transfers, outcome_from_log
 from plotter_agent.archive.source import Choice, DirScore, InFlight, score_dirs, source_jobs
 from plotter_agent.archive.status import ArchiveStatus, DirWaiting
 from plotter_agent.archive.transfer import Settings, Transfer, find_source, view_of
-from plotter_agent.dirs import PlotFile
+from plotter_agent.dirs import DirView, PlotFile
 from plotter_agent.farmer_client import FarmerUnavailable, PlotAlreadyThere, Reservation
 from plotter_agent.rsync_runner import Launcher, RecoveredTransfer, RsyncTransfer, TransferSpec, popen_launcher
 from plotter_agent.view import Snapshot
@@ -317,7 +317,7 @@ class Archiver(Finisher):
                 return f"{busy} transfer(s) running (max_concurrent_transfers)"
             pick = next(((r, plots) for r, plots in rows if not r.skipped), None)
             if pick is None:
-                return reason or "no complete plot ready to send in the dst dirs"
+                return reason or self._idle_reason(dst_views, now)
             row, plots = pick
             choice = Choice(row.path, plots[0], row.score)
             if farmer_views is None:
@@ -326,6 +326,12 @@ class Archiver(Finisher):
             if not started:
                 skip[choice.plot.path] = float("inf")
                 reason = why or reason
+
+    def _idle_reason(self, dst_views: Sequence[DirView], now: float) -> str:
+        waits = [self.not_before[p.path] for v in dst_views for p in v.plots if p.path in self.not_before]
+        if waits:
+            return f"{len(waits)} plot(s) waiting to retry after a failure (the next in {min(waits) - now:.0f} s)"
+        return "no complete plot ready to send in the dst dirs"
 
     @staticmethod
     def _dir_status(rows: Sequence[tuple[DirScore, Sequence[PlotFile]]]) -> tuple[DirWaiting, ...]:
