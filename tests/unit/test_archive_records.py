@@ -97,7 +97,7 @@ def test_archiving_config(tmp_path: Path) -> None:
     )
     assert [f.key for f in ok.archiving.farmers] == ["f1", "farmer-02:8471"]
     assert ok.archiving.max_readers_per_dir == 1 and ok.archiving.rsync.io_timeout_s == 60
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"farmers": [{"address": "a:1", "name": "x"}, {"address": "b:1", "name": "x"}]}, "name given twice: x"),
         ({"farmers": [{"address": "a:1"}, {"address": "a:1", "name": "y"}]}, "address given twice: a:1"),
         ({"farmers": [{"address": "a:1"}], "priority": ["nope"]}, "priority: nope: not the name or address"),
