@@ -4,6 +4,7 @@ the dst dir by themselves, land byte-identical, and a source goes only after its
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from plotter_agent.config import PlotterConfig
 from plotter_agent.farmer_client import FarmerClient
 from testbed.agents import LOCAL_TOKEN, InProcess
 from testbed.rsyncd import RsyncDaemon
+from testbed.standin import start_chia_job
 from tests.integration.archive_fixtures import (
     K18,
     in_process_farmer,
@@ -111,3 +113,46 @@ def test_pause_survives_a_restart_and_stops_new_transfers(
         wait_for(lambda: not list((root / "dst").glob("*.plot")), 60, "the plot archived after resume")
     finally:
         b.stop()
+
+
+def test_a_real_plot_finished_by_a_job_is_archived_byte_identical(
+    tmp_path: Path, rsyncd: RsyncDaemon, farmer: InProcess[FarmerAgent], procs: list[subprocess.Popen[bytes]]
+) -> None:
+    """A chiapos k18 job writes into the dst dir while the agent runs; paused until it is done (to take its digest),
+    then the archiver sends it by itself."""
+    root = tmp_path / "p"
+    data = plotter_data(root, farmer.address)
+    a = agent(root, data)
+    try:
+        assert a.archiver is not None
+        a.archiver.pause()
+        job = start_chia_job(18, root / "tmp", root / "dst", root / "logs" / "job.log")
+        procs.append(job)
+        assert job.wait(timeout=180) == 0, (root / "logs" / "job.log").read_text(errors="replace")
+        (plot,) = (root / "dst").glob("plot-k18-*.plot")
+        digest = sha256(plot)
+        a.archiver.resume()
+        wait_for(lambda: not plot.exists(), 60, "the job's plot archived")
+    finally:
+        a.stop()
+    assert {n: sha256(p) for n, p in landed(rsyncd.path).items()} == {plot.name: digest}
+
+
+def test_an_abandoned_reservation_of_ours_is_released_and_the_plot_sent(
+    tmp_path: Path, rsyncd: RsyncDaemon, farmer: InProcess[FarmerAgent]
+) -> None:
+    """The agent died between Reserve and starting rsync: its reservation is in force with no push. The restarted
+    agent's Reserve answers ALREADY_EXISTS (reserved); it is ours and nobody works on it, so it is released."""
+    root = tmp_path / "p"
+    digests = make_plots(root / "dst", range(1, 2))
+    (plot,) = (root / "dst").glob("*.plot")
+    with FarmerClient(farmer.address, token=LOCAL_TOKEN) as fc:
+        stale = fc.reserve(plot.name, K18, "plotter-01")
+        a = agent(root, plotter_data(root, farmer.address))
+        try:
+            wait_for(lambda: not plot.exists(), 60, "the plot archived")
+        finally:
+            a.stop()
+        assert fc.list_reservations() == ()
+    assert {n: sha256(p) for n, p in landed(rsyncd.path).items()} == digests
+    assert not (root / "transfers" / f"{plot.name}.{stale.id}.rsync.log").exists()
