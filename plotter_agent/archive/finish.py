@@ -125,12 +125,15 @@ class Finisher:
         what = ""
         if isinstance(step, Retry):
             after = step.after_s
+            # the avoidance runs from the retry on (next_step's avoid_for_s equals the retry's delay: counted from
+            # now, it would end just as the retry begins)
+            until = now + after + step.avoid_for_s
             if step.avoid_farmer:
-                self.avoid_farmers[step.avoid_farmer] = now + step.avoid_for_s
-                what = f"; avoiding farmer {self.links.display(step.avoid_farmer)} for {step.avoid_for_s:.0f} s"
+                self.avoid_farmers[step.avoid_farmer] = until
+                what = f"; avoiding farmer {self.links.display(step.avoid_farmer)} for {until - now:.0f} s"
             if step.avoid_drive and step.avoid_drive[1]:
-                self.avoid_drives[step.avoid_drive] = now + step.avoid_for_s
-                what = f"; avoiding drive {step.avoid_drive[1]} for {step.avoid_for_s:.0f} s"
+                self.avoid_drives[step.avoid_drive] = until
+                what = f"; avoiding drive {step.avoid_drive[1]} for {until - now:.0f} s"
             text = f"released; retry in {after:.0f} s{what}"
         elif isinstance(step, GiveUp):
             after = self.settings.outcome_rules.cap_s
@@ -180,8 +183,7 @@ class Finisher:
             self.fail(t, Outcome(Kind.COMPLETE_REFUSED, t.farmer, t.drive, None, describe(e)), now)
             return
         except errors.PlotbossError as e:
-            if isinstance(e, errors.Unavailable) or type(e).__name__ == "FarmerUnavailable":
-                self.links.failed(t.farmer, now, describe(e))
+            self.links.failed(t.farmer, now, describe(e), e)
             self.fail(t, Outcome(Kind.COMPLETE_UNREACHABLE, t.farmer, t.drive, None, describe(e)), now)
             return
         self._delete(t, done.size_bytes, now, f"completed on {self.links.display(t.farmer)}")

@@ -6,6 +6,7 @@ back-off), and the per-pass look-ups a recovering archiver needs (whose reservat
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -69,6 +70,7 @@ def describe(e: Exception) -> str:
 class Links:
     def __init__(self, targets: Sequence[Target], rules: FarmerRules | None = None) -> None:
         self.links = {t.key: Link(t) for t in targets}
+        self._lock = threading.Lock()
         self.rules = rules or FarmerRules()
 
     @property
@@ -77,9 +79,31 @@ class Links:
 
     def client(self, key: str) -> FarmerApi:
         link = self.links[key]
-        if link.client is None:
-            link.client = link.target.connect()
-        return link.client
+        with self._lock:  # lease keepers ask from their own threads
+            if link.client is None:
+                link.client = link.target.connect()
+            return link.client
+
+    def reset(self, key: str) -> None:
+        """Drop the farmer's client: the next call connects again (and reads a local credential again)."""
+        link = self.links[key]
+        with self._lock:
+            client, link.client = link.client, None
+        if client is not None:
+            client.close()
+
+    def renewer(self, key: str) -> Callable[[str], Reservation]:
+        """Renew through the farmer's current client (a lease keeper outlives a client dropped after a refused
+        credential)."""
+
+        def renew(reservation_id: str) -> Reservation:
+            try:
+                return self.client(key).renew(reservation_id)
+            except errors.Unauthenticated:
+                self.reset(key)
+                raise
+
+        return renew
 
     def display(self, key: str) -> str:
         link = self.links.get(key)
@@ -91,9 +115,8 @@ class Links:
         """A call to the farmer failed: back off. A refused credential drops the client, so the next one reads the
         token again (a farmer's local credential changes when it restarts)."""
         link = self.links[key]
-        if isinstance(exc, errors.Unauthenticated) and link.client is not None:
-            link.client.close()
-            link.client = None
+        if isinstance(exc, errors.Unauthenticated):
+            self.reset(key)
         link.reach = record_reachability(link.reach, False, now, error, self.rules)
         if link.unreachable_since is None:
             link.unreachable_since = now
@@ -176,6 +199,9 @@ class Links:
                 why.append(describe(e))
                 continue
             except FarmerUnavailable as e:
+                if "UNIMPLEMENTED" in str(e):  # a farmer older than ConfirmPlot: it cannot say
+                    all_answered = False
+                    continue
                 self.failed(key, now, describe(e), e)
                 all_answered = False
                 continue

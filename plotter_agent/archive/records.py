@@ -14,6 +14,7 @@ atomically as the scheduler's is.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import stat
@@ -28,6 +29,8 @@ from plotter_agent.rsync_runner import LOG_SUFFIX
 _LOG_RE = re.compile(r"^(?P<plot>plot-.+\.plot)\.(?P<rid>[0-9a-f]{32})" + re.escape(LOG_SUFFIX) + r"\Z")
 #: at most this much of a log's end is read (one run's closing lines are a few hundred bytes)
 LOG_READ_BYTES = 256 * 1024
+
+log = logging.getLogger(__name__)
 
 ProcList = list[tuple[int, tuple[str, ...]]]
 
@@ -117,6 +120,11 @@ def mark_log(path: str, pid: int | None, mark: str) -> str:
         os.rename(path, target)
     except FileNotFoundError:
         return ""
+    except OSError as e:
+        # the outcome was acted on; left unmarked, a restarted agent acts on it again, which is harmless (Complete
+        # then answers NOT_FOUND and ConfirmPlot decides; Release answers NOT_FOUND)
+        log.error("cannot mark the transfer log %s handled: %s", path, e.strerror or e)
+        return ""
     return target
 
 
@@ -128,6 +136,8 @@ class SourceId:
     dev: int
     ino: int
     size: int
+    #: with the inode: a file put under the name anew may get the inode number just freed
+    mtime_ns: int = 0
 
 
 def source_id(path: str) -> SourceId | None:
@@ -138,19 +148,19 @@ def source_id(path: str) -> SourceId | None:
         return None
     if not stat.S_ISREG(st.st_mode):
         return None
-    return SourceId(st.st_dev, st.st_ino, st.st_size)
+    return SourceId(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def delete_source(path: str, confirmed_size: int, expect: SourceId | None) -> str:
     """Delete the source of a plot the farmer confirmed, only when it is still that file: a regular file of exactly
-    ``confirmed_size`` bytes and, when ``expect`` is given, the same inode. '' when deleted (or already gone), else
-    why it was kept."""
+    ``confirmed_size`` bytes and, when ``expect`` is given, the same inode, not modified since. '' when deleted (or
+    already gone), else why it was kept."""
     now = source_id(path)
     if now is None:
         return "" if not os.path.lexists(path) else f"{path}: not a regular file any more; kept"
     if now.size != confirmed_size:
         return f"{path}: {now.size} bytes, the farmer confirmed {confirmed_size}; kept"
-    if expect is not None and (now.dev, now.ino) != (expect.dev, expect.ino):
+    if expect is not None and (now.dev, now.ino, now.mtime_ns) != (expect.dev, expect.ino, expect.mtime_ns):
         return f"{path}: replaced by another file since the transfer began; kept"
     try:
         os.unlink(path)

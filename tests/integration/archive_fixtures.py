@@ -31,8 +31,8 @@ def sha256(p: Path) -> str:
     return h.hexdigest()
 
 
-def farmer_data(root: Path, rsyncd: RsyncDaemon, drives: int = 2, **over: Any) -> dict[str, Any]:
-    for i in range(drives):
+def farmer_data(root: Path, rsyncd: RsyncDaemon, n_drives: int = 2, **over: Any) -> dict[str, Any]:
+    for i in range(n_drives):
         (rsyncd.path / f"d{i}").mkdir(parents=True, exist_ok=True)
     data: dict[str, Any] = {
         "version": 1,
