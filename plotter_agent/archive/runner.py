@@ -198,7 +198,13 @@ class Archiver(Starter):
                     if result is not None:
                         t.pid = t.run.pid
                         self.finish_push(t, result.returncode, result.signal, result.stderr_tail, now)
-                elif running.get(t.reservation_id, (None,))[0] != t.pid:
+                elif running.get(t.reservation_id, (None,))[0] == t.pid:
+                    if not t.farmer:  # adopted while its farmer did not answer: find its reservation, keep it
+                        farmer, res, _ = self.links.find_reservation(t.reservation_id, now)
+                        if res is not None:
+                            t.farmer, t.drive, t.size_bytes = farmer, res.drive_path, res.size_bytes
+                            self._keep_lease(t, res)
+                else:
                     lo = outcome_from_log(read_log(t.log_file), t.pid)
                     rc, sig = (lo.returncode, None) if lo.finished else (None, 9)
                     self.finish_push(t, rc, sig, lo.tail, now)
