@@ -52,6 +52,10 @@ log = logging.getLogger(__name__)
 Running = dict[str, tuple[int, RecoveredTransfer]]
 
 
+#: how often farmers are asked for their drives when no push is being started (for the status)
+IDLE_REFRESH_S = 30.0
+
+
 def split_user(url: str) -> tuple[str, str]:
     """(the URL without a user, the user) of a push's target (``rsync://user@host:port/...``)."""
     rest = url.removeprefix("rsync://")
@@ -155,6 +159,8 @@ class Archiver(Starter):
             self._reason = "waiting for the agent's first look at the dst dirs"
         else:
             self._reason = self._start_new(snap, now)
+        # the farmers' reachability and room stay current in the status while there is nothing to send
+        self.links.refresh(now, max_age_s=IDLE_REFRESH_S)
         self._pass_time = now
 
     def _adopt(self, running: Running, now: float) -> None:
