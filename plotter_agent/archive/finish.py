@@ -25,7 +25,6 @@ from plotter_agent.archive.outcome import (
     Retry,
     RetryComplete,
     Step,
-    TryNext,
     classify,
     next_step,
 )
@@ -240,6 +239,3 @@ class Finisher:
         log.warning("%s parked for %.0f s: %s", plot, after, why)
         t = Transfer(plot, path, path.rsplit("/", 1)[0], farmer, "", "", 0, now, "")
         self._remember(t, "failed", why, f"parked: not sent; looked at again in {after:.0f} s", now)
-
-
-__all__ = ["Finisher", "TryNext"]
