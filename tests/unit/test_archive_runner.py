@@ -441,3 +441,10 @@ def test_a_push_that_ended_while_down_is_completed_or_released(tmp_path: Path, d
     else:
         assert calls(farmer, "release") == [r.id] and src.exists() and not calls(farmer, "complete")
         assert [p.name for p in logs.iterdir()] == [f"{log.name}.77.failed"]
+
+
+def test_a_pause_that_cannot_be_kept_changes_nothing(rig: Rig, tmp_path: Path) -> None:
+    (tmp_path / "state.json").mkdir()  # cannot be replaced by a file
+    with pytest.raises(errors.Unavailable, match="cannot write the archiver state file"):
+        rig.archiver.pause()
+    assert rig.archiver.status().state == "running"
