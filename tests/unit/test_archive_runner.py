@@ -347,6 +347,8 @@ def test_an_unreachable_farmer_is_shown_and_tried_again(rig: Rig, dst: Path) -> 
     rig.run()
     st = rig.archiver.status()
     assert not rig.rsync.launched and not st.farmers[0].reachable and "UNAVAILABLE" in st.farmers[0].error
+    assert [(d.plots_waiting, d.bytes_waiting) for d in st.dirs] == [(1, K18)]  # still waiting, as the status says
+    assert "no farmer can take" in st.reason
     rig.farmer.down = False
     rig.clock.t += 6
     rig.run(2)
