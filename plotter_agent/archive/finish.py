@@ -191,6 +191,11 @@ class Finisher:
         """A recovered push that ended OK whose reservation no farmer lists: the plot is archived if a farmer holds it
         whole; else, once every farmer answered, it failed; until then, ask again later."""
         size = t.size_bytes
+        if not t.source or size <= 0:  # the source is gone: nothing is left to confirm or delete
+            mark_log(t.log_file, t.pid, "done")
+            self._forget(t)
+            self._remember(t, "done", "", "the source was gone already; nothing to delete", now)
+            return
         farmer, held, all_answered, refused = self.links.confirm_anywhere(t.plot_name, size, now)
         if held is not None:
             t.farmer = farmer
