@@ -52,6 +52,10 @@ log = logging.getLogger(__name__)
 Running = dict[str, tuple[int, RecoveredTransfer]]
 
 
+#: how often farmers are asked for their drives when no push is being started (for the status)
+IDLE_REFRESH_S = 30.0
+
+
 def split_user(url: str) -> tuple[str, str]:
     """(the URL without a user, the user) of a push's target (``rsync://user@host:port/...``)."""
     rest = url.removeprefix("rsync://")
@@ -106,8 +110,14 @@ class Archiver(Starter):
         self.links.close()
 
     def _set_paused(self, paused: bool) -> ArchiveStatus:
-        if self.settings.state_path is not None:
-            save_paused(self.settings.state_path, paused, self.clock())  # OSError -> the RPC fails, nothing changed
+        path = self.settings.state_path
+        if path is not None:
+            try:
+                save_paused(path, paused, self.clock())
+            except OSError as e:
+                raise errors.Unavailable(
+                    f"cannot write the archiver state file {path}: {e.strerror or e}; nothing was changed"
+                ) from None
         self._paused = paused
         log.info("archiver %s", "paused (running transfers finish)" if paused else "resumed")
         self.wake()
@@ -155,6 +165,8 @@ class Archiver(Starter):
             self._reason = "waiting for the agent's first look at the dst dirs"
         else:
             self._reason = self._start_new(snap, now)
+        # the farmers' reachability and room stay current in the status while there is nothing to send
+        self.links.refresh(now, max_age_s=IDLE_REFRESH_S)
         self._pass_time = now
 
     def _adopt(self, running: Running, now: float) -> None:
@@ -198,7 +210,13 @@ class Archiver(Starter):
                     if result is not None:
                         t.pid = t.run.pid
                         self.finish_push(t, result.returncode, result.signal, result.stderr_tail, now)
-                elif running.get(t.reservation_id, (None,))[0] != t.pid:
+                elif running.get(t.reservation_id, (None,))[0] == t.pid:
+                    if not t.farmer:  # adopted while its farmer did not answer: find its reservation, keep it
+                        farmer, res, _ = self.links.find_reservation(t.reservation_id, now)
+                        if res is not None:
+                            t.farmer, t.drive, t.size_bytes = farmer, res.drive_path, res.size_bytes
+                            self._keep_lease(t, res)
+                else:
                     lo = outcome_from_log(read_log(t.log_file), t.pid)
                     rc, sig = (lo.returncode, None) if lo.finished else (None, 9)
                     self.finish_push(t, rc, sig, lo.tail, now)
