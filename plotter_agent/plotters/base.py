@@ -216,8 +216,7 @@ class HandlerSet:
         self.plotter = plotter
         self.handlers: list[Handler] = []
         self.prefixes: tuple[str, ...] = ()
-        self.byte_filter = line_filter(())
-        self.block_filter = block_filter(())
+        self._filters: tuple[re.Pattern[bytes], re.Pattern[bytes]] | None = None
         #: the handlers by the first character of their prefix, in registration order (a line is tried only against
         #: those that can match it: most lines that get this far match one of a handful)
         self._by_first: dict[str, list[Handler]] = {}
@@ -227,8 +226,23 @@ class HandlerSet:
     def _update_prefixes(self) -> None:
         every = [h.prefix for h in self.handlers] + [p for p, _ in self.next_plot_markers]
         self.prefixes = tuple(dict.fromkeys(every))
-        self.byte_filter = line_filter((*self.prefixes, *self._also))
-        self.block_filter = block_filter((*self.prefixes, *self._also))
+        self._filters = None  # compiled on first use: every registration changes them, and compiling costs
+
+    def _compiled(self) -> tuple[re.Pattern[bytes], re.Pattern[bytes]]:
+        if self._filters is None:
+            every = (*self.prefixes, *self._also)
+            self._filters = (line_filter(every), block_filter(every))
+        return self._filters
+
+    @property
+    def byte_filter(self) -> re.Pattern[bytes]:
+        """Matches a raw line that may concern a handler or an :meth:`also_read` reader (see :func:`line_filter`)."""
+        return self._compiled()[0]
+
+    @property
+    def block_filter(self) -> re.Pattern[bytes]:
+        """The same lines, found in a block of lines (see :func:`block_filter`)."""
+        return self._compiled()[1]
 
     def also_read(self, prefixes: Iterable[str]) -> None:
         """Let lines with these literal prefixes through :attr:`byte_filter` too: lines that another reader of the
