@@ -41,7 +41,7 @@ from typing import Any
 
 from testbed.agents import start_agent, wait_for_jobs
 from testbed.children import stop_process
-from testbed.installs import ensure_plotman, install_plotboss
+from testbed.installs import ensure_plotman, install_plotboss, plotman_yaml
 from testbed.jobfleet import Fleet
 from testbed.logstamp import plotman_log_name, write_completed_logs
 from testbed.stats import (
@@ -69,41 +69,6 @@ TARGET_CPU_MS_PER_POLL = 10.0
 
 # --------------------------------------------------------------------------------------------------------------------
 # configs
-
-
-def plotman_yaml(tmp_dirs: Sequence[Path], dst: Path, log_dir: Path, state: Path) -> str:
-    tmp = "\n".join(f"    - {d}" for d in tmp_dirs)
-    return f"""\
-version: [2]
-logging:
-  plots: {log_dir}
-  transfers: {state / "transfers"}
-  application: {state / "plotman.log"}
-  disk_spaces: {state / "plotman-disk_spaces.log"}
-user_interface:
-  use_stty_size: False
-directories:
-  tmp:
-{tmp}
-  dst:
-    - {dst}
-scheduling:
-  tmpdir_stagger_phase_major: 2
-  tmpdir_stagger_phase_minor: 1
-  tmpdir_stagger_phase_limit: 1
-  tmpdir_max_jobs: 3
-  global_max_jobs: 0
-  global_stagger_m: 30
-  polling_time_s: 20
-plotting:
-  type: chia
-  chia:
-    k: 22
-    e: False
-    n_threads: 2
-    n_buckets: 16
-    job_buffer: 200
-"""
 
 
 def plotter_yaml(tmp_dirs: Sequence[Path], dst: Path, log_dir: Path, state: Path, poll_s: float) -> str:
