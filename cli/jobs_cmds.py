@@ -32,6 +32,7 @@ from cli.render import Printer, human_bytes, human_duration, print_json
 from cli.sched_view import scheduler_json, scheduler_line
 from cli.targets import (
     ClientOptions,
+    Outcome,
     Target,
     call,
     describe_rpc_error,
@@ -128,6 +129,34 @@ def _jobs_and_scheduler(
     return jobs, sched
 
 
+StatusAnswer = tuple[list[plotter_pb2.Job], plotter_pb2.GetSchedulerStatusResponse | None]
+
+
+def status_ask(sort_key: str | None) -> Callable[[grpc.Channel], StatusAnswer]:
+    """What `status` asks each plotter: its jobs (sorted by ``sort_key``) and its scheduler's status."""
+
+    def ask(ch: grpc.Channel) -> StatusAnswer:
+        listed, sched = _jobs_and_scheduler(ch)
+        jobs = list(listed.jobs)
+        return (sort_jobs(jobs, sort_key) if sort_key else jobs), sched
+
+    return ask
+
+
+def status_json(outcomes: Sequence[Outcome[StatusAnswer]]) -> dict[str, Any]:
+    """`status --json`'s document (bench/load_bench.py calls this and status_ask in-process, as the command does)."""
+    return {
+        "plotters": [
+            {
+                **o.head(),
+                "jobs": [job_json(j) for j in o.value[0]] if o.value is not None else [],
+                "scheduler": scheduler_json(o.value[1]) if o.value is not None and o.value[1] else None,
+            }
+            for o in outcomes
+        ]
+    }
+
+
 @cli.command()
 @click.option(
     "--sort",
@@ -142,28 +171,9 @@ def _jobs_and_scheduler(
 def status(ctx: click.Context, sort_key: str | None, names: tuple[str, ...], as_json: bool) -> None:
     """Every plot job on the plotters: phase, progress, ETA, dirs, resources."""
     opts = _opts(ctx)
-
-    def ask(
-        ch: grpc.Channel,
-    ) -> tuple[list[plotter_pb2.Job], plotter_pb2.GetSchedulerStatusResponse | None]:
-        listed, sched = _jobs_and_scheduler(ch)
-        jobs = list(listed.jobs)
-        return (sort_jobs(jobs, sort_key) if sort_key else jobs), sched
-
-    outcomes = fan_out(_targets(ctx, names), opts.timeout_s, ask)
+    outcomes = fan_out(_targets(ctx, names), opts.timeout_s, status_ask(sort_key))
     if as_json:
-        print_json(
-            {
-                "plotters": [
-                    {
-                        **o.head(),
-                        "jobs": [job_json(j) for j in o.value[0]] if o.value is not None else [],
-                        "scheduler": scheduler_json(o.value[1]) if o.value is not None and o.value[1] else None,
-                    }
-                    for o in outcomes
-                ]
-            }
-        )
+        print_json(status_json(outcomes))
     else:
         out = Printer()
         for o in outcomes:
