@@ -27,6 +27,7 @@ import datetime as dt
 import json
 import multiprocessing as mp
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -130,19 +131,21 @@ def _inprocess_worker(a: tuple[str, list[int], int, float, float, dict[str, str]
         return check_status_json(json.dumps(status_json(outcomes), indent=2).encode(), pids)
 
     time.sleep(max(0.0, start_wall - time.time()))
+    cpu0 = time.process_time()
     tally = run_clients(threads, time.monotonic() + (end_wall - time.time()), call)
-    return {"lat": tally.lat, "errors": tally.errors}
+    return {"lat": tally.lat, "errors": tally.errors, "cpu_s": time.process_time() - cpu0}
 
 
 def measure(
     label: str,
     agent_pid: int,
     seconds: float,
-    run: Callable[[float, float], tuple[list[float], list[str]]],
+    run: Callable[[float, float], tuple[list[float], list[str], float]],
     lead_s: float = 0.0,
 ) -> dict[str, Any]:
     """Run a load: ``run(start, end)`` (wall clock; ``lead_s`` from now to the start, for clients that need time to
-    come up) returns the latencies and errors of its calls. The agent's CPU from the start until ``run`` returns."""
+    come up) returns its calls' latencies and errors and the clients' CPU seconds. The agent's CPU is measured from
+    the start until ``run`` returns."""
     print(f"{label}: running for {seconds:.0f} s ...", flush=True)
     start = time.time() + lead_s
     cpu: list[tuple[float, float]] = []
@@ -153,7 +156,7 @@ def measure(
 
     timer = threading.Thread(target=at_start)
     timer.start()
-    lat, errors = run(start, start + seconds)
+    lat, errors, client_cpu_s = run(start, start + seconds)
     timer.join()
     c1, t1 = process_cpu_s(agent_pid), time.monotonic()
     c0, t0 = cpu[0]
@@ -168,6 +171,7 @@ def measure(
         "errors": len(errors),
         "error_samples": sorted(set(errors))[:ERRORS_SHOWN],
         "agent_cpu_s_per_s": round((c1 - c0) / (t1 - t0), 3),
+        "client_cpu_ms_per_call": round(client_cpu_s / max(1, len(lat) + len(errors)) * 1000, 1),
     }
 
 
@@ -214,22 +218,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         cmd = [str(VENV_BIN / "plotboss-cli"), "--plotter", address, "status", "--json"]
         if args.only in (None, "processes"):
 
-            def processes(_start_wall: float, end_wall: float) -> tuple[list[float], list[str]]:
-                t = run_clients(
-                    args.clients, time.monotonic() + end_wall - time.time(), process_call(cmd, bed.env, pids)
-                )
-                return t.lat, t.errors
+            def processes(_start_wall: float, end_wall: float) -> tuple[list[float], list[str], float]:
+                r0 = resource.getrusage(resource.RUSAGE_CHILDREN)  # only the CLI processes are reaped meanwhile
+                end = time.monotonic() + end_wall - time.time()
+                t = run_clients(args.clients, end, process_call(cmd, bed.env, pids))
+                r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                return t.lat, t.errors, r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime
 
             report["loads"].append(measure("processes", agent.pid, args.seconds, processes))
         if args.only in (None, "in-process"):
 
-            def inprocess(start_wall: float, end_wall: float) -> tuple[list[float], list[str]]:
+            def inprocess(start_wall: float, end_wall: float) -> tuple[list[float], list[str], float]:
                 procs = max(1, min(args.client_procs, args.clients))
                 per = [args.clients // procs + (1 if i < args.clients % procs else 0) for i in range(procs)]
                 with mp.get_context("spawn").Pool(procs) as pool:
                     work = [(address, pids, n, start_wall, end_wall, bed.env) for n in per]
                     got = pool.map(_inprocess_worker, work)
-                return [x for g in got for x in g["lat"]], [e for g in got for e in g["errors"]]
+                lat = [x for g in got for x in g["lat"]]
+                return lat, [e for g in got for e in g["errors"]], sum(g["cpu_s"] for g in got)
 
             # the client processes import the CLI's modules first (seconds on a loaded machine): start all together
             report["loads"].append(measure("in-process", agent.pid, args.seconds, inprocess, lead_s=args.lead_s))
@@ -257,11 +263,12 @@ def print_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
     print(f"stopped jobs; {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print()
     head = f"{'load':<12} {'calls':>6} {'calls/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7}"
-    print(f"{head} {'agent CPU s/s':>14}")
+    print(f"{head} {'agent CPU s/s':>14} {'client CPU ms/call':>19}")
     for r in report["loads"]:
         print(
             f"{r['label']:<12} {r['calls']:>6} {r['calls_per_s']:>8.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f}"
             f" {r['max_ms']:>8.1f} {r['errors']:>7} {r['agent_cpu_s_per_s']:>14.3f}"
+            f" {r['client_cpu_ms_per_call']:>19.1f}"
         )
         for e in r["error_samples"]:
             print(f"    error: {e}")
