@@ -2,19 +2,23 @@
 """Run every benchmark script in bench/ (`make bench`): each `*.py` here except this one and `_*.py` helpers.
 
 Each script runs as its own process with this interpreter, one after the other (they would skew each other's timings),
-with its output passed through and its default arguments. Exit status: 0 if every script exited 0, else 1.
+with its output passed through and its default arguments; at the end, each script's exit status and time, and its
+verdict lines (those that name a target: `ratio ... target <= 0.2 ok`) again, together. Exit status: 0 if every script
+exited 0 (a missed target is a verdict, not a failure), else 1.
 `--only NAME` (repeatable) picks scripts by file stem, e.g. `.venv/bin/python bench/run_all.py --only status_bench`.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
+VERDICT_RE = re.compile(r"(?:\btarget\b|<=).*\b(?:ok|MISSED)\b")
 
 
 def scripts() -> list[Path]:
@@ -31,16 +35,28 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     failed: list[str] = []
     summary: list[tuple[str, int, float]] = []
+    verdicts: list[str] = []
     for script in chosen:
         print(f"==> {script.relative_to(BENCH.parent)}", flush=True)
         t0 = time.monotonic()
-        rc = subprocess.run([sys.executable, str(script)], cwd=BENCH.parent).returncode
+        proc = subprocess.Popen(
+            [sys.executable, str(script)], cwd=BENCH.parent, stdout=subprocess.PIPE, text=True, errors="replace"
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            print(line, end="", flush=True)
+            if VERDICT_RE.search(line):
+                verdicts.append(f"{script.stem}: {line.strip()}")
+        rc = proc.wait()
         summary.append((script.name, rc, time.monotonic() - t0))
         if rc != 0:
             failed.append(script.name)
         print(flush=True)
     for name, rc, secs in summary:
         print(f"{name:<28} {'ok' if rc == 0 else f'exit {rc}':<8} {secs:6.0f} s")
+    if verdicts:
+        print()
+        print("\n".join(verdicts))
     return 1 if failed else 0
 
 

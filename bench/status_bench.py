@@ -29,7 +29,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -39,11 +38,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from testbed.agents import start_agent, wait_for_jobs
-from testbed.children import stop_process
-from testbed.installs import ensure_plotman, install_plotboss
-from testbed.jobfleet import Fleet
-from testbed.logstamp import plotman_log_name, write_completed_logs
+from testbed.agents import wait_for_jobs
+from testbed.benchbed import Bed
+from testbed.installs import ensure_plotman, install_plotboss, plotman_yaml
+from testbed.logstamp import write_completed_logs
 from testbed.stats import (
     CpuResult,
     PollSample,
@@ -65,57 +63,6 @@ VENV_BIN = Path(sys.executable).parent
 
 TARGET_RATIO = 0.5
 TARGET_CPU_MS_PER_POLL = 10.0
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# configs
-
-
-def plotman_yaml(tmp_dirs: Sequence[Path], dst: Path, log_dir: Path, state: Path) -> str:
-    tmp = "\n".join(f"    - {d}" for d in tmp_dirs)
-    return f"""\
-version: [2]
-logging:
-  plots: {log_dir}
-  transfers: {state / "transfers"}
-  application: {state / "plotman.log"}
-  disk_spaces: {state / "plotman-disk_spaces.log"}
-user_interface:
-  use_stty_size: False
-directories:
-  tmp:
-{tmp}
-  dst:
-    - {dst}
-scheduling:
-  tmpdir_stagger_phase_major: 2
-  tmpdir_stagger_phase_minor: 1
-  tmpdir_stagger_phase_limit: 1
-  tmpdir_max_jobs: 3
-  global_max_jobs: 0
-  global_stagger_m: 30
-  polling_time_s: 20
-plotting:
-  type: chia
-  chia:
-    k: 22
-    e: False
-    n_threads: 2
-    n_buckets: 16
-    job_buffer: 200
-"""
-
-
-def plotter_yaml(tmp_dirs: Sequence[Path], dst: Path, log_dir: Path, state: Path, poll_s: float) -> str:
-    tmp = ", ".join(str(d) for d in tmp_dirs)
-    return f"""\
-version: 1
-agent: {{name: bench-plotter, listen: "127.0.0.1:0", poll_s: {poll_s}}}
-logging: {{plots: {log_dir}, transfers: {state / "transfers"}}}
-directories: {{tmp: [{tmp}], dst: [{dst}]}}
-scheduling: {{global_max_jobs: 0}}
-plotting: {{type: chia, chia: {{executable: chia, k: 22, n_threads: 2, n_buckets: 16, job_buffer: 200}}}}
-"""
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -245,26 +192,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     plotman = ensure_plotman(args.plotman_venv)
     installed_cli = None if args.no_installed else install_plotboss(args.installed_venv)
     root = Path(tempfile.mkdtemp(prefix="plotboss-status-bench-", dir=args.workdir))
-    tmp_dirs = [root / "tmp" / f"{i:02d}" for i in range(args.tmp_dirs)]
-    dst = root / "dst" / "00"
-    log_dir = root / "logs" / "plots"
-    state = root / "state"
-    for d in [*tmp_dirs, dst, log_dir, state, state / "transfers", root / "xdg-config" / "plotman"]:
-        d.mkdir(parents=True, exist_ok=True)
-
-    env = dict(os.environ)
-    env.update(
-        XDG_CONFIG_HOME=str(root / "xdg-config"),
-        XDG_DATA_HOME=str(root / "xdg-data"),
-        XDG_CACHE_HOME=str(root / "xdg-cache"),
-        XDG_STATE_HOME=str(root / "xdg-state"),
-        COLUMNS="120",  # plotman (use_stty_size off) renders at 120 columns; give rich the same width
-    )
+    bed = Bed.make(root, args.tmp_dirs)
+    tmp_dirs, dst, log_dir, state, env = bed.tmp_dirs, bed.dst, bed.log_dir, bed.state, bed.env
+    (root / "xdg-config" / "plotman").mkdir(parents=True, exist_ok=True)
     (root / "xdg-config" / "plotman" / "plotman.yaml").write_text(plotman_yaml(tmp_dirs, dst, log_dir, state))
-    plotter_cfg = state / "plotter.yaml"
-    plotter_cfg.write_text(plotter_yaml(tmp_dirs, dst, log_dir, state, args.poll_s))
 
-    fleet = Fleet()
     agent: subprocess.Popen[bytes] | None = None
     report: dict[str, Any] = {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -282,15 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         nbytes = write_completed_logs(log_dir, args.old_logs)
         print(f"wrote {args.old_logs} completed logs ({nbytes / 2**20:.0f} MiB) in {time.monotonic() - t0:.1f} s")
 
-        base = dt.datetime.now().astimezone()
-        for i in range(args.jobs):
-            log = log_dir / plotman_log_name(base + dt.timedelta(microseconds=i + 1))
-            fleet.start(args.k, tmp_dirs[i % len(tmp_dirs)], dst, log)
-        fleet.wait_in_phase1(args.seconds_in_phase1, timeout_s=120)
-        fleet.signal_all(signal.SIGSTOP)
-        if not fleet.all_alive():
-            raise RuntimeError("a plot job ended before it was stopped")
-        pids = [p.pid for p in fleet.procs]
+        pids = bed.start_stopped_jobs(args.jobs, args.k, args.seconds_in_phase1)
         print(f"{args.jobs} k={args.k} jobs in phase 1, stopped: pids {pids}")
 
         cli = [str(VENV_BIN / "plotboss-cli")]
@@ -310,16 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise RuntimeError(f"plotman does not see the {args.jobs} jobs: {seen.problems[0]}")
 
         c0 = time.monotonic()
-        agent, port = start_agent(
-            "plotboss-plotter",
-            plotter_cfg,
-            "--listen",
-            "127.0.0.1:0",
-            timeout_s=60.0,
-            output=state / "plotter-agent.log",
-            env=env,
-        )
-        address = f"127.0.0.1:{port}"
+        agent, address = bed.start_plotter("plotter-01", args.poll_s)
         boss_json = Series(
             "plotboss-cli status --json",
             [*cli, "--plotter", address, "status", "--json"],
@@ -363,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for _ in range(args.runs):
             for s in series.values():
                 s.once()
-        if not fleet.all_alive():
+        if not bed.fleet.all_alive():
             problems.append("a plot job ended during the timings")
 
         cpu: CpuResult | None = None
@@ -384,9 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report_results(args, series, cpu, sample, report, problems)
         return 0 if "plotboss-cli status" in series and cpu is not None else 1
     finally:
-        if agent is not None:
-            stop_process(agent, timeout_s=15.0)
-        fleet.stop_all()
+        bed.close()
         if args.keep:
             print(f"kept {root}")
         else:

@@ -33,6 +33,7 @@ from cli.render import Printer, human_bytes, human_duration, print_json
 from cli.sched_view import scheduler_json, scheduler_line
 from cli.targets import (
     ClientOptions,
+    Outcome,
     Target,
     call,
     describe_rpc_error,
@@ -143,6 +144,36 @@ def _jobs_and_extras(ch: grpc.Channel) -> tuple[plotter_pb2.ListJobsResponse, Ex
     return jobs, Extras(_optional(sched), _optional(arch))
 
 
+StatusAnswer = tuple[list[plotter_pb2.Job], Extras]
+
+
+def status_ask(sort_key: str | None) -> Callable[[grpc.Channel], StatusAnswer]:
+    """What `status` asks each plotter: its jobs (sorted by ``sort_key``), its scheduler's and archiver's status."""
+
+    def ask(ch: grpc.Channel) -> StatusAnswer:
+        listed, extras = _jobs_and_extras(ch)
+        jobs = list(listed.jobs)
+        return (sort_jobs(jobs, sort_key) if sort_key else jobs), extras
+
+    return ask
+
+
+def status_json(outcomes: Sequence[Outcome[StatusAnswer]]) -> dict[str, Any]:
+    """`status --json`'s document (bench/load_bench.py calls this and status_ask in-process, as the command does)."""
+    return {
+        "plotters": [
+            {
+                **o.head(),
+                "jobs": [job_json(j) for j in jobs],
+                "scheduler": scheduler_json(extras.scheduler) if extras.scheduler else None,
+                "archive": archive_json(extras.archive) if extras.archive else None,
+            }
+            for o in outcomes
+            for jobs, extras in [o.value or ([], Extras(None, None))]
+        ]
+    }
+
+
 @cli.command()
 @click.option(
     "--sort",
@@ -157,28 +188,9 @@ def _jobs_and_extras(ch: grpc.Channel) -> tuple[plotter_pb2.ListJobsResponse, Ex
 def status(ctx: click.Context, sort_key: str | None, names: tuple[str, ...], as_json: bool) -> None:
     """Every plot job on the plotters: phase, progress, ETA, dirs, resources."""
     opts = _opts(ctx)
-
-    def ask(ch: grpc.Channel) -> tuple[list[plotter_pb2.Job], Extras]:
-        listed, extras = _jobs_and_extras(ch)
-        jobs = list(listed.jobs)
-        return (sort_jobs(jobs, sort_key) if sort_key else jobs), extras
-
-    outcomes = fan_out(_targets(ctx, names), opts.timeout_s, ask)
+    outcomes = fan_out(_targets(ctx, names), opts.timeout_s, status_ask(sort_key))
     if as_json:
-        print_json(
-            {
-                "plotters": [
-                    {
-                        **o.head(),
-                        "jobs": [job_json(j) for j in jobs],
-                        "scheduler": scheduler_json(extras.scheduler) if extras.scheduler else None,
-                        "archive": archive_json(extras.archive) if extras.archive else None,
-                    }
-                    for o in outcomes
-                    for jobs, extras in [o.value or ([], Extras(None, None))]
-                ]
-            }
-        )
+        print_json(status_json(outcomes))
     else:
         out = Printer()
         for o in outcomes:

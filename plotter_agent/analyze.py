@@ -72,8 +72,13 @@ def _key(info: LogInfo, by: Sequence[GroupKey]) -> tuple[Plotter | None, str | N
         info.plotter if "plotter" in by else None,
         info.mode if "mode" in by else None,
         info.k if "k" in by else None,
-        info.tmp_dir if "tmp" in by else None,
+        _dir(info.tmp_dir) if "tmp" in by else None,
     )
+
+
+def _dir(path: str | None) -> str | None:
+    """A dir as logs name it, without a trailing slash (madMAx writes one, chia not): one dir, one group."""
+    return path.rstrip("/") or "/" if path else path
 
 
 def analyze(

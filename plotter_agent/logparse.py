@@ -25,7 +25,15 @@ from pathlib import Path
 
 from plotboss.safefile import FileId, file_id, open_regular
 from plotter_agent.plotters import bladebit, chia, madmax, timings
-from plotter_agent.plotters.base import PHASE_DONE, HandlerSet, LogInfo, Plotter, clean_line, line_filter
+from plotter_agent.plotters.base import (
+    PHASE_DONE,
+    HandlerSet,
+    LogInfo,
+    Plotter,
+    block_filter,
+    clean_line,
+    line_filter,
+)
 
 __all__ = ["PHASE_DONE", "LogFollower", "LogInfo", "LogParser", "Plotter", "parse_fd", "parse_file"]
 
@@ -49,7 +57,9 @@ _IDENTIFY = (
 for _plotter, _handlers in _FORMATS:  # the lines that time the work (the log's clock) get past the byte filter too
     _handlers.also_read(timings.PREFIXES.get(_plotter, ()))
 #: Lines worth decoding before the format is known: those that identify a format, and chia's header lines.
-_PRE_FILTER = line_filter((*madmax.IDENTIFY_PREFIXES, *bladebit.IDENTIFY_PREFIXES, *chia.IDENTIFY_PREFIXES))
+_PRE_PREFIXES = (*madmax.IDENTIFY_PREFIXES, *bladebit.IDENTIFY_PREFIXES, *chia.IDENTIFY_PREFIXES)
+_PRE_FILTER = line_filter(_PRE_PREFIXES)
+_PRE_BLOCK_FILTER = block_filter(_PRE_PREFIXES)
 
 
 class LogParser:
@@ -85,7 +95,7 @@ class LogParser:
         self._partial.clear()
         self._skipping = False
         if last_nl > first_nl:
-            self._block(data[first_nl + 1 : last_nl])
+            self._block(data, first_nl, last_nl)
         self._keep(data[last_nl + 1 :])
 
     def flush(self) -> None:
@@ -104,14 +114,34 @@ class LogParser:
             return
         self._partial += piece
 
-    def _block(self, block: bytes) -> None:
-        """Complete lines. Most cannot match any handler (chiapos's thousands of ``Bucket`` lines) and are skipped
-        by a bytes prefilter without being decoded."""
+    def _block(self, data: bytes, start: int, end: int) -> None:
+        """The complete lines between the newlines at ``start`` and ``end`` of ``data``. Most cannot match any handler
+        (chiapos's thousands of ``Bucket`` lines) and are skipped by a bytes prefilter without being decoded: one
+        regex search through the block when it holds no carriage return (the usual case), else line by line."""
+        if data.find(b"\r", start, end) >= 0:
+            self._lines(data[start + 1 : end])
+            return
+        pos = start
+        while pos < end:
+            pattern = self._block_filter()
+            for m in pattern.finditer(data, pos, end):
+                if m.end() - m.start() - 1 <= MAX_LINE_BYTES:
+                    self._line_bytes(m.group()[1:])
+                if self._block_filter() is not pattern:  # identifying the format changes the filter
+                    pos = m.end()
+                    break
+            else:
+                return
+
+    def _lines(self, block: bytes) -> None:
         match = self._filter().match
         for raw in block.split(b"\n"):
             if (match(raw) is not None or b"\r" in raw) and len(raw) <= MAX_LINE_BYTES:
                 self._line_bytes(raw)
                 match = self._filter().match  # identifying the format changes the filter
+
+    def _block_filter(self) -> re.Pattern[bytes]:
+        return self._handlers.block_filter if self._handlers is not None else _PRE_BLOCK_FILTER
 
     def _filter(self) -> re.Pattern[bytes]:
         return self._handlers.byte_filter if self._handlers is not None else _PRE_FILTER

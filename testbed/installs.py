@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,3 +42,40 @@ def install_plotboss(venv: Path) -> Path:
         )
     print(f"plotboss (current tree) installed into {venv} in {time.monotonic() - t0:.0f} s")
     return venv / "bin" / "plotboss-cli"
+
+
+def plotman_yaml(tmp_dirs: Sequence[Path], dst: Path, log_dir: Path, state: Path) -> str:
+    """A plotman.yaml (for $XDG_CONFIG_HOME/plotman/) naming these dirs; plotman starts no jobs (global_max_jobs: 0),
+    and use_stty_size is off, so it spawns no `stty` (its best case)."""
+    tmp = "\n".join(f"    - {d}" for d in tmp_dirs)
+    return f"""\
+version: [2]
+logging:
+  plots: {log_dir}
+  transfers: {state / "transfers"}
+  application: {state / "plotman.log"}
+  disk_spaces: {state / "plotman-disk_spaces.log"}
+user_interface:
+  use_stty_size: False
+directories:
+  tmp:
+{tmp}
+  dst:
+    - {dst}
+scheduling:
+  tmpdir_stagger_phase_major: 2
+  tmpdir_stagger_phase_minor: 1
+  tmpdir_stagger_phase_limit: 1
+  tmpdir_max_jobs: 3
+  global_max_jobs: 0
+  global_stagger_m: 30
+  polling_time_s: 20
+plotting:
+  type: chia
+  chia:
+    k: 22
+    e: False
+    n_threads: 2
+    n_buckets: 16
+    job_buffer: 200
+"""

@@ -18,6 +18,9 @@ CTIME_RE = re.compile(
 ISO_RE = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}")
 NAME_STAMP_RE = re.compile(rb"plot-k(\d+)-\d{4}-\d\d-\d\d-\d\d-\d\d-")
 ID_RE = re.compile(rb"^ID: ([0-9a-f]{64})\s*$", re.MULTILINE)
+MADMAX_NAME_RE = re.compile(rb"^Plot Name: plot-k\d+-(\d{4}-\d\d-\d\d-\d\d-\d\d)-([0-9a-f]{64})\s*$", re.MULTILINE)
+CHIA_TMP_RE = re.compile(rb"^Starting plotting progress into temporary dirs: (.*) and (.*?)\s*$", re.MULTILINE)
+MADMAX_TMP_RE = re.compile(rb"^Working Directory: +(.*?)/?\s*$", re.MULTILINE)
 STANDIN_PREFIX = "2.7.5  chia.plotting.create_plots       : INFO     "
 
 
@@ -28,6 +31,7 @@ class LogTemplate:
     text: bytes
     old_id: bytes
     start: dt.datetime  # the time of the first ctime stamp ("Starting phase 1/4 ... <ctime>")
+    tmp_dir: bytes | None = None  # the tmp dir as the log names it (replaced by _stamp's tmp_dir)
 
 
 def _first_ctime(text: bytes) -> dt.datetime:
@@ -69,7 +73,7 @@ def _chia_k25_template() -> LogTemplate:
     return LogTemplate(text, m.group(1), _first_ctime(text))
 
 
-def _stamp(t: LogTemplate, new_id: bytes, start: dt.datetime) -> bytes:
+def _stamp(t: LogTemplate, new_id: bytes, start: dt.datetime, tmp_dir: bytes | None = None) -> bytes:
     delta = start - t.start
 
     def ctime(m: re.Match[bytes]) -> bytes:
@@ -83,6 +87,8 @@ def _stamp(t: LogTemplate, new_id: bytes, start: dt.datetime) -> bytes:
         return b"plot-k" + m.group(1) + start.strftime("-%Y-%m-%d-%H-%M-").encode()
 
     text = t.text.replace(t.old_id, new_id)
+    if tmp_dir is not None and t.tmp_dir is not None:
+        text = text.replace(t.tmp_dir, tmp_dir)
     text = CTIME_RE.sub(ctime, text)
     text = ISO_RE.sub(iso, text)
     return NAME_STAMP_RE.sub(name_stamp, text)
@@ -107,5 +113,59 @@ def write_completed_logs(log_dir: Path, count: int) -> int:
         path.write_bytes(text)
         end = start.timestamp() + (12 if i % 2 == 0 else 105)
         os.utime(path, (end, end))
+        total += len(text)
+    return total
+
+
+#: The completed single-plot logs among the real samples (tests/data/logs, copies of /work/shared/samples/logs) that
+#: both plotboss and plotman 0.5.3 read: chia 2.7.5 (k25, two configs), chiapos 2.0.12 (k18, k22 twice), the chia k32
+#: log and the madMAx k33 log of plotman's own tests. (bladebit's logs give no phase times plotman reads.)
+ANALYZE_SAMPLES = (
+    "chia-2.7.5-k25.plot.log",
+    "chia-2.7.5-k25-minimal-config.plot.log",
+    "chiapos-2.0.12-k18.plot.log",
+    "chiapos-2.0.12-k22.plot.log",
+    "chiapos-2.0.12-k22-final-on-other-fs.plot.log",
+    "plotman-chianetwork.plot.log",
+    "plotman-madmax.plot.log",
+)
+
+
+def sample_template(path: Path) -> LogTemplate:
+    """Any completed single-plot sample (chia, chiapos or madMAx) as a template: its plot id (chia's `ID:` line or
+    madMAx's plot name), its start (first ctime stamp, else the plot name's minute) and its tmp dir."""
+    text = path.read_bytes()
+    m = ID_RE.search(text)
+    mm = MADMAX_NAME_RE.search(text)
+    if m is not None:
+        old_id = m.group(1)
+    elif mm is not None:
+        old_id = mm.group(2)
+    else:
+        raise ValueError(f"{path}: no plot id")
+    if CTIME_RE.search(text) is not None:
+        start = _first_ctime(text)
+    elif mm is not None:
+        start = dt.datetime.strptime(mm.group(1).decode(), "%Y-%m-%d-%H-%M")
+    else:
+        raise ValueError(f"{path}: no start time")
+    tmp = CHIA_TMP_RE.search(text) or MADMAX_TMP_RE.search(text)
+    return LogTemplate(text, old_id, start, tmp.group(1) if tmp is not None else None)
+
+
+def write_sample_logs(log_dir: Path, count: int, tmp_dirs: int = 8) -> int:
+    """``count`` finished logs cycling through ANALYZE_SAMPLES, each with its own plot id, a start one every 7 minutes
+    back from a day ago and a tmp dir out of ``/mnt/tmp/00`` .. ``/mnt/tmp/{tmp_dirs - 1}``, under plotman's file names
+    with mtimes at their start. Returns the bytes written."""
+    templates = [sample_template(SAMPLES / name) for name in ANALYZE_SAMPLES]
+    newest = dt.datetime.now().replace(microsecond=0) - dt.timedelta(days=1)
+    total = 0
+    for i in range(count):
+        start = newest - dt.timedelta(minutes=7 * i)
+        tmp = f"/mnt/tmp/{(i // len(templates)) % tmp_dirs:02d}".encode()
+        text = _stamp(templates[i % len(templates)], secrets.token_hex(32).encode(), start, tmp)
+        path = log_dir / plotman_log_name(start.replace(microsecond=i % 1_000_000).astimezone())
+        path.write_bytes(text)
+        os.utime(path, (start.timestamp(), start.timestamp()))
         total += len(text)
     return total

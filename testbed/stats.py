@@ -48,9 +48,15 @@ class Series:
     check: Callable[[Run], str | None]  # None when the output is right, else what is wrong
     runs: list[Run] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    timeout_s: float = 120.0
 
     def once(self) -> Run:
-        r = run_timed(self.cmd, self.env)
+        try:
+            r = run_timed(self.cmd, self.env, self.timeout_s)
+        except subprocess.TimeoutExpired:  # a problem of this run (its command line may be 2,000 file names long)
+            r = Run(self.timeout_s, float("nan"), -1, b"", f"no exit within {self.timeout_s:g} s".encode())
+            self.problems.append(r.err.decode())
+            return r
         self.runs.append(r)
         problem = f"exit {r.rc}: {r.err.decode(errors='replace')[-400:]}" if r.rc != 0 else self.check(r)
         if problem is not None:

@@ -177,8 +177,26 @@ def line_filter(prefixes: Iterable[str]) -> re.Pattern[bytes]:
     It lets the parser skip most lines (chiapos's thousands of ``Bucket N uniform sort`` lines) without decoding them.
     Leading whitespace, NUL bytes and ANSI codes are allowed before the prefix, as :func:`clean_line` removes them.
     """
-    alternatives = b"|".join(re.escape(p.encode()) for p in sorted(set(prefixes), key=len, reverse=True))
-    return re.compile(rb"(?:[\s\x00]|\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_])*(?:" + (alternatives or rb"(?!)") + rb")")
+    return re.compile(rb"(?:[\s\x00]|" + _ANSI_BYTES + rb")*(?:" + _alternatives(prefixes) + rb")")
+
+
+_ANSI_BYTES = rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]"
+
+
+def _alternatives(prefixes: Iterable[str]) -> bytes:
+    return b"|".join(re.escape(p.encode()) for p in sorted(set(prefixes), key=len, reverse=True)) or rb"(?!)"
+
+
+def block_filter(prefixes: Iterable[str]) -> re.Pattern[bytes]:
+    """The :func:`line_filter` of the same ``prefixes`` for a search through many lines at once: it matches a newline
+    and then the rest of a line (up to, not including, its newline) that :func:`line_filter` lets through.
+
+    ``finditer`` over a block of lines finds the few wanted lines in C, where a Python loop over every line with
+    :func:`line_filter` spent ~1 us per line (2,000 chia logs: 1.7 million lines, 117 thousand wanted). The leading
+    whitespace it allows is ``\\s`` without the newline: a line split off a block never holds one. It does not let
+    through lines with a carriage return anywhere, as the line-by-line reading does: callers look for ``\\r`` first.
+    """
+    return re.compile(rb"\n(?:[ \t\r\f\v\x00]|" + _ANSI_BYTES + rb")*(?:" + _alternatives(prefixes) + rb")[^\n]*")
 
 
 Apply = Callable[[re.Match[str], LogInfo], None]
@@ -198,14 +216,33 @@ class HandlerSet:
         self.plotter = plotter
         self.handlers: list[Handler] = []
         self.prefixes: tuple[str, ...] = ()
-        self.byte_filter = line_filter(())
+        self._filters: tuple[re.Pattern[bytes], re.Pattern[bytes]] | None = None
+        #: the handlers by the first character of their prefix, in registration order (a line is tried only against
+        #: those that can match it: most lines that get this far match one of a handful)
+        self._by_first: dict[str, list[Handler]] = {}
         self.next_plot_markers: list[tuple[str, re.Pattern[str]]] = []
         self._also: tuple[str, ...] = ()
 
     def _update_prefixes(self) -> None:
         every = [h.prefix for h in self.handlers] + [p for p, _ in self.next_plot_markers]
         self.prefixes = tuple(dict.fromkeys(every))
-        self.byte_filter = line_filter((*self.prefixes, *self._also))
+        self._filters = None  # compiled on first use: every registration changes them, and compiling costs
+
+    def _compiled(self) -> tuple[re.Pattern[bytes], re.Pattern[bytes]]:
+        if self._filters is None:
+            every = (*self.prefixes, *self._also)
+            self._filters = (line_filter(every), block_filter(every))
+        return self._filters
+
+    @property
+    def byte_filter(self) -> re.Pattern[bytes]:
+        """Matches a raw line that may concern a handler or an :meth:`also_read` reader (see :func:`line_filter`)."""
+        return self._compiled()[0]
+
+    @property
+    def block_filter(self) -> re.Pattern[bytes]:
+        """The same lines, found in a block of lines (see :func:`block_filter`)."""
+        return self._compiled()[1]
 
     def also_read(self, prefixes: Iterable[str]) -> None:
         """Let lines with these literal prefixes through :attr:`byte_filter` too: lines that another reader of the
@@ -228,7 +265,9 @@ class HandlerSet:
             raise ValueError("a handler needs a literal prefix")
 
         def register(fn: Apply) -> Apply:
-            self.handlers.append(Handler(prefix, re.compile(regex), fn))
+            handler = Handler(prefix, re.compile(regex), fn)
+            self.handlers.append(handler)
+            self._by_first.setdefault(prefix[0], []).append(handler)
             self._update_prefixes()
             return fn
 
@@ -238,7 +277,7 @@ class HandlerSet:
         """Apply the first matching handler to a cleaned line; True if one matched."""
         if not line.startswith(self.prefixes):
             return False
-        for h in self.handlers:
+        for h in self._by_first.get(line[:1], ()):
             if line.startswith(h.prefix):
                 m = h.pattern.match(line)
                 if m is not None:

@@ -79,6 +79,8 @@ PREFIXES: Mapping[Plotter, tuple[str, ...]] = {p: tuple(t.prefix for t in ts) fo
 def note(plotter: Plotter, line: str, info: LogInfo) -> None:
     """Move the log's clock on for a cleaned line that times a piece or a phase (before the handlers see the line, so
     the step a handler then enters begins when the piece before it ended)."""
+    if not line.startswith(PREFIXES.get(plotter, ())):
+        return
     for t in TIMINGS.get(plotter, ()):
         if not line.startswith(t.prefix):
             continue

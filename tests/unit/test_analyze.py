@@ -135,3 +135,13 @@ def test_read_logs_skips_what_is_no_plot_log(tmp_path: Path) -> None:
         (garbled, "not a log of any known plotter (chia, chiapos, madMAx, bladebit)"),
         (gone, "cannot read"),
     ]
+
+
+def test_a_tmp_dir_with_and_without_its_trailing_slash_is_one_group() -> None:
+    """madMAx writes `Working Directory:   /mnt/tmp/00/`, chia `... temporary dirs: /mnt/tmp/00 and ...`: one dir."""
+    madmax = next(i for i in sample_infos() if i.plotter is Plotter.MADMAX)
+    chia = next(i for i in sample_infos() if i.k == 25 and i.completed)
+    madmax.tmp_dir, chia.tmp_dir = "/mnt/tmp/00/", "/mnt/tmp/00"
+    root = LogInfo(**{**chia.__dict__, "tmp_dir": "/"})
+    groups, _ = analyze([madmax, chia, root], by=("tmp",))
+    assert [(g.tmp_dir, g.count) for g in groups] == [("/", 1), ("/mnt/tmp/00", 2)]

@@ -108,3 +108,42 @@ def test_odd_lines_in_every_format_never_raise(lines: list[str]) -> None:
     info = feed_checked(data, [len(data) // 3, len(data) // 2])
     for seconds in info.phase_times.values():
         assert seconds >= 0 and seconds != float("inf")
+
+
+def line_by_line(data: bytes) -> LogInfo:
+    """Each line fed on its own: every line goes through the parser's one-line path, never through its search over a
+    block of lines (LogParser._block)."""
+    parser = LogParser()
+    *lines, last = data.split(b"\n")
+    for line in lines:
+        parser.feed(line + b"\n")
+    parser.feed(last)
+    parser.flush()
+    return parser.info
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.one_of(mutated_sample(), st.binary(max_size=2048)))
+def test_a_block_of_lines_reads_as_its_lines_one_by_one(data: bytes) -> None:
+    assert whole(data) == line_by_line(data)
+
+
+PAYLOADS = [
+    b"ID: " + b"a" * 64,
+    b"Starting plotting progress into temporary dirs: /t and /t2",
+    b"Starting phase 1/4: Forward Propagation into tmp files... Wed Nov 25 17:07:00 2026",
+    b"Time for phase 1 = 2.5 seconds. CPU (100%) Wed Nov 25 17:07:00 2026",
+    b"Total time = 9.5 seconds. CPU (100%) Wed Nov 25 17:07:00 2026",
+    b"Multi-threaded pipelined Chia k32 plotter",
+    b"Phase 1 took 3 sec",
+    b"Bucket 1 uniform sort.",
+    b"",
+]
+LEADS = [b"", b" ", b"\t", b"\x0b", b"\x0c", b"\x00", b"\x1b[32m", b"\r", b"\x1c", b"\xc2\xa0"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(st.tuples(st.sampled_from(LEADS), st.sampled_from(PAYLOADS)), max_size=30))
+def test_odd_leads_read_alike_in_a_block_and_line_by_line(lines: list[tuple[bytes, bytes]]) -> None:
+    data = b"\n".join(lead + payload for lead, payload in lines) + b"\n"
+    assert whole(data) == line_by_line(data)

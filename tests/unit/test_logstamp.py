@@ -36,3 +36,22 @@ def test_plotman_log_name() -> None:
     when = dt.datetime(2026, 11, 25, 17, 7, 25, 123456, tzinfo=dt.UTC)
     assert plotman_log_name(when) == "2026-11-25T17_07_25.123456+00_00.plot.log"
     assert plotman_log_name(when.astimezone(dt.timezone(dt.timedelta(hours=2)))) == plotman_log_name(when)
+
+
+def test_sample_logs_are_finished_logs_of_their_own_plots_and_tmp_dirs(tmp_path: Path) -> None:
+    from testbed.logstamp import ANALYZE_SAMPLES, write_sample_logs
+
+    count = 2 * len(ANALYZE_SAMPLES)
+    nbytes = write_sample_logs(tmp_path, count, tmp_dirs=2)
+    paths = sorted(tmp_path.iterdir())
+    assert len(paths) == count and nbytes == sum(p.stat().st_size for p in paths)
+    infos = [parse_file(p) for p in paths]
+    assert all(i.completed and i.plotter in (Plotter.CHIA, Plotter.MADMAX) for i in infos)
+    assert {i.k for i in infos} == {18, 22, 25, 32, 33}
+    assert len({i.plot_id for i in infos}) == count
+    assert {(i.tmp_dir or "").rstrip("/") for i in infos} == {"/mnt/tmp/00", "/mnt/tmp/01"}  # madMAx: "/mnt/tmp/00/"
+    for path, info in zip(paths, infos, strict=True):
+        assert info.plot_id is not None and info.plot_id in path.read_text()
+        assert info.start_time is not None
+        named = dt.datetime.strptime(path.name[:26], "%Y-%m-%dT%H_%M_%S.%f").replace(tzinfo=dt.UTC)
+        assert abs(named.timestamp() - info.start_time) < 120  # madMAx's start is its plot name's minute
