@@ -1,0 +1,111 @@
+"""The archiver under faults that hit a push in flight, with real parts: a plotter agent process archiving real
+plots to a farmer agent process through its own rsync daemon, slowed down (``bwlimit_kbps``) so the fault lands
+mid-transfer. After each: no plot lost, nothing partial under a final name, nothing reserved or left over after the
+lease, and every plot archived (exactly once, byte-identical) by the archiver itself (``archive_watch.settled``)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from plotboss.v1 import plotter_pb2
+from testbed.archive_bed import Bed, Farm, Plotter, place
+from testbed.archive_watch import Truth, Watch, pushes, settled, sha256, temp_of, wait_mid_push, wait_until
+
+from .conftest import QUICK
+
+pytestmark = pytest.mark.slow
+
+MiB = 2**20
+LEASE_S = 10.0
+#: about 5 s for a k20 plot: long enough to hit it mid-push on a loaded machine
+BWLIMIT_KBPS = 3072
+
+
+def setup(bed: Bed, plots: list[Path], *, farms: int = 1) -> tuple[list[Farm], Plotter, Truth, Watch]:
+    fs = [bed.farm(f"farmer-0{i + 1}", drives=2, lease_s=LEASE_S) for i in range(farms)]
+    plotter = bed.plotter(fs, bwlimit_kbps=BWLIMIT_KBPS, archiving=QUICK, start=False)
+    placed = [place(p, plotter.dst[0], age_s=600 - i) for i, p in enumerate(plots)]  # the first is the oldest
+    truth = Truth.of(placed)
+    watch = Watch(truth, lambda: [*plotter.dst, *(d for f in fs for d in f.drives)], plotter.transfers).start()
+    plotter.start()
+    return fs, plotter, truth, watch
+
+
+def failed_attempts(plotter: Plotter) -> list[str]:
+    """The errors of the failed attempts the archiver shows (GetArchiveStatus.recent)."""
+    s = plotter.status()
+    if isinstance(s, str):
+        return []
+    return [t.error for t in s.recent if t.outcome == plotter_pb2.TRANSFER_OUTCOME_FAILED]
+
+
+def test_rsync_killed_mid_push_is_resumed_on_the_same_drive(bed: Bed, real_plots: dict[int, Path]) -> None:
+    (farm,), plotter, truth, watch = setup(bed, [real_plots[20]])
+    name = real_plots[20].name
+    drive = wait_mid_push([farm], name, 2 * MiB)
+    (pid,) = pushes(plotter.transfers)
+    os.kill(pid, signal.SIGKILL)
+
+    wait_until("the archiver to show the killed push", lambda: failed_attempts(plotter), 30)
+    settled(truth, [farm], plotter, watch)
+    assert (drive / name).is_file(), "not resumed on the drive that holds its partial"
+    assert len(watch.pids_of(name)) >= 2 and pid in watch.pids_of(name)
+
+
+def test_rsync_daemon_killed_mid_push(bed: Bed, real_plots: dict[int, Path]) -> None:
+    (farm,), plotter, truth, watch = setup(bed, [real_plots[20]])
+    name = real_plots[20].name
+    wait_mid_push([farm], name, 2 * MiB)
+    farm.kill_rsyncd()  # the daemon and its connections: a crash, or the service restarted
+
+    wait_until("the push to end", lambda: not pushes(plotter.transfers), 30)
+    wait_until("the archiver to show the failed push", lambda: failed_attempts(plotter), 30)
+    assert sha256(plotter.dst[0] / name) == truth.plots[name][1], "the source changed"
+    farm.restart_rsyncd()  # on the same port: the farmer's rsync URL holds again
+    settled(truth, [farm], plotter, watch)
+
+
+def test_farmer_agent_killed_mid_push_then_restarted(bed: Bed, real_plots: dict[int, Path]) -> None:
+    """The push runs on without the farmer agent (the daemon is up) and ends while it is down: the source stays
+    until the restarted farmer (from its state file) confirms the plot."""
+    (farm,), plotter, truth, watch = setup(bed, [real_plots[20]])
+    name = real_plots[20].name
+    drive = wait_mid_push([farm], name, 2 * MiB)
+    farm.kill()
+
+    wait_until("the push to end", lambda: not pushes(plotter.transfers) and (drive / name).is_file(), 60)
+    time.sleep(3)  # the archiver asks for its Complete meanwhile (in vain): the source must stay
+    assert (plotter.dst[0] / name).is_file(), "source deleted without the farmer's Complete"
+    assert temp_of(drive, name) is None
+    farm.start()
+    settled(truth, [farm], plotter, watch)
+    assert len(watch.pids_of(name)) == 1, "pushed again though the first push landed whole"
+
+
+def test_plotter_agent_killed_mid_push_adopts_or_completes_it(bed: Bed, real_plots: dict[int, Path]) -> None:
+    """Killed twice: restarted while its push still runs (the push is adopted: no second rsync, completed), and
+    restarted after its push ended (the outcome is read from rsync's log file, Completed, the source deleted)."""
+    (farm,), plotter, truth, watch = setup(bed, [real_plots[20], real_plots[19]])
+    first, second = real_plots[20].name, real_plots[19].name
+
+    wait_mid_push([farm], first, 2 * MiB)
+    (pid,) = pushes(plotter.transfers)
+    plotter.kill()
+    assert pushes(plotter.transfers) == {pid: first}, "the push died with the agent"
+    plotter.start()
+    wait_until(f"{first} archived", lambda: not (plotter.dst[0] / first).exists(), 60)
+    assert watch.pids_of(first) == [pid], "the running push was not adopted (duplicated, or killed and sent again)"
+
+    wait_mid_push([farm], second, MiB)
+    (pid2,) = pushes(plotter.transfers)
+    plotter.kill()
+    wait_until("the push to end while the agent is down", lambda: not pushes(plotter.transfers), 60)
+    assert (plotter.dst[0] / second).is_file()
+    plotter.start()
+    settled(truth, [farm], plotter, watch)
+    assert watch.pids_of(second) == [pid2], "pushed again though the first push landed whole"
