@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -112,6 +113,24 @@ class Watch:
 
     def pids_of(self, plot: str) -> list[int]:
         return sorted(pid for pid, name in self.seen.items() if name == plot)
+
+
+def runs_of(transfers_dir: Path, plot: str) -> list[tuple[int, int | None]]:
+    """Every rsync run that ever pushed ``plot`` (from the log files the pushes write, whoever started them), in the
+    order of the files' names and lines: (pid, the bytes its summary line says it sent; None when it wrote none: it
+    was killed, or runs still). A run that failed writes its summary too (the bytes it sent before it failed)."""
+    runs: dict[int, int | None] = {}
+    for log in sorted(transfers_dir.glob(f"{plot}.*.rsync.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            m = re.match(r"^\S+ \S+ \[(\d+)\] (.*)$", line)
+            if m is None:
+                continue
+            pid = int(m[1])
+            runs.setdefault(pid, None)
+            sent = re.match(r"sent ([0-9,]+) bytes", m[2])
+            if sent is not None:
+                runs[pid] = int(sent[1].replace(",", ""))
+    return list(runs.items())
 
 
 def wait_until(what: str, cond: Callable[[], object], timeout_s: float, period_s: float = 0.1) -> object:

@@ -13,7 +13,7 @@ from plotboss.plots import plot_size
 from plotter_agent.archive.outcome import Fault, classify
 from plotter_agent.rsync_runner import RsyncTransfer, TransferSpec
 from testbed.archive_bed import Bed, place
-from testbed.archive_watch import Truth, Watch, leftovers, pushes, reserved, wait_mid_push, wait_until
+from testbed.archive_watch import Truth, Watch, leftovers, pushes, reserved, runs_of, wait_mid_push, wait_until
 
 pytestmark = pytest.mark.slow
 MiB = 2**20
@@ -42,9 +42,13 @@ def test_a_killed_daemon_ends_the_push_and_comes_back_on_its_port(bed: Bed, tmp_
         t.kill()
     farm.restart_rsyncd()
     assert farm.rsyncd.port == port
-    again = RsyncTransfer(TransferSpec(str(src), farm.rsyncd.url("d0/"), "a" * 32, str(logs))).start().wait(60)
+    t2 = RsyncTransfer(TransferSpec(str(src), farm.rsyncd.url("d0/"), "a" * 32, str(logs))).start()
+    again = t2.wait(60)
     assert again.ok, again.stderr_tail
     assert (farm.drives[0] / src.name).stat().st_size == src.stat().st_size
+    runs = runs_of(logs, src.name)
+    assert [r[0] for r in runs] == [t.pid, t2.pid], runs
+    assert runs[0][1] is not None and runs[1][1] is not None and runs[0][1] < src.stat().st_size <= runs[1][1]
 
 
 def test_a_killed_farmer_restarts_on_its_port_with_its_reservations(bed: Bed) -> None:

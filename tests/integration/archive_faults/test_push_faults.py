@@ -14,7 +14,17 @@ import pytest
 
 from plotboss.v1 import plotter_pb2
 from testbed.archive_bed import Bed, Farm, Plotter, place
-from testbed.archive_watch import Truth, Watch, pushes, settled, sha256, temp_of, wait_mid_push, wait_until
+from testbed.archive_watch import (
+    Truth,
+    Watch,
+    pushes,
+    runs_of,
+    settled,
+    sha256,
+    temp_of,
+    wait_mid_push,
+    wait_until,
+)
 
 from .conftest import QUICK
 
@@ -54,7 +64,10 @@ def test_rsync_killed_mid_push_is_resumed_on_the_same_drive(bed: Bed, real_plots
     wait_until("the archiver to show the killed push", lambda: failed_attempts(plotter), 30)
     settled(truth, [farm], plotter, watch)
     assert (drive / name).is_file(), "not resumed on the drive that holds its partial"
-    assert len(watch.pids_of(name)) >= 2 and pid in watch.pids_of(name)
+    runs = runs_of(plotter.transfers, name)
+    assert runs[0] == (pid, None) and len(runs) >= 2, runs
+    size = truth.plots[name][0]
+    assert runs[-1][1] is not None and runs[-1][1] < size - MiB, f"not resumed from its partial: {runs}"
 
 
 def test_rsync_daemon_killed_mid_push(bed: Bed, real_plots: dict[int, Path]) -> None:
@@ -84,7 +97,7 @@ def test_farmer_agent_killed_mid_push_then_restarted(bed: Bed, real_plots: dict[
     assert temp_of(drive, name) is None
     farm.start()
     settled(truth, [farm], plotter, watch)
-    assert len(watch.pids_of(name)) == 1, "pushed again though the first push landed whole"
+    assert len(runs_of(plotter.transfers, name)) == 1, "pushed again though the first push landed whole"
 
 
 def test_plotter_agent_killed_mid_push_adopts_or_completes_it(bed: Bed, real_plots: dict[int, Path]) -> None:
@@ -99,7 +112,7 @@ def test_plotter_agent_killed_mid_push_adopts_or_completes_it(bed: Bed, real_plo
     assert pushes(plotter.transfers) == {pid: first}, "the push died with the agent"
     plotter.start()
     wait_until(f"{first} archived", lambda: not (plotter.dst[0] / first).exists(), 60)
-    assert watch.pids_of(first) == [pid], "the running push was not adopted (duplicated, or killed and sent again)"
+    assert [r[0] for r in runs_of(plotter.transfers, first)] == [pid], "not adopted (duplicated, or sent again)"
 
     wait_mid_push([farm], second, MiB)
     (pid2,) = pushes(plotter.transfers)
@@ -108,4 +121,4 @@ def test_plotter_agent_killed_mid_push_adopts_or_completes_it(bed: Bed, real_plo
     assert (plotter.dst[0] / second).is_file()
     plotter.start()
     settled(truth, [farm], plotter, watch)
-    assert watch.pids_of(second) == [pid2], "pushed again though the first push landed whole"
+    assert [r[0] for r in runs_of(plotter.transfers, second)] == [pid2], "pushed again though it landed whole"
