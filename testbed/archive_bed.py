@@ -243,7 +243,7 @@ class Bed:
 
     def plotter(
         self,
-        farms: Sequence[Farm | str],
+        farms: Sequence[Farm],
         *,
         dst_dirs: int = 1,
         bwlimit_kbps: int = 0,
@@ -251,7 +251,7 @@ class Bed:
         archiving: dict[str, Any] | None = None,
         start: bool = True,
     ) -> Plotter:
-        """A plotter agent archiving to ``farms`` (a Farm, or the address of one that is not up yet), with
+        """A plotter agent archiving to ``farms`` (started or not), with
         ``bwlimit_kbps`` (slow pushes that a fault can hit mid-transfer) and the rsync ``password`` (in a file)."""
         root = self.root / PLOTTER_NAME
         dst = [root / f"dst{i}" for i in range(dst_dirs)]
@@ -269,10 +269,7 @@ class Bed:
                 "logging": {"plots": str(root / "logs"), "transfers": str(transfers)},
                 "directories": {"tmp": [str(root / "tmp")], "dst": [str(d) for d in dst]},
                 "archiving": {
-                    "farmers": [
-                        {"address": f.address if isinstance(f, Farm) else f, "token": {"value": FARM_TOKEN}}
-                        for f in farms
-                    ],
+                    "farmers": [{"address": f.address, "name": f.name, "token": {"value": FARM_TOKEN}} for f in farms],
                     "rsync": rsync,
                     **(archiving or {}),
                 },

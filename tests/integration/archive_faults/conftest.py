@@ -13,7 +13,7 @@ from testbed.archive_bed import Bed, make_plots
 
 #: archiver settings that keep a fault test short: quick passes and retries (the back-off rules are the engine's own,
 #: only their base is small here)
-QUICK: dict[str, Any] = {}
+QUICK: dict[str, Any] = {"polling_time_s": 0.5, "retry_base_s": 1.0, "retry_cap_s": 4.0}
 
 
 @pytest.fixture(scope="session")
