@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -127,6 +128,22 @@ class Farm:
         return sorted(p for d in self.drives for p in d.rglob("*") if p.is_file())
 
 
+@dataclass(frozen=True)
+class Shown:
+    """What the archiver shows: from ``rpc`` (GetArchiveStatus), the agent's ``log``, or ``none`` (no answer)."""
+
+    source: str
+    reason: str
+    #: the errors of the failed attempts
+    failed: tuple[str, ...] = ()
+    #: "farmer: error" of each farmer shown unreachable
+    unreachable: tuple[str, ...] = ()
+    #: plots whose push was found again after an agent restart
+    recovered: tuple[str, ...] = ()
+    #: farmer -> seconds from the archiver's last pass to when it asks that farmer again (rpc only)
+    next_try_s: tuple[tuple[str, float], ...] = ()
+
+
 @dataclass
 class Plotter:
     """A plotter agent that only watches its dirs and archives (no plotting section)."""
@@ -163,8 +180,8 @@ class Plotter:
         assert self.proc is not None
         os.kill(self.proc.pid, signal.SIGHUP)
 
-    def status(self) -> plotter_pb2.GetArchiveStatusResponse | str:
-        """GetArchiveStatus, or why it could not be had."""
+    def status(self) -> plotter_pb2.GetArchiveStatusResponse | grpc.RpcError:
+        """GetArchiveStatus, or the error it failed with."""
         try:
             with dial(self.address, timeout_s=5.0) as ch:
                 stub = plotter_pb2_grpc.PlotterServiceStub(ch)
@@ -173,7 +190,35 @@ class Plotter:
                 )
                 return resp
         except grpc.RpcError as e:
-            return f"{e.code().name}: {e.details()}"
+            return e
+
+    def shown(self) -> Shown:
+        """What the archiver shows the user: its GetArchiveStatus; on an agent that answers it UNIMPLEMENTED (a build
+        without the archive RPCs), what its log says instead."""
+        s = self.status()
+        if not isinstance(s, grpc.RpcError):
+            return Shown(
+                "rpc",
+                s.reason,
+                tuple(t.error for t in s.recent if t.outcome == plotter_pb2.TRANSFER_OUTCOME_FAILED),
+                tuple(f"{f.name}: {f.error}" for f in getattr(s, "farmers", ()) if not f.reachable),
+                tuple(t.plot_name for t in (*s.active, *s.recent) if getattr(t, "recovered", False)),
+                tuple(
+                    (f.name, f.next_try_time.ToSeconds() - getattr(s, "pass_time").ToSeconds())  # noqa: B009
+                    for f in getattr(s, "farmers", ())
+                    if f.HasField("next_try_time") and s.HasField("pass_time")
+                ),
+            )
+        if s.code() != grpc.StatusCode.UNIMPLEMENTED:
+            return Shown("none", f"{s.code().name}: {s.details()}")
+        text = self.output()
+        return Shown(
+            "log",
+            "",
+            tuple(re.findall(r"push of \S+ to \S+ failed: (.*)", text)),
+            tuple(f"{m[0]}: {m[1]}" for m in re.findall(r"farmer (\S+) unreachable: (.*)", text)),
+            tuple(re.findall(r"adopted the running push of (\S+)", text)),
+        )
 
     def output(self) -> str:
         return "\n".join(

@@ -22,8 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
-
+from plotter_agent.archive.records import rsync_processes
 from plotter_agent.archive.recovery import find_transfers
 from testbed.archive_bed import Farm, Plotter
 
@@ -49,12 +48,7 @@ class Truth:
 
 def pushes(transfers_dir: Path) -> dict[int, str]:
     """pid -> plot name of the plotter's rsync pushes running now (recognised as the agent does, by their log file)."""
-    procs = []
-    for p in psutil.process_iter(["name", "cmdline"]):
-        argv = p.info["cmdline"]
-        if argv and os.path.basename(argv[0]) == "rsync":
-            procs.append((p.pid, argv))
-    return {pid: t.plot_name for pid, t in find_transfers(procs, str(transfers_dir))}
+    return {pid: t.plot_name for pid, t in find_transfers(rsync_processes(), str(transfers_dir))}
 
 
 @dataclass
@@ -116,11 +110,12 @@ class Watch:
 
 
 def runs_of(transfers_dir: Path, plot: str) -> list[tuple[int, int | None]]:
-    """Every rsync run that ever pushed ``plot`` (from the log files the pushes write, whoever started them), in the
-    order of the files' names and lines: (pid, the bytes its summary line says it sent; None when it wrote none: it
-    was killed, or runs still). A run that failed writes its summary too (the bytes it sent before it failed)."""
+    """Every rsync run that ever pushed ``plot`` (from the log files the pushes write, whoever started them, also
+    those the archiver marked ``.done``/``.failed``), oldest first: (pid, the bytes its summary line says it sent;
+    None when it wrote none: it was killed, or runs still). A run that failed writes its summary too."""
     runs: dict[int, int | None] = {}
-    for log in sorted(transfers_dir.glob(f"{plot}.*.rsync.log")):
+    logs = [p for p in transfers_dir.glob(f"{plot}.*") if ".rsync.log" in p.name]
+    for log in sorted(logs, key=lambda p: (p.stat().st_mtime, p.name)):
         for line in log.read_text(errors="replace").splitlines():
             m = re.match(r"^\S+ \S+ \[(\d+)\] (.*)$", line)
             if m is None:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from plotboss.v1 import plotter_pb2
 from testbed.archive_bed import Bed, Farm, MountRefused, Plotter, place, write_secret
 from testbed.archive_watch import Truth, Watch, pushes, settled, sha256, wait_mid_push, wait_until
 
@@ -25,13 +24,6 @@ BWLIMIT_KBPS = 3072
 
 def watch_of(truth: Truth, plotter: Plotter, farms: list[Farm]) -> Watch:
     return Watch(truth, lambda: [*plotter.dst, *(d for f in farms for d in f.drives)], plotter.transfers).start()
-
-
-def failed_attempts(plotter: Plotter) -> list[str]:
-    s = plotter.status()
-    if isinstance(s, str):
-        return []
-    return [t.error for t in s.recent if t.outcome == plotter_pb2.TRANSFER_OUTCOME_FAILED]
 
 
 def fill(drive: Path) -> Path:
@@ -70,8 +62,8 @@ def test_a_drive_that_fills_up_mid_push(bed: Bed, real_plots: dict[int, Path]) -
     assert drive == farm.drives[0], "the farmer put it on the smaller drive"
     fill(drive)
 
-    wait_until("the archiver to show the failed push", lambda: failed_attempts(plotter), 60)
-    assert any("No space left" in e or "disk_full" in e for e in failed_attempts(plotter)), failed_attempts(plotter)
+    wait_until("the archiver to show the failed push", lambda: plotter.shown().failed, 60)
+    assert any("No space left" in e or "disk_full" in e for e in plotter.shown().failed), plotter.shown().failed
     settled(truth, [farm], plotter, watch)
     assert (farm.drives[1] / src.name).is_file()
 
@@ -86,12 +78,13 @@ def test_a_farmer_unreachable_at_start(bed: Bed, real_plots: dict[int, Path]) ->
     watch = watch_of(truth, plotter, [farm])
     plotter.start()
 
-    def shown() -> str:
-        s = plotter.status()
-        return "" if isinstance(s, str) else s.reason
+    def unreachable() -> list[str]:
+        return [u for u in plotter.shown().unreachable if u.startswith("farmer-01: ")]
 
-    reason = wait_until("the archiver to show the farmer unreachable", shown, 30)
-    assert farm.address in str(reason) or "unreachable" in str(reason), reason
+    wait_until("the archiver to show farmer-01 unreachable", unreachable, 30)
+    shown = plotter.shown()
+    if shown.source == "rpc":  # backs off: asks it again later, not at every pass
+        assert [n for n, after in shown.next_try_s if n == "farmer-01" and after > 0], shown
     assert not watch.seen and src.is_file()
     farm.start()
     settled(truth, [farm], plotter, watch)
@@ -113,7 +106,7 @@ def test_a_wrong_rsync_password(bed: Bed, real_plots: dict[int, Path]) -> None:
     watch = watch_of(truth, plotter, [f1, f2])
     plotter.start()
 
-    auth = lambda: [e for e in failed_attempts(plotter) if "code 5" in e or "auth" in e]  # noqa: E731
+    auth = lambda: [e for e in plotter.shown().failed if "code 5" in e or "auth" in e]  # noqa: E731
     wait_until("the auth failure shown", auth, 60)
     landed = lambda: not big.exists() and (f2.drives[0] / big.name).is_file()  # noqa: E731
     wait_until(f"{big.name} archived to farmer-02", landed, 60)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from plotboss.v1 import plotter_pb2
 from testbed.archive_bed import Bed, Farm, Plotter, place
 from testbed.archive_watch import (
     Truth,
@@ -46,14 +45,6 @@ def setup(bed: Bed, plots: list[Path], *, farms: int = 1) -> tuple[list[Farm], P
     return fs, plotter, truth, watch
 
 
-def failed_attempts(plotter: Plotter) -> list[str]:
-    """The errors of the failed attempts the archiver shows (GetArchiveStatus.recent)."""
-    s = plotter.status()
-    if isinstance(s, str):
-        return []
-    return [t.error for t in s.recent if t.outcome == plotter_pb2.TRANSFER_OUTCOME_FAILED]
-
-
 def test_rsync_killed_mid_push_is_resumed_on_the_same_drive(bed: Bed, real_plots: dict[int, Path]) -> None:
     (farm,), plotter, truth, watch = setup(bed, [real_plots[20]])
     name = real_plots[20].name
@@ -61,7 +52,7 @@ def test_rsync_killed_mid_push_is_resumed_on_the_same_drive(bed: Bed, real_plots
     (pid,) = pushes(plotter.transfers)
     os.kill(pid, signal.SIGKILL)
 
-    wait_until("the archiver to show the killed push", lambda: failed_attempts(plotter), 30)
+    wait_until("the archiver to show the killed push", lambda: plotter.shown().failed, 30)
     settled(truth, [farm], plotter, watch)
     assert (drive / name).is_file(), "not resumed on the drive that holds its partial"
     runs = runs_of(plotter.transfers, name)
@@ -77,7 +68,7 @@ def test_rsync_daemon_killed_mid_push(bed: Bed, real_plots: dict[int, Path]) -> 
     farm.kill_rsyncd()  # the daemon and its connections: a crash, or the service restarted
 
     wait_until("the push to end", lambda: not pushes(plotter.transfers), 30)
-    wait_until("the archiver to show the failed push", lambda: failed_attempts(plotter), 30)
+    wait_until("the archiver to show the failed push", lambda: plotter.shown().failed, 30)
     assert sha256(plotter.dst[0] / name) == truth.plots[name][1], "the source changed"
     farm.restart_rsyncd()  # on the same port: the farmer's rsync URL holds again
     settled(truth, [farm], plotter, watch)
