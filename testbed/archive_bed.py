@@ -140,6 +140,8 @@ class Shown:
     unreachable: tuple[str, ...] = ()
     #: plots whose push was found again after an agent restart
     recovered: tuple[str, ...] = ()
+    #: the steps taken after the failed attempts (rpc only)
+    steps: tuple[str, ...] = ()
     #: farmer -> seconds from the archiver's last pass to when it asks that farmer again (rpc only)
     next_try_s: tuple[tuple[str, float], ...] = ()
 
@@ -197,12 +199,16 @@ class Plotter:
         without the archive RPCs), what its log says instead."""
         s = self.status()
         if not isinstance(s, grpc.RpcError):
+            failed = [t for t in s.recent if t.outcome == plotter_pb2.TRANSFER_OUTCOME_FAILED]
             return Shown(
                 "rpc",
                 s.reason,
-                tuple(t.error for t in s.recent if t.outcome == plotter_pb2.TRANSFER_OUTCOME_FAILED),
+                tuple(t.error for t in failed),
                 tuple(f"{f.name}: {f.error}" for f in getattr(s, "farmers", ()) if not f.reachable),
                 tuple(t.plot_name for t in (*s.active, *s.recent) if getattr(t, "recovered", False)),
+                tuple(
+                    getattr(t, "next_step", "") for t in s.recent if t.outcome == plotter_pb2.TRANSFER_OUTCOME_FAILED
+                ),
                 tuple(
                     (f.name, f.next_try_time.ToSeconds() - getattr(s, "pass_time").ToSeconds())  # noqa: B009
                     for f in getattr(s, "farmers", ())
