@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 MiB = 2**20
 LEASE_S = 10.0
-BWLIMIT_KBPS = 3072
+BWLIMIT_KBPS = 2048
 
 
 def watch_of(truth: Truth, plotter: Plotter, farms: list[Farm]) -> Watch:
@@ -47,18 +47,18 @@ def fill(drive: Path) -> Path:
 
 
 def test_a_drive_that_fills_up_mid_push(bed: Bed, real_plots: dict[int, Path]) -> None:
-    """d0 (a 40 MiB tmpfs, the one with the most room) fills up behind the farmer's back during the push: rsync
-    fails with "No space left on device"; the archiver releases, and the plot goes to d1 (a 24 MiB tmpfs)."""
+    """d0 (a 24 MiB tmpfs, the one with the most room) fills up behind the farmer's back during the push: rsync
+    fails with "No space left on device"; the archiver releases, and the plot goes to d1 (a 12 MiB tmpfs)."""
     try:
-        farm = bed.farm("farmer-01", drives=2, tmpfs_bytes=(40 * MiB, 24 * MiB), lease_s=LEASE_S)
+        farm = bed.farm("farmer-01", drives=2, tmpfs_bytes=(24 * MiB, 12 * MiB), lease_s=LEASE_S)
     except MountRefused as e:
         pytest.skip(f"needs real small file systems: {e}")
     plotter = bed.plotter([farm], bwlimit_kbps=BWLIMIT_KBPS, archiving=QUICK, start=False)
-    src = place(real_plots[20], plotter.dst[0])
+    src = place(real_plots[19], plotter.dst[0])
     truth = Truth.of([src])
     watch = watch_of(truth, plotter, [farm])
     plotter.start()
-    drive = wait_mid_push([farm], src.name, 2 * MiB)
+    drive = wait_mid_push([farm], src.name, MiB)
     assert drive == farm.drives[0], "the farmer put it on the smaller drive"
     fill(drive)
 
@@ -92,16 +92,16 @@ def test_a_farmer_unreachable_at_start(bed: Bed, real_plots: dict[int, Path]) ->
 
 def test_a_wrong_rsync_password(bed: Bed, real_plots: dict[int, Path]) -> None:
     """farmer-01's module wants a password the plotter has wrong (rsync exit 5): the archiver shows the error, avoids
-    farmer-01 and archives to farmer-02 (a 20 MiB tmpfs: room for one of the two plots); the other plot waits, whole.
+    farmer-01 and archives to farmer-02 (a 10 MiB tmpfs: room for one of the two plots); the other plot waits, whole.
     With the password fixed in its file and the agent restarted (the password is read at start), it goes to
     farmer-01."""
     f1 = bed.farm("farmer-01", drives=1, lease_s=LEASE_S, rsync_user="plotter", rsync_password="right-password")
     try:
-        f2 = bed.farm("farmer-02", drives=1, tmpfs_bytes=(20 * MiB,), lease_s=LEASE_S)
+        f2 = bed.farm("farmer-02", drives=1, tmpfs_bytes=(10 * MiB,), lease_s=LEASE_S)
     except MountRefused as e:
         pytest.skip(f"needs a real small file system: {e}")
     plotter = bed.plotter([f1, f2], password="wrong-password", archiving=QUICK, start=False)
-    placed = [place(real_plots[20], plotter.dst[0], age_s=700), place(real_plots[19], plotter.dst[0], age_s=600)]
+    placed = [place(real_plots[19], plotter.dst[0], age_s=700), place(real_plots[18], plotter.dst[0], age_s=600)]
     truth = Truth.of(placed)
     watch = watch_of(truth, plotter, [f1, f2])
     plotter.start()
