@@ -14,6 +14,7 @@ atomically as the scheduler's is.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import stat
@@ -28,6 +29,8 @@ from plotter_agent.rsync_runner import LOG_SUFFIX
 _LOG_RE = re.compile(r"^(?P<plot>plot-.+\.plot)\.(?P<rid>[0-9a-f]{32})" + re.escape(LOG_SUFFIX) + r"\Z")
 #: at most this much of a log's end is read (one run's closing lines are a few hundred bytes)
 LOG_READ_BYTES = 256 * 1024
+
+log = logging.getLogger(__name__)
 
 ProcList = list[tuple[int, tuple[str, ...]]]
 
@@ -116,6 +119,11 @@ def mark_log(path: str, pid: int | None, mark: str) -> str:
     try:
         os.rename(path, target)
     except FileNotFoundError:
+        return ""
+    except OSError as e:
+        # the outcome was acted on; left unmarked, a restarted agent acts on it again, which is harmless (Complete
+        # then answers NOT_FOUND and ConfirmPlot decides; Release answers NOT_FOUND)
+        log.error("cannot mark the transfer log %s handled: %s", path, e.strerror or e)
         return ""
     return target
 
