@@ -1,8 +1,9 @@
 """Watching an archiver run, and the checks every archiver test ends with.
 
-``Watch`` samples the bed all through the run (a thread): every file under a final ``*.plot`` name in a dst dir or
-on a drive must be whole (the size of the plot of that name; a partial file under a final name is the fault DESIGN
-invariant 5 forbids), and no two rsync pushes of one plot may run at once (a duplicate send). It also records
+``Watch`` samples the bed all through the run (a thread): every plot must be whole somewhere (in its dst dir or on a
+drive) at every moment, every file under a final ``*.plot`` name in a dst dir or on a drive must be whole (the size
+of the plot of that name; a partial file under a final name is the fault DESIGN invariant 5 forbids), and no two
+rsync pushes of one plot may run at once (a duplicate send). It also records
 every push's pid, so a test can tell an adopted push (the same pid before and after an agent restart) from a new one.
 
 ``settled`` is the end of every test: each plot archived exactly once, byte-identical (sha256) on a farmer drive,
@@ -83,7 +84,8 @@ class Watch:
             self.problems.append(problem)
 
     def sample(self) -> None:
-        for d in self.dirs():
+        whole: set[str] = set()
+        for d in self.dirs():  # the dst dirs first: a plot deleted there after the scan was on a drive before
             with contextlib.suppress(FileNotFoundError, NotADirectoryError), os.scandir(d) as it:
                 for e in it:
                     if not e.name.endswith(".plot") or e.name.startswith("."):
@@ -95,6 +97,10 @@ class Watch:
                             self.note(f"unknown file under a final plot name: {e.path} ({size} bytes)")
                         elif size != want[0]:
                             self.note(f"partial file under a final plot name: {e.path} ({size} of {want[0]} bytes)")
+                        else:
+                            whole.add(e.name)
+        for name in self.truth.plots.keys() - whole:
+            self.note(f"lost: {name} is whole neither in a dst dir nor on a drive")
         running = pushes(self.transfers_dir)
         self.seen.update(running)
         by_plot: dict[str, list[int]] = {}

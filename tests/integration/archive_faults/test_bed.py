@@ -62,7 +62,7 @@ def test_a_killed_farmer_restarts_on_its_port_with_its_reservations(bed: Bed) ->
     assert reserved([farm]) == [f"farmer-01: {r.plot_name} on {r.drive_path} ({r.id})"]
 
 
-def test_the_watch_sees_a_partial_under_a_final_name_and_a_duplicate_send(bed: Bed, tmp_path: Path) -> None:
+def test_the_watch_sees_a_partial_under_a_final_name_a_lost_plot_and_a_duplicate_send(bed: Bed, tmp_path: Path) -> None:
     farm = bed.farm("farmer-01", start=False)
     dst = tmp_path / "dst"
     dst.mkdir()
@@ -81,6 +81,12 @@ def test_the_watch_sees_a_partial_under_a_final_name_and_a_duplicate_send(bed: B
     (farm.drives[0] / src.name).unlink()
     (farm.drives[0] / f".{src.name}.Ab12Cd").write_bytes(b"x")
     assert leftovers([farm], [dst]) == [str(farm.drives[0] / f".{src.name}.Ab12Cd")]
+
+    src.rename(tmp_path / src.name)  # gone from dst, and on no drive
+    watch.problems.clear()
+    watch.sample()
+    assert watch.problems == [f"lost: {src.name} is whole neither in a dst dir nor on a drive"]
+    (tmp_path / src.name).rename(src)
 
     watch.problems.clear()
     ts = [
