@@ -118,3 +118,26 @@ def test_plotter_agent_killed_mid_push_adopts_or_completes_it(bed: Bed, real_plo
     plotter.start()
     settled(truth, [farm], plotter, watch)
     assert [r[0] for r in runs_of(plotter.transfers, second)] == [pid2], "pushed again though it landed whole"
+
+
+def test_plotter_agent_down_longer_than_the_lease(bed: Bed, real_plots: dict[int, Path]) -> None:
+    """The agent is down (its push held, SIGSTOP) until the farmer lets the unrenewed reservation expire and removes
+    the push's temp file. The push then goes on into a removed file: it must not land a plot under a final name that
+    the farmer no longer reserves without the archiver noticing; the plot is archived once, whole, by itself."""
+    farm = bed.farm("farmer-01", drives=2, lease_s=4.0)
+    plotter = bed.plotter([farm], bwlimit_kbps=BWLIMIT_KBPS, archiving=QUICK, start=False)
+    src = place(real_plots[19], plotter.dst[0])
+    truth = Truth.of([src])
+    watch = Watch(truth, lambda: [*plotter.dst, *farm.drives], plotter.transfers).start()
+    plotter.start()
+    drive = wait_mid_push([farm], src.name, MiB)
+    (pid,) = pushes(plotter.transfers)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        plotter.kill()
+        wait_until("the reservation to expire", lambda: farm.reservations() == (), 30)
+        wait_until("the farmer to remove the push's temp file", lambda: temp_of(drive, src.name) is None, 30)
+        plotter.start()
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    settled(truth, [farm], plotter, watch)
