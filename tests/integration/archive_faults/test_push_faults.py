@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -83,7 +82,13 @@ def test_farmer_agent_killed_mid_push_then_restarted(bed: Bed, real_plots: dict[
     farm.kill()
 
     wait_until("the push to end", lambda: not pushes(plotter.transfers) and (drive / name).is_file(), 60)
-    time.sleep(2)  # the archiver asks for its Complete meanwhile (in vain): the source must stay
+
+    def complete_failed() -> tuple[str, ...]:
+        """The failed Complete in the recent results (the push itself succeeded); from a log: farmer-01 unreachable."""
+        shown = plotter.shown()
+        return shown.failed if shown.source == "rpc" else tuple(u for u in shown.unreachable if "farmer-01" in u)
+
+    wait_until("the archiver to show its Complete failing", complete_failed, 30)
     assert (plotter.dst[0] / name).is_file(), "source deleted without the farmer's Complete"
     assert temp_of(drive, name) is None
     farm.start()
