@@ -211,9 +211,12 @@ class Links:
                 self.failed(key, now, describe(e), e)
                 all_answered = False
                 continue
-            except errors.PlotbossError as e:
-                why.append(describe(e))
+            except (errors.Unauthenticated, errors.PermissionDenied) as e:
+                self.failed(key, now, describe(e), e)
                 all_answered = False
+                continue
+            except errors.PlotbossError as e:  # it answered: not that plot whole
+                why.append(describe(e))
                 continue
             return key, done, True, ""
         return "", None, all_answered, "; ".join(why)

@@ -38,9 +38,11 @@ ProcList = list[tuple[int, tuple[str, ...]]]
 # --- process table ----------------------------------------------------------------------------------------------------
 
 
-def rsync_processes(proc: str = "/proc") -> ProcList:
-    """(pid, argv) of every process whose command is rsync (``comm`` first: a cheap filter). A zombie has no command
-    line and is not listed: it has ended."""
+def rsync_processes(proc: str = "/proc", uid: int | None = None) -> ProcList:
+    """(pid, argv) of every process of ours (run by the agent's user, or ``uid``) whose command is rsync (``comm``
+    first: a cheap filter). Another user's rsync is never taken for one of our pushes, whatever its command line
+    says. A zombie has no command line and is not listed: it has ended."""
+    me = os.geteuid() if uid is None else uid
     out: ProcList = []
     try:
         names = os.listdir(proc)
@@ -50,6 +52,8 @@ def rsync_processes(proc: str = "/proc") -> ProcList:
         if not name.isdigit():
             continue
         try:
+            if os.stat(f"{proc}/{name}").st_uid != me:
+                continue
             with open(f"{proc}/{name}/comm", "rb") as f:
                 if f.read(64).strip() != b"rsync":
                     continue

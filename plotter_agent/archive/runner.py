@@ -110,8 +110,14 @@ class Archiver(Starter):
         self.links.close()
 
     def _set_paused(self, paused: bool) -> ArchiveStatus:
-        if self.settings.state_path is not None:
-            save_paused(self.settings.state_path, paused, self.clock())  # OSError -> the RPC fails, nothing changed
+        path = self.settings.state_path
+        if path is not None:
+            try:
+                save_paused(path, paused, self.clock())
+            except OSError as e:
+                raise errors.Unavailable(
+                    f"cannot write the archiver state file {path}: {e.strerror or e}; nothing was changed"
+                ) from None
         self._paused = paused
         log.info("archiver %s", "paused (running transfers finish)" if paused else "resumed")
         self.wake()

@@ -17,7 +17,7 @@ from plotter_agent.archive.lease import LeaseKeeper
 from plotter_agent.archive.links import Links, describe
 from plotter_agent.archive.outcome import Kind, Outcome, Park, next_step
 from plotter_agent.archive.records import SourceId, source_id
-from plotter_agent.archive.source import Choice, DirScore, InFlight, score_dirs, source_jobs
+from plotter_agent.archive.source import Choice, DirScore, InFlight, SourceJob, score_dirs, source_jobs
 from plotter_agent.archive.status import DirWaiting
 from plotter_agent.archive.transfer import Settings, Transfer
 from plotter_agent.dirs import DirView, PlotFile
@@ -77,17 +77,26 @@ class Starter(Finisher):
         opened = {pid: list(self._open_files(pid)) for j in snap.jobs for pid in j.pids}
         jobs = source_jobs(snap.jobs, {j.pid: [p for pid in j.pids for p in opened.get(pid, [])] for j in snap.jobs})
         self.not_before = {p: t for p, t in self.not_before.items() if t > now}
+        try:
+            return self._start_loop(dst_views, jobs, now)
+        finally:
+            # the status shows the plots waiting as the next pass will see them (not this pass's tried ones)
+            skip = dict(self.not_before)
+            skip.update((t.source, float("inf")) for t in self.active.values() if t.phase == "complete")
+            rows = score_dirs(dst_views, jobs, self._reading(), now, rules=self.settings.source_rules, not_before=skip)
+            self._dirs = self._dir_status(rows)
+
+    def _reading(self) -> list[InFlight]:
+        """The pushes reading a dst dir now (one waiting for its Complete reads nothing)."""
+        return [InFlight(t.source, t.dst_dir) for t in self.active.values() if t.source and t.phase != "complete"]
+
+    def _start_loop(self, dst_views: Sequence[DirView], jobs: Sequence[SourceJob], now: float) -> str:
         skip = dict(self.not_before)
         reason = ""
         farmer_views: list[FarmerView] | None = None
         while True:
-            # a push waiting for its Complete reads nothing: its plot is skipped, its dir not counted as read
-            in_flight = [
-                InFlight(t.source, t.dst_dir) for t in self.active.values() if t.source and t.phase != "complete"
-            ]
             skip.update((t.source, float("inf")) for t in self.active.values() if t.source and t.phase == "complete")
-            rows = score_dirs(dst_views, jobs, in_flight, now, rules=self.settings.source_rules, not_before=skip)
-            self._dirs = self._dir_status(rows)
+            rows = score_dirs(dst_views, jobs, self._reading(), now, rules=self.settings.source_rules, not_before=skip)
             if self._paused:
                 return "paused"
             busy = sum(1 for t in self.active.values() if t.phase != "complete")

@@ -17,6 +17,7 @@ from plotter_agent.archive.records import (
     mark_log,
     pending_logs,
     read_log,
+    rsync_processes,
     save_paused,
     source_id,
     stderr_detail,
@@ -113,3 +114,15 @@ def test_archiving_config(tmp_path: Path) -> None:
     del data["logging"]["transfers"]
     with pytest.raises(ConfigError, match=r"logging\.transfers: required when archiving\.farmers is set"):
         parse_config(data, PlotterConfig, "plotter.yaml")
+
+
+def test_rsync_processes_are_our_users_only(tmp_path: Path) -> None:
+    proc = tmp_path / "proc"
+    for pid, comm, argv in ((10, "rsync", ["rsync", "a", "b"]), (11, "bash", ["bash"]), (12, "rsync", [])):
+        d = proc / str(pid)
+        d.mkdir(parents=True)
+        (d / "comm").write_text(comm + "\n")
+        (d / "cmdline").write_bytes(b"".join(a.encode() + b"\0" for a in argv))
+    mine = os.geteuid()
+    assert rsync_processes(str(proc), uid=mine) == [(10, ("rsync", "a", "b"))]  # a zombie (no cmdline) is not listed
+    assert rsync_processes(str(proc), uid=mine + 1) == []  # another user's rsync is never ours
