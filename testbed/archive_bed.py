@@ -309,7 +309,8 @@ class Bed:
         transfers = root / "transfers"
         for d in (*dst, transfers, root / "tmp", root / "logs"):
             d.mkdir(parents=True, exist_ok=True)
-        rsync: dict[str, Any] = {"bwlimit_kbps": bwlimit_kbps}
+        archiving = dict(archiving or {})
+        rsync: dict[str, Any] = {"bwlimit_kbps": bwlimit_kbps, **archiving.pop("rsync", {})}
         if password is not None:
             rsync["password"] = {"file": str(write_secret(root / "rsync.password", password))}
         config = write_yaml(
@@ -322,7 +323,7 @@ class Bed:
                 "archiving": {
                     "farmers": [{"address": f.address, "name": f.name, "token": {"value": FARM_TOKEN}} for f in farms],
                     "rsync": rsync,
-                    **(archiving or {}),
+                    **archiving,
                 },
             },
         )

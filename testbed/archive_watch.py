@@ -5,8 +5,9 @@ drive) at every moment, every file under a final ``*.plot`` name in a dst dir or
 of the plot of that name; a partial file under a final name is the fault DESIGN invariant 5 forbids), and no two
 rsync pushes of one plot may run at once (a duplicate send). It looks at the top level of each dir, as a harvester
 does: rsync's partial dir (``<drive>/.plotboss-partial/``) holds a killed push's partial under its plot's name by
-design (hidden, resumed from, removed by the farmer when the reservation ends: ``settled`` checks it is empty). It also records
-every push's pid, so a test can tell an adopted push (the same pid before and after an agent restart) from a new one.
+design (hidden, resumed from, removed by the farmer when the reservation ends: ``settled`` checks it is empty). It
+also records every push's pid, so a test can tell an adopted push (the same pid before and after an agent restart)
+from a new one.
 
 ``settled`` is the end of every test: each plot archived exactly once, byte-identical (sha256) on a farmer drive,
 gone from the dst dirs (deleted after the farmer's Complete), no reservation left, no rsync temp or partial-dir file

@@ -9,6 +9,7 @@ import os
 import signal
 from pathlib import Path
 
+import psutil
 import pytest
 
 from testbed.archive_bed import Bed, Farm, Plotter, place
@@ -145,4 +146,29 @@ def test_plotter_agent_down_longer_than_the_lease(bed: Bed, real_plots: dict[int
         plotter.start()
     finally:
         os.kill(pid, signal.SIGCONT)
+    settled(truth, [farm], plotter, watch)
+
+
+def test_a_hung_daemon_connection(bed: Bed, real_plots: dict[int, Path]) -> None:
+    """The daemon's processes for the push hang (SIGSTOP) mid-push: rsync's I/O timeout ends the push, the archiver
+    pushes again and archives the plot; when the hung process wakes up after that (its socket long closed), whatever
+    it leaves (its temp file, moved into the partial dir) is cleaned up too."""
+    farm = bed.farm("farmer-01", drives=2, lease_s=LEASE_S)
+    quick = {**QUICK, "rsync": {"bwlimit_kbps": BWLIMIT_KBPS, "io_timeout_s": 5}}
+    plotter = bed.plotter([farm], archiving=quick, start=False)
+    src = place(real_plots[19], plotter.dst[0])
+    truth = Truth.of([src])
+    watch = Watch(truth, lambda: [*plotter.dst, *farm.drives], plotter.transfers).start()
+    plotter.start()
+    wait_mid_push([farm], src.name, MiB)
+    hung = psutil.Process(farm.rsyncd.proc.pid).children(recursive=True)  # the push's generator and receiver
+    for p in hung:
+        p.suspend()
+    try:
+        wait_until("the plot archived around the hung connection", lambda: not src.exists(), 90)
+    finally:
+        for p in hung:
+            p.resume()
+    _, alive = psutil.wait_procs(hung, timeout=30)  # they find their socket closed; whatever they leave is there now
+    assert not alive, alive
     settled(truth, [farm], plotter, watch)
