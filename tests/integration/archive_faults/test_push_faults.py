@@ -172,3 +172,19 @@ def test_a_hung_daemon_connection(bed: Bed, real_plots: dict[int, Path]) -> None
     _, alive = psutil.wait_procs(hung, timeout=30)  # they find their socket closed; whatever they leave is there now
     assert not alive, alive
     settled(truth, [farm], plotter, watch)
+
+
+def test_rsync_killed_while_the_plotter_agent_is_down(bed: Bed, real_plots: dict[int, Path]) -> None:
+    """The agent dies mid-push, then its push is killed too: the restarted agent finds a log without an end and no
+    rsync, and must settle that attempt (resume on, or release, the reservation it cannot have renewed) by itself."""
+    (farm,), plotter, truth, watch = setup(bed, [real_plots[19]])
+    name = real_plots[19].name
+    wait_mid_push([farm], name, MiB)
+    (pid,) = pushes(plotter.transfers)
+    plotter.kill()
+    os.kill(pid, signal.SIGKILL)
+    wait_until("the push to end", lambda: not pushes(plotter.transfers), 30)
+    plotter.start()
+    settled(truth, [farm], plotter, watch)
+    runs = runs_of(plotter.transfers, name)
+    assert runs[0] == (pid, None) and len(runs) >= 2, runs
