@@ -213,7 +213,14 @@ def save_paused(path: Path, paused: bool, now: float) -> None:
 
 
 def stderr_detail(returncode: int | None, signal: int | None, tail: Sequence[str], lines: int = 3) -> str:
-    """'rsync exit 12: <last lines>' for the record of a failed push."""
+    """'rsync exit 11: <lines>' for the record of a failed push: the cause first. rsync ends a failure with one
+    generic ``rsync error: ... (code N)`` line per side (sender, receiver, generator) after the message that says what
+    went wrong (``rsync: [receiver] write failed on ...: No space left on device (28)``); the last lines alone would
+    show only the generic ones. So: the messages (``rsync: ...``, the daemon's ``@ERROR: ...``; the latest
+    ``lines - 1``), then the first generic line; a tail with neither gives its last lines."""
+    kept = [t for t in tail if t.strip()]
+    said = [t for t in kept if t.startswith(("rsync: ", "@ERROR"))][-(lines - 1) :] if lines > 1 else []
+    generic = [t for t in kept if t.startswith("rsync error: ")][:1]
+    chosen = [t for t in kept if t in said or t in generic][:lines] or kept[-lines:]
     head = f"rsync killed by signal {signal}" if signal is not None else f"rsync exit {returncode}"
-    last = [t for t in tail if t.strip()][-lines:]
-    return head + (": " + " | ".join(last) if last else "")
+    return head + (": " + " | ".join(chosen) if chosen else "")
