@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -130,7 +129,7 @@ class Farm:
 
 @dataclass(frozen=True)
 class Shown:
-    """What the archiver shows: from ``rpc`` (GetArchiveStatus), the agent's ``log``, or ``none`` (no answer)."""
+    """What the archiver shows: from ``rpc`` (GetArchiveStatus) or ``none`` (no answer)."""
 
     source: str
     reason: str
@@ -140,9 +139,9 @@ class Shown:
     unreachable: tuple[str, ...] = ()
     #: plots whose push was found again after an agent restart
     recovered: tuple[str, ...] = ()
-    #: the steps taken after the failed attempts (rpc only)
+    #: the steps taken after the failed attempts
     steps: tuple[str, ...] = ()
-    #: farmer -> seconds from the archiver's last pass to when it asks that farmer again (rpc only)
+    #: farmer -> seconds from the archiver's last pass to when it asks that farmer again
     next_try_s: tuple[tuple[str, float], ...] = ()
 
 
@@ -195,35 +194,23 @@ class Plotter:
             return e
 
     def shown(self) -> Shown:
-        """What the archiver shows the user: its GetArchiveStatus; on an agent that answers it UNIMPLEMENTED (a build
-        without the archive RPCs), what its log says instead."""
+        """What the archiver shows the user: its GetArchiveStatus."""
         s = self.status()
-        if not isinstance(s, grpc.RpcError):
-            failed = [t for t in s.recent if t.outcome == plotter_pb2.TRANSFER_OUTCOME_FAILED]
-            return Shown(
-                "rpc",
-                s.reason,
-                tuple(t.error for t in failed),
-                tuple(f"{f.name}: {f.error}" for f in getattr(s, "farmers", ()) if not f.reachable),
-                tuple(t.plot_name for t in (*s.active, *s.recent) if getattr(t, "recovered", False)),
-                tuple(
-                    getattr(t, "next_step", "") for t in s.recent if t.outcome == plotter_pb2.TRANSFER_OUTCOME_FAILED
-                ),
-                tuple(
-                    (f.name, f.next_try_time.ToSeconds() - getattr(s, "pass_time").ToSeconds())  # noqa: B009
-                    for f in getattr(s, "farmers", ())
-                    if f.HasField("next_try_time") and s.HasField("pass_time")
-                ),
-            )
-        if s.code() != grpc.StatusCode.UNIMPLEMENTED:
+        if isinstance(s, grpc.RpcError):
             return Shown("none", f"{s.code().name}: {s.details()}")
-        text = self.output()
+        failed = [t for t in s.recent if t.outcome == plotter_pb2.TRANSFER_OUTCOME_FAILED]
         return Shown(
-            "log",
-            "",
-            tuple(re.findall(r"push of \S+ to \S+ failed: (.*)", text)),
-            tuple(f"{m[0]}: {m[1]}" for m in re.findall(r"farmer (\S+) unreachable: (.*)", text)),
-            tuple(re.findall(r"adopted the running push of (\S+)", text)),
+            "rpc",
+            s.reason,
+            tuple(t.error for t in failed),
+            tuple(f"{f.name}: {f.error}" for f in s.farmers if not f.reachable),
+            tuple(t.plot_name for t in (*s.active, *s.recent) if t.recovered),
+            tuple(t.next_step for t in failed),
+            tuple(
+                (f.name, f.next_try_time.ToSeconds() - s.pass_time.ToSeconds())
+                for f in s.farmers
+                if f.HasField("next_try_time") and s.HasField("pass_time")
+            ),
         )
 
     def output(self) -> str:

@@ -82,9 +82,8 @@ def test_a_farmer_unreachable_at_start(bed: Bed, real_plots: dict[int, Path]) ->
         return [u for u in plotter.shown().unreachable if u.startswith("farmer-01: ")]
 
     wait_until("the archiver to show farmer-01 unreachable", unreachable, 30)
-    shown = plotter.shown()
-    if shown.source == "rpc":  # backs off: asks it again later, not at every pass
-        assert [n for n, after in shown.next_try_s if n == "farmer-01" and after > 0], shown
+    shown = plotter.shown()  # backs off: asks it again later, not at every pass
+    assert [n for n, after in shown.next_try_s if n == "farmer-01" and after > 0], shown
     assert not watch.seen and src.is_file()
     farm.start()
     settled(truth, [farm], plotter, watch)
@@ -120,8 +119,7 @@ def test_a_wrong_rsync_password(bed: Bed, real_plots: dict[int, Path]) -> None:
     assert not list(f1.module.rglob("*.plot")), "farmer-01 got a plot with the wrong password"
     assert waiting.is_file() and sha256(waiting) == truth.plots[waiting.name][1]
     shown = plotter.shown()
-    if shown.source == "rpc":
-        assert any("avoiding farmer farmer-01" in step for step in shown.steps), shown
+    assert any("avoiding farmer farmer-01" in step for step in shown.steps), shown
 
     write_secret(plotter.root / "rsync.password", "right-password")
     plotter.stop()
