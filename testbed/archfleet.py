@@ -237,6 +237,7 @@ class Fleet:
         max_concurrent_transfers: int = 1,
         bwlimit_kbps: int = 0,
         poll_s: float = 0.5,
+        polling_time_s: float = 0.5,
         archiving: dict[str, Any] | None = None,
     ) -> PlotterNode:
         """A plotter whose ``archiving.farmers`` are every farmer added so far; not started (``start``).
@@ -248,8 +249,9 @@ class Fleet:
         for d in (tmp, logs, transfers, *dst):
             d.mkdir(parents=True, exist_ok=True)
         section: dict[str, Any] = {
-            "farmers": [{"address": f.address, "token": {"value": f.token}} for f in self.farmers],
+            "farmers": self._targets(),
             "max_concurrent_transfers": max_concurrent_transfers,
+            "polling_time_s": polling_time_s,
             "rsync": {"bwlimit_kbps": bwlimit_kbps},
             **(archiving or {}),
         }
@@ -297,8 +299,12 @@ class Fleet:
         import yaml
 
         data = yaml.safe_load(p.config.read_text())
-        data["archiving"]["farmers"] = [{"address": f.address, "token": {"value": f.token}} for f in self.farmers]
+        data["archiving"]["farmers"] = self._targets()
         write_yaml(p.config, data)
+
+    def _targets(self) -> list[dict[str, Any]]:
+        """The plotters' ``archiving.farmers``: every farmer, by name, with its control token."""
+        return [{"address": f.address, "name": f.name, "token": {"value": f.token}} for f in self.farmers]
 
     def jobs_running(self) -> bool:
         return any(j.poll() is None for p in self.plotters for j in p.jobs)
