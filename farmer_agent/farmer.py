@@ -26,8 +26,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from farmer_agent.config import RsyncdSection
 from farmer_agent.drives import DriveInfo, DriveState
@@ -41,10 +42,10 @@ from farmer_agent.plotfiles import (
     remove_temps,
     time_boxed,
 )
-from farmer_agent.reservation import RECOVERED, Reservation, Undo, check_id
+from farmer_agent.reservation import RECOVERED, Reservation, Undo, check_id, check_request
 from farmer_agent.rsyncd import rsync_url
 from farmer_agent.state import StateWriter
-from plotboss.errors import AlreadyExists, ConfigError, FailedPrecondition, Unavailable
+from plotboss.errors import AlreadyExists, ConfigError, FailedPrecondition, NotFound, Unavailable
 from plotboss.plots import parse_plot_name
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,9 @@ class Farmer:
         for fn in reversed(undo):
             fn()
 
-    def reserve(self, plot_name: str, size_bytes: int, requester: str) -> Reservation:
+    def reserve(self, plot_name: str, size_bytes: int, requester: str, avoid_drives: Sequence[str] = ()) -> Reservation:
+        """Reserve room for the plot on a drive by policy, never on one of ``avoid_drives`` (the caller's earlier
+        attempt failed there; RESOURCE_EXHAUSTED names them when no other drive can take it)."""
         # The snapshot is taken inside the ledger's lock: decisions are serialized, and each one sees a snapshot at
         # least as new as the last. Taken outside, a call holding an older snapshot could follow one that pruned the
         # landed records that older snapshot still needs, and under-count a just-completed plot (seen once in the
@@ -150,7 +153,10 @@ class Farmer:
         undo: Undo = []
         with self.ledger.lock:
             drives = tuple(d for d in self._snapshot() if self.url(d.path))
-            r = self.ledger.reserve(plot_name, size_bytes, requester, drives, undo=undo, unconfirmed=True)
+            avoid = frozenset(avoid_drives)
+            r = self.ledger.reserve(
+                plot_name, size_bytes, requester, drives, undo=undo, unconfirmed=True, avoid_drives=avoid
+            )
         try:
             self._look(r)
         except BaseException:
@@ -175,6 +181,43 @@ class Farmer:
             raise AlreadyExists(f"plot {r.plot_name}: already on {r.drive}")
         if found:
             raise AlreadyExists(f"plot {r.plot_name}: its plot id is already on {r.drive} as {found[0]}")
+
+    def confirm_plot(self, plot_name: str, size_bytes: int) -> str:
+        """The path of ``plot_name`` held whole (exactly ``size_bytes``, Complete's checks) on one of the drives.
+
+        Drives whose last probe lists the name are looked at first, then every other listed drive, each time-boxed.
+        NotFound when no drive has a file under that name; FailedPrecondition (naming it) when one has but it is not
+        that plot whole; Unavailable when none was found but a drive could not be looked at."""
+        check_request(plot_name, size_bytes, "confirm")
+        snap = [d for d in self._snapshot() if d.state != DriveState.MISSING]
+        snap.sort(key=lambda d: plot_name not in d.plots)
+        wrong: list[str] = []
+        unlooked: list[str] = []
+        for d in snap:
+            try:
+                size = time_boxed(
+                    partial(self._final_size, d.path, plot_name), self._io_timeout_s, f"looking at {d.path}"
+                )
+            except FailedPrecondition as e:
+                if isinstance(e, TimedOut):
+                    unlooked.append(f"{d.path}: {e}")
+                else:
+                    wrong.append(str(e))
+                continue
+            except OSError as e:
+                unlooked.append(f"{d.path}: {e.strerror or e}")
+                continue
+            if size == size_bytes:
+                return os.path.join(d.path, plot_name)
+            if size is not None:
+                wrong.append(f"{os.path.join(d.path, plot_name)}: {size} bytes, not {size_bytes}")
+        if wrong:
+            raise FailedPrecondition(f"plot {plot_name}: not held whole: {'; '.join(wrong)}")
+        if unlooked:
+            raise Unavailable(
+                f"plot {plot_name}: not found, and some drives could not be looked at: " + "; ".join(unlooked)
+            )
+        raise NotFound(f"plot {plot_name}: not on any drive of this farmer")
 
     def renew(self, reservation_id: str) -> Reservation:
         undo: Undo = []

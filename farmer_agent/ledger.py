@@ -210,6 +210,7 @@ class Ledger:
         *,
         undo: Undo | None = None,
         unconfirmed: bool = False,
+        avoid_drives: frozenset[str] = frozenset(),
     ) -> Reservation:
         """Pick a drive by policy and reserve ``size_bytes`` on it for one lease. ``unconfirmed``: it is not saved
         (``export``) until ``confirm``."""
@@ -242,7 +243,7 @@ class Ledger:
             fits: list[DriveInfo] = []
             reasons: list[str] = []
             for d in drives:
-                why = self._refusal(d, plot_name, size_bytes)
+                why = "avoided by the requester" if d.path in avoid_drives else self._refusal(d, plot_name, size_bytes)
                 if why is None:
                     fits.append(d)
                 else:

@@ -29,7 +29,7 @@ def agent_info(name: str) -> common_pb2.AgentInfo:
     return common_pb2.AgentInfo(name=name, version=__version__, hostname=socket.gethostname())
 
 
-def drive_pb(v: DriveView) -> farmer_pb2.Drive:
+def drive_pb(v: DriveView, min_free: int = 0) -> farmer_pb2.Drive:
     d = v.info
     return farmer_pb2.Drive(
         path=d.path,
@@ -43,6 +43,7 @@ def drive_pb(v: DriveView) -> farmer_pb2.Drive:
         writers=v.writers,
         rsync_url=v.rsync_url,
         probe_time=to_timestamp(d.probe_time) if d.probe_time else None,
+        min_free_bytes=min_free,
     )
 
 
@@ -72,11 +73,14 @@ class FarmerServicer(farmer_pb2_grpc.FarmerServiceServicer):
     def ListDrives(
         self, request: farmer_pb2.ListDrivesRequest, context: grpc.ServicerContext
     ) -> farmer_pb2.ListDrivesResponse:
-        return farmer_pb2.ListDrivesResponse(agent=self._info, drives=[drive_pb(v) for v in self._farmer.drives()])
+        floor = self._farmer.ledger.rules.min_free_bytes
+        return farmer_pb2.ListDrivesResponse(
+            agent=self._info, drives=[drive_pb(v, floor) for v in self._farmer.drives()]
+        )
 
     @handle_errors
     def Reserve(self, request: farmer_pb2.ReserveRequest, context: grpc.ServicerContext) -> farmer_pb2.ReserveResponse:
-        r = self._farmer.reserve(request.plot_name, request.size_bytes, request.requester)
+        r = self._farmer.reserve(request.plot_name, request.size_bytes, request.requester, tuple(request.avoid_drives))
         return farmer_pb2.ReserveResponse(reservation=self._res(r), rsync_user=self._user)
 
     @handle_errors
@@ -100,3 +104,10 @@ class FarmerServicer(farmer_pb2_grpc.FarmerServiceServicer):
     ) -> farmer_pb2.ListReservationsResponse:
         rows = [self._res(r) for r in self._farmer.reservations()]
         return farmer_pb2.ListReservationsResponse(agent=self._info, reservations=rows)
+
+    @handle_errors
+    def ConfirmPlot(
+        self, request: farmer_pb2.ConfirmPlotRequest, context: grpc.ServicerContext
+    ) -> farmer_pb2.ConfirmPlotResponse:
+        path = self._farmer.confirm_plot(request.plot_name, request.size_bytes)
+        return farmer_pb2.ConfirmPlotResponse(plot_path=path, size_bytes=request.size_bytes)

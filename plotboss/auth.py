@@ -64,6 +64,7 @@ RPC_ROLES: dict[str, Role] = {
     _F + "Complete": Role.CONTROL,
     _F + "Release": Role.CONTROL,
     _F + "ListReservations": Role.READ,
+    _F + "ConfirmPlot": Role.READ,
 }
 
 

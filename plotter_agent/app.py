@@ -12,6 +12,7 @@ from plotboss.config import StrictModel, load_config
 from plotboss.errors import ConfigError
 from plotboss.transport import ServiceRegistration
 from plotboss.v1 import plotter_pb2_grpc
+from plotter_agent.archive.build import build_archiver
 from plotter_agent.config import PlotterConfig
 from plotter_agent.control import Controller
 from plotter_agent.dirs import configured_dirs
@@ -73,7 +74,16 @@ class PlotterAgent:
             clock=clock,
             reap=self.launcher.reap if isinstance(self.launcher, PopenLauncher) else lambda: None,
         )
-        self.servicer = PlotterServicer(config.agent.name, self.view, self.controller, self.scheduler)
+        self.archiver = build_archiver(
+            config,
+            config_path,
+            lambda: self.view.snapshot if self.view.snapshot.version > 0 else None,
+            self.table,
+            clock=clock,
+        )
+        self.servicer = PlotterServicer(
+            config.agent.name, self.view, self.controller, self.scheduler, archiver=self.archiver
+        )
 
     def registrations(self) -> list[ServiceRegistration]:
         return [
@@ -85,9 +95,14 @@ class PlotterAgent:
     def start(self) -> None:
         self.view.start()
         self.scheduler.start()
+        if self.archiver is not None:
+            self.archiver.start()
 
     def stop(self) -> None:
-        """Stop the agent's threads. Plot jobs run on: they are detached, and nothing here signals them."""
+        """Stop the agent's threads. Plot jobs and rsync pushes run on: they are detached, and nothing here signals
+        them (a restarted agent finds them again)."""
+        if self.archiver is not None:
+            self.archiver.stop()
         self.scheduler.stop()
         self.controller.stop()
         self.view.stop()
@@ -112,10 +127,6 @@ class PlotterAgent:
             scheduler_config(cfg), cfg.plotting.nice if cfg.plotting is not None else 0, cfg.scheduling.polling_time_s
         )
         log.info("config reloaded from %s", self.config_path)
-
-
-#: Sections that are validated but not acted on yet (their issues land later): a note at start, not silence.
-NOT_YET = {"archiving": "archiver (no plot is moved)"}
 
 
 def _dir_problem(path: Path) -> tuple[str, bool]:
@@ -157,9 +168,8 @@ def start_checks(config: PlotterConfig, label: str) -> list[str]:
             warnings.append(
                 f"{label}: {field}: {path}: {problem} (yet: a drive not mounted? shown as an error until it is)"
             )
-    for section, what in NOT_YET.items():
-        if section in config.model_fields_set:
-            warnings.append(f"{label}: {section}: checked, but this version has no {what} yet")
+    if config.archiving.farmers and not config.directories.dst:
+        warnings.append(f"{label}: archiving.farmers: set, but directories.dst is empty: nothing to archive")
     return warnings
 
 

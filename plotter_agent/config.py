@@ -164,21 +164,68 @@ class PlottingSection(StrictModel):
         ]
 
 
+FarmerName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
+
+
 class FarmerTarget(StrictModel):
-    address: str
+    #: the farmer's gRPC address (its agent.listen)
+    address: HostPort
+    #: how this plotter names the farmer (in status, in ``priority``); default: its address
+    name: FarmerName | None = None
+    #: a control token of that farmer (Reserve, Renew, Complete and Release are control calls)
     token: SecretSource | None = None
     tls_ca: PathStr | None = None
+
+    @property
+    def key(self) -> str:
+        return self.name or self.address
 
 
 class RsyncSection(StrictModel):
     bwlimit_kbps: Annotated[int, Field(ge=0)] = 0
+    #: the rsync daemon module's password (the user comes from the farmer's Reserve answer)
     password: SecretSource | None = None
+    #: rsync --timeout: a transfer silent this long ends (exit 30) and is retried
+    io_timeout_s: Annotated[int, Field(ge=5, le=3600)] = 60
+    #: rsync --contimeout: connecting to the daemon
+    connect_timeout_s: Annotated[int, Field(ge=1, le=600)] = 20
+    #: the rsync program (found on PATH unless a path)
+    executable: str = "rsync"
 
 
 class ArchivingSection(StrictModel):
     farmers: list[FarmerTarget] = Field(default_factory=list)
     max_concurrent_transfers: Annotated[int, Field(ge=1, le=16)] = 1
+    #: transfers reading from one dst dir at once (plotman's one reader per drive)
+    max_readers_per_dir: Annotated[int, Field(ge=1, le=16)] = 1
+    #: farmers to prefer, in order, by name (or address); farmers not listed come after, most room first
+    priority: list[str] = Field(default_factory=list)
+    #: seconds between archiver passes
+    polling_time_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    #: a plot modified less than this long ago is not sent yet
+    settle_s: Annotated[float, Field(ge=0, le=86400)] = 5.0
+    #: back-off after a plot's failed attempt: base_s * 2**(n-1), at most cap_s
+    retry_base_s: Annotated[float, Field(gt=0, le=86400)] = 10.0
+    retry_cap_s: Annotated[float, Field(gt=0, le=86400)] = 600.0
+    #: where the pause survives restarts (default: <config dir>/.<config name>.archiver.json)
+    state_file: PathStr | None = None
     rsync: RsyncSection = Field(default_factory=RsyncSection)
+
+    @model_validator(mode="after")
+    def _farmers(self) -> ArchivingSection:
+        keys = [f.key for f in self.farmers]
+        addresses = [f.address for f in self.farmers]
+        for what, values in (("name", keys), ("address", addresses)):
+            twice = sorted({v for v in values if values.count(v) > 1})
+            if twice:
+                raise ValueError(f"farmers: {what} given twice: {', '.join(twice)}")
+        known = set(keys) | set(addresses)
+        unknown = [p for p in self.priority if p not in known]
+        if unknown:
+            raise ValueError(f"priority: {', '.join(unknown)}: not the name or address of a farmer in farmers")
+        if self.retry_cap_s < self.retry_base_s:
+            raise ValueError("retry_cap_s: must be at least retry_base_s")
+        return self
 
 
 class PlotterConfig(StrictModel):
@@ -189,3 +236,12 @@ class PlotterConfig(StrictModel):
     scheduling: SchedulingSection = Field(default_factory=SchedulingSection)
     plotting: PlottingSection | None = None
     archiving: ArchivingSection = Field(default_factory=ArchivingSection)
+
+    @model_validator(mode="after")
+    def _transfer_logs(self) -> PlotterConfig:
+        if self.archiving.farmers and self.logging.transfers is None:
+            raise ValueError(
+                "logging.transfers: required when archiving.farmers is set (each push's rsync log goes there, and "
+                "a restarted agent finds its transfers by it)"
+            )
+        return self

@@ -10,7 +10,7 @@ A Reserve refused with ALREADY_EXISTS raises :class:`PlotAlreadyThere`, which sa
 (a transfer of it is in force, perhaps our own from before a restart), *archived* (completed through this farmer)
 or *present* (a file under its final name on a drive). The farmer's API says this only in the status message
 (farmer_agent/ledger.py), so the kind is read from that text; the integration test pins the texts against a real
-farmer. The API does not tell the size of a present plot: see ``PlotAlreadyThere``.
+farmer. A plot it holds is confirmed whole (exact size, Complete's checks) by ``confirm_plot`` (ConfirmPlot).
 """
 
 from __future__ import annotations
@@ -47,9 +47,8 @@ class PlotAlreadyThere(errors.AlreadyExists):
     """Reserve refused: the farmer has the plot already.
 
     ``kind``: ``reserved`` (a reservation of it is in force on ``drive``), ``archived`` (a Complete of it was
-    answered OK on ``drive``) or ``present`` (a file under its final name is on ``drive``; its size is NOT confirmed:
-    the API has no call that confirms a present plot's size without a reservation, so a plotter must not delete
-    its source on ``present`` alone — invariant 2).
+    answered OK on ``drive``) or ``present`` (a file under its final name is on ``drive``; its size is NOT confirmed
+    by this answer: a plotter deletes its source only after ``FarmerClient.confirm_plot`` says OK — invariant 2).
     """
 
     def __init__(self, message: str, kind: Literal["reserved", "archived", "present", "unknown"], drive: str) -> None:
@@ -112,6 +111,8 @@ class FarmerDrive:
     writers: int
     rsync_url: str
     probe_time: float | None
+    #: the free space the farmer keeps on this drive (0 from a farmer that does not say)
+    min_free_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,7 @@ def _drive(d: farmer_pb2.Drive) -> FarmerDrive:
         writers=d.writers,
         rsync_url=d.rsync_url,
         probe_time=from_timestamp(d.probe_time) if d.HasField("probe_time") else None,
+        min_free_bytes=d.min_free_bytes,
     )
 
 
@@ -196,8 +198,12 @@ class FarmerClient:
             raise error_of(e, self.address, "ListDrives") from None
         return DriveList(resp.agent.name, tuple(_drive(d) for d in resp.drives))
 
-    def reserve(self, plot_name: str, size_bytes: int, requester: str) -> Reservation:
-        req = farmer_pb2.ReserveRequest(plot_name=plot_name, size_bytes=size_bytes, requester=requester)
+    def reserve(
+        self, plot_name: str, size_bytes: int, requester: str, avoid_drives: tuple[str, ...] = ()
+    ) -> Reservation:
+        req = farmer_pb2.ReserveRequest(
+            plot_name=plot_name, size_bytes=size_bytes, requester=requester, avoid_drives=list(avoid_drives)
+        )
         try:
             resp = self._stub.Reserve(req)
         except grpc.RpcError as e:
@@ -233,3 +239,14 @@ class FarmerClient:
         except grpc.RpcError as e:
             raise error_of(e, self.address, "ListReservations") from None
         return tuple(_reservation(r) for r in resp.reservations)
+
+    def confirm_plot(self, plot_name: str, size_bytes: int) -> Completed:
+        """That the farmer holds the plot whole (exactly ``size_bytes``, Complete's checks) without a reservation:
+        NotFound (not there), FailedPrecondition (there, but not that plot whole), FarmerUnavailable (also a farmer
+        too old to have the call: UNIMPLEMENTED)."""
+        req = farmer_pb2.ConfirmPlotRequest(plot_name=plot_name, size_bytes=size_bytes)
+        try:
+            resp = self._stub.ConfirmPlot(req)
+        except grpc.RpcError as e:
+            raise error_of(e, self.address, "ConfirmPlot") from None
+        return Completed(resp.plot_path, resp.size_bytes)

@@ -8,8 +8,9 @@ What it does, in ./demo-run (made anew each time):
    drains the scheduler (`plotboss-cli scheduler drain`: running jobs finish, none start);
 3. shows `plotboss-cli status` while the jobs run (with the scheduler's line under the jobs), `scheduler status`,
    then `dirs`, `drives`, `analyze`;
-4. archives one finished plot by hand through the farmer's reservation protocol (Reserve -> rsync push -> Complete ->
-   delete the source), shows `drives` again; then stops everything.
+4. the plotter agent's archiver moves every finished plot to the farmer by itself (Reserve -> rsync push -> Complete
+   -> delete the source), while jobs still run; the demo waits until the dst dir is empty and every plot is on the
+   farm, shows `drives` and the farm's drives; then stops everything.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 from testbed.agents import start_agent
 from testbed.children import stop_process
 from testbed.rsyncd import start_rsyncd
-from testbed.standin import start_chia_job
+from testbed.standin import CHIA, start_chia_job
 
 REPO = Path(__file__).resolve().parents[1]
 RUN = REPO / "demo-run"
@@ -61,8 +62,12 @@ def main() -> int:
         )
         chia = RUN / "bin" / "chia"  # the stand-in behind an executable, as the scheduler runs a plotter
         chia.parent.mkdir()
-        chia.write_text(f'#!/bin/sh\nexec {sys.executable} {REPO / "tests" / "testbed" / "chia"} "$@"\n')
+        chia.write_text(f'#!/bin/sh\nexec {sys.executable} {CHIA} "$@"\n')
         chia.chmod(0o755)
+        banner("a plot job started by hand before the plotter agent")
+        children.append(start_chia_job(21, dirs["tmp/00"], dirs["dst/00"], dirs["logs/plots"] / "job-1.log"))
+        farmer, farmer_port = start_agent("plotboss-farmer", RUN / "farmer.yaml")
+        children.append(farmer)
         (RUN / "plotter.yaml").write_text(
             "version: 1\n"
             "agent: {name: plotter-01, listen: '127.0.0.1:0', poll_s: 1}\n"
@@ -74,11 +79,11 @@ def main() -> int:
             " polling_time_s: 1}\n"
             f"plotting: {{type: chia, nice: 5, chia: {{executable: '{chia}', k: 20, test_plots: true, n_threads: 2,"
             " n_buckets: 16, job_buffer: 200, extra_args: [--stripe, '4000']}}\n"
+            # the archiver: every finished plot goes to farmer-01 by itself (its local credential is read on this
+            # machine, as plotboss-cli does)
+            f"archiving: {{farmers: [{{name: farmer-01, address: '127.0.0.1:{farmer_port}'}}], polling_time_s: 1,"
+            " settle_s: 1}\n"
         )
-        banner("a plot job started by hand before the plotter agent")
-        children.append(start_chia_job(21, dirs["tmp/00"], dirs["dst/00"], dirs["logs/plots"] / "job-1.log"))
-        farmer, farmer_port = start_agent("plotboss-farmer", RUN / "farmer.yaml")
-        children.append(farmer)
         plotter, plotter_port = start_agent("plotboss-plotter", RUN / "plotter.yaml")
         children.append(plotter)
         fleet = RUN / "fleet.yaml"
@@ -106,16 +111,14 @@ def main() -> int:
         cli(fleet, "scheduler", "status")
         banner("dirs")
         cli(fleet, "dirs")
-        banner("drives before archiving")
+        banner("drives (the archiver has been at work while the jobs ran)")
         cli(fleet, "drives")
         banner("analyze (phase times learned from the completed logs)")
         cli(fleet, "analyze")
-        banner("archive one plot by hand: Reserve -> rsync push -> Complete -> delete source")
-        archive_one(dirs["dst/00"], f"127.0.0.1:{farmer_port}")
-        banner("drives right after archiving (the plot's bytes count as reserved until the next probe sees them)")
-        cli(fleet, "drives")
+        banner("the archiver moves every finished plot to the farmer by itself")
+        wait_archived(dirs["dst/00"], dirs["farm"], deadline_s=90)
         time.sleep(1.5)  # one farmer poll (poll_s: 1)
-        banner("drives after the farmer's next probe")
+        banner("drives after archiving")
         cli(fleet, "drives")
         return 0
     finally:
@@ -133,26 +136,15 @@ def _jobs_running(log_dir: Path) -> bool:
     return False
 
 
-def archive_one(dst: Path, farmer: str) -> None:
-    from plotboss.localcred import local_token
-    from plotboss.transport import dial
-    from plotboss.v1 import farmer_pb2, farmer_pb2_grpc
-
-    plots = sorted(dst.glob("plot-k*.plot"), key=lambda p: p.stat().st_mtime)
-    if not plots:
-        print("no finished plot to archive")
-        return
-    plot = plots[0]
-    stub = farmer_pb2_grpc.FarmerServiceStub(dial(farmer, token=local_token(farmer)))  # as plotboss-cli would
-    size = plot.stat().st_size
-    res = stub.Reserve(farmer_pb2.ReserveRequest(plot_name=plot.name, size_bytes=size, requester="plotter-01"))
-    r = res.reservation
-    print(f"reserved {r.id[:8]} on {r.drive_path} -> {r.rsync_url}")
-    rc = subprocess.run(["rsync", "--times", str(plot), r.rsync_url], check=False).returncode
-    print(f"rsync exit status {rc}")
-    done = stub.Complete(farmer_pb2.CompleteRequest(reservation_id=r.id))
-    print(f"farmer confirmed {done.plot_path} ({done.size_bytes} bytes); deleting the source {plot}")
-    os.unlink(plot)
+def wait_archived(dst: Path, farm: Path, deadline_s: float) -> None:
+    """Until the dst dir holds no plot (each one deleted by the archiver after the farmer's Complete)."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline and list(dst.glob("plot-k*.plot")):
+        time.sleep(1)
+    left = sorted(p.name for p in dst.glob("plot-k*.plot"))
+    print(f"dst dir: {len(left)} plot(s) left" + (f": {', '.join(left)}" if left else " (all archived)"))
+    for plot in sorted(farm.glob("*/plot-k*.plot")):
+        print(f"  on the farm: {plot.relative_to(farm)} ({plot.stat().st_size} bytes)")
 
 
 if __name__ == "__main__":

@@ -26,43 +26,47 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from plotboss.v1 import common_pb2 as plotboss_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18plotboss/v1/farmer.proto\x12\x0bplotboss.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18plotboss/v1/common.proto\"\x89\x02\n\x05\x44rive\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x13\n\x0btotal_bytes\x18\x02 \x01(\x04\x12\x12\n\nfree_bytes\x18\x03 \x01(\x04\x12\x16\n\x0ereserved_bytes\x18\x04 \x01(\x04\x12\x12\n\nplot_count\x18\x05 \x01(\r\x12\x12\n\nplot_bytes\x18\x06 \x01(\x04\x12&\n\x05state\x18\x07 \x01(\x0e\x32\x17.plotboss.v1.DriveState\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12\x0f\n\x07writers\x18\t \x01(\r\x12\x11\n\trsync_url\x18\n \x01(\t\x12.\n\nprobe_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x13\n\x11ListDrivesRequest\"_\n\x12ListDrivesResponse\x12%\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x16.plotboss.v1.AgentInfo\x12\"\n\x06\x64rives\x18\x02 \x03(\x0b\x32\x12.plotboss.v1.Drive\"\xdc\x01\n\x0bReservation\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tplot_name\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x04\x12\x11\n\trequester\x18\x04 \x01(\t\x12\x12\n\ndrive_path\x18\x05 \x01(\t\x12\x11\n\trsync_url\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"J\n\x0eReserveRequest\x12\x11\n\tplot_name\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x04\x12\x11\n\trequester\x18\x03 \x01(\t\"T\n\x0fReserveResponse\x12-\n\x0breservation\x18\x01 \x01(\x0b\x32\x18.plotboss.v1.Reservation\x12\x12\n\nrsync_user\x18\x02 \x01(\t\"&\n\x0cRenewRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\">\n\rRenewResponse\x12-\n\x0breservation\x18\x01 \x01(\x0b\x32\x18.plotboss.v1.Reservation\")\n\x0f\x43ompleteRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\"9\n\x10\x43ompleteResponse\x12\x11\n\tplot_path\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x04\"(\n\x0eReleaseRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\"(\n\x0fReleaseResponse\x12\x15\n\rremoved_files\x18\x01 \x03(\t\"\x19\n\x17ListReservationsRequest\"q\n\x18ListReservationsResponse\x12%\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x16.plotboss.v1.AgentInfo\x12.\n\x0creservations\x18\x02 \x03(\x0b\x32\x18.plotboss.v1.Reservation*\x9e\x01\n\nDriveState\x12\x1b\n\x17\x44RIVE_STATE_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x44RIVE_STATE_OK\x10\x01\x12\x14\n\x10\x44RIVE_STATE_FULL\x10\x02\x12\x17\n\x13\x44RIVE_STATE_MISSING\x10\x03\x12\x19\n\x15\x44RIVE_STATE_READ_ONLY\x10\x04\x12\x15\n\x11\x44RIVE_STATE_ERROR\x10\x05\x32\xd4\x03\n\rFarmerService\x12M\n\nListDrives\x12\x1e.plotboss.v1.ListDrivesRequest\x1a\x1f.plotboss.v1.ListDrivesResponse\x12\x44\n\x07Reserve\x12\x1b.plotboss.v1.ReserveRequest\x1a\x1c.plotboss.v1.ReserveResponse\x12>\n\x05Renew\x12\x19.plotboss.v1.RenewRequest\x1a\x1a.plotboss.v1.RenewResponse\x12G\n\x08\x43omplete\x12\x1c.plotboss.v1.CompleteRequest\x1a\x1d.plotboss.v1.CompleteResponse\x12\x44\n\x07Release\x12\x1b.plotboss.v1.ReleaseRequest\x1a\x1c.plotboss.v1.ReleaseResponse\x12_\n\x10ListReservations\x12$.plotboss.v1.ListReservationsRequest\x1a%.plotboss.v1.ListReservationsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18plotboss/v1/farmer.proto\x12\x0bplotboss.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18plotboss/v1/common.proto\"\xa1\x02\n\x05\x44rive\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x13\n\x0btotal_bytes\x18\x02 \x01(\x04\x12\x12\n\nfree_bytes\x18\x03 \x01(\x04\x12\x16\n\x0ereserved_bytes\x18\x04 \x01(\x04\x12\x12\n\nplot_count\x18\x05 \x01(\r\x12\x12\n\nplot_bytes\x18\x06 \x01(\x04\x12&\n\x05state\x18\x07 \x01(\x0e\x32\x17.plotboss.v1.DriveState\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12\x0f\n\x07writers\x18\t \x01(\r\x12\x11\n\trsync_url\x18\n \x01(\t\x12.\n\nprobe_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0emin_free_bytes\x18\x0c \x01(\x04\"\x13\n\x11ListDrivesRequest\"_\n\x12ListDrivesResponse\x12%\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x16.plotboss.v1.AgentInfo\x12\"\n\x06\x64rives\x18\x02 \x03(\x0b\x32\x12.plotboss.v1.Drive\"\xdc\x01\n\x0bReservation\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tplot_name\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x04\x12\x11\n\trequester\x18\x04 \x01(\t\x12\x12\n\ndrive_path\x18\x05 \x01(\t\x12\x11\n\trsync_url\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"`\n\x0eReserveRequest\x12\x11\n\tplot_name\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x04\x12\x11\n\trequester\x18\x03 \x01(\t\x12\x14\n\x0c\x61void_drives\x18\x04 \x03(\t\"T\n\x0fReserveResponse\x12-\n\x0breservation\x18\x01 \x01(\x0b\x32\x18.plotboss.v1.Reservation\x12\x12\n\nrsync_user\x18\x02 \x01(\t\"&\n\x0cRenewRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\">\n\rRenewResponse\x12-\n\x0breservation\x18\x01 \x01(\x0b\x32\x18.plotboss.v1.Reservation\")\n\x0f\x43ompleteRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\"9\n\x10\x43ompleteResponse\x12\x11\n\tplot_path\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x04\"(\n\x0eReleaseRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\"(\n\x0fReleaseResponse\x12\x15\n\rremoved_files\x18\x01 \x03(\t\"\x19\n\x17ListReservationsRequest\"q\n\x18ListReservationsResponse\x12%\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x16.plotboss.v1.AgentInfo\x12.\n\x0creservations\x18\x02 \x03(\x0b\x32\x18.plotboss.v1.Reservation\";\n\x12\x43onfirmPlotRequest\x12\x11\n\tplot_name\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x04\"<\n\x13\x43onfirmPlotResponse\x12\x11\n\tplot_path\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x04*\x9e\x01\n\nDriveState\x12\x1b\n\x17\x44RIVE_STATE_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x44RIVE_STATE_OK\x10\x01\x12\x14\n\x10\x44RIVE_STATE_FULL\x10\x02\x12\x17\n\x13\x44RIVE_STATE_MISSING\x10\x03\x12\x19\n\x15\x44RIVE_STATE_READ_ONLY\x10\x04\x12\x15\n\x11\x44RIVE_STATE_ERROR\x10\x05\x32\xa6\x04\n\rFarmerService\x12M\n\nListDrives\x12\x1e.plotboss.v1.ListDrivesRequest\x1a\x1f.plotboss.v1.ListDrivesResponse\x12\x44\n\x07Reserve\x12\x1b.plotboss.v1.ReserveRequest\x1a\x1c.plotboss.v1.ReserveResponse\x12>\n\x05Renew\x12\x19.plotboss.v1.RenewRequest\x1a\x1a.plotboss.v1.RenewResponse\x12G\n\x08\x43omplete\x12\x1c.plotboss.v1.CompleteRequest\x1a\x1d.plotboss.v1.CompleteResponse\x12\x44\n\x07Release\x12\x1b.plotboss.v1.ReleaseRequest\x1a\x1c.plotboss.v1.ReleaseResponse\x12_\n\x10ListReservations\x12$.plotboss.v1.ListReservationsRequest\x1a%.plotboss.v1.ListReservationsResponse\x12P\n\x0b\x43onfirmPlot\x12\x1f.plotboss.v1.ConfirmPlotRequest\x1a .plotboss.v1.ConfirmPlotResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'plotboss.v1.farmer_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DRIVESTATE']._serialized_start=1304
-  _globals['_DRIVESTATE']._serialized_end=1462
+  _globals['_DRIVESTATE']._serialized_start=1473
+  _globals['_DRIVESTATE']._serialized_end=1631
   _globals['_DRIVE']._serialized_start=101
-  _globals['_DRIVE']._serialized_end=366
-  _globals['_LISTDRIVESREQUEST']._serialized_start=368
-  _globals['_LISTDRIVESREQUEST']._serialized_end=387
-  _globals['_LISTDRIVESRESPONSE']._serialized_start=389
-  _globals['_LISTDRIVESRESPONSE']._serialized_end=484
-  _globals['_RESERVATION']._serialized_start=487
-  _globals['_RESERVATION']._serialized_end=707
-  _globals['_RESERVEREQUEST']._serialized_start=709
-  _globals['_RESERVEREQUEST']._serialized_end=783
-  _globals['_RESERVERESPONSE']._serialized_start=785
-  _globals['_RESERVERESPONSE']._serialized_end=869
-  _globals['_RENEWREQUEST']._serialized_start=871
-  _globals['_RENEWREQUEST']._serialized_end=909
-  _globals['_RENEWRESPONSE']._serialized_start=911
-  _globals['_RENEWRESPONSE']._serialized_end=973
-  _globals['_COMPLETEREQUEST']._serialized_start=975
-  _globals['_COMPLETEREQUEST']._serialized_end=1016
-  _globals['_COMPLETERESPONSE']._serialized_start=1018
-  _globals['_COMPLETERESPONSE']._serialized_end=1075
-  _globals['_RELEASEREQUEST']._serialized_start=1077
-  _globals['_RELEASEREQUEST']._serialized_end=1117
-  _globals['_RELEASERESPONSE']._serialized_start=1119
-  _globals['_RELEASERESPONSE']._serialized_end=1159
-  _globals['_LISTRESERVATIONSREQUEST']._serialized_start=1161
-  _globals['_LISTRESERVATIONSREQUEST']._serialized_end=1186
-  _globals['_LISTRESERVATIONSRESPONSE']._serialized_start=1188
-  _globals['_LISTRESERVATIONSRESPONSE']._serialized_end=1301
-  _globals['_FARMERSERVICE']._serialized_start=1465
-  _globals['_FARMERSERVICE']._serialized_end=1933
+  _globals['_DRIVE']._serialized_end=390
+  _globals['_LISTDRIVESREQUEST']._serialized_start=392
+  _globals['_LISTDRIVESREQUEST']._serialized_end=411
+  _globals['_LISTDRIVESRESPONSE']._serialized_start=413
+  _globals['_LISTDRIVESRESPONSE']._serialized_end=508
+  _globals['_RESERVATION']._serialized_start=511
+  _globals['_RESERVATION']._serialized_end=731
+  _globals['_RESERVEREQUEST']._serialized_start=733
+  _globals['_RESERVEREQUEST']._serialized_end=829
+  _globals['_RESERVERESPONSE']._serialized_start=831
+  _globals['_RESERVERESPONSE']._serialized_end=915
+  _globals['_RENEWREQUEST']._serialized_start=917
+  _globals['_RENEWREQUEST']._serialized_end=955
+  _globals['_RENEWRESPONSE']._serialized_start=957
+  _globals['_RENEWRESPONSE']._serialized_end=1019
+  _globals['_COMPLETEREQUEST']._serialized_start=1021
+  _globals['_COMPLETEREQUEST']._serialized_end=1062
+  _globals['_COMPLETERESPONSE']._serialized_start=1064
+  _globals['_COMPLETERESPONSE']._serialized_end=1121
+  _globals['_RELEASEREQUEST']._serialized_start=1123
+  _globals['_RELEASEREQUEST']._serialized_end=1163
+  _globals['_RELEASERESPONSE']._serialized_start=1165
+  _globals['_RELEASERESPONSE']._serialized_end=1205
+  _globals['_LISTRESERVATIONSREQUEST']._serialized_start=1207
+  _globals['_LISTRESERVATIONSREQUEST']._serialized_end=1232
+  _globals['_LISTRESERVATIONSRESPONSE']._serialized_start=1234
+  _globals['_LISTRESERVATIONSRESPONSE']._serialized_end=1347
+  _globals['_CONFIRMPLOTREQUEST']._serialized_start=1349
+  _globals['_CONFIRMPLOTREQUEST']._serialized_end=1408
+  _globals['_CONFIRMPLOTRESPONSE']._serialized_start=1410
+  _globals['_CONFIRMPLOTRESPONSE']._serialized_end=1470
+  _globals['_FARMERSERVICE']._serialized_start=1634
+  _globals['_FARMERSERVICE']._serialized_end=2184
 # @@protoc_insertion_point(module_scope)

@@ -27,7 +27,7 @@ DRIVE_STATE_READ_ONLY: DriveState
 DRIVE_STATE_ERROR: DriveState
 
 class Drive(_message.Message):
-    __slots__ = ("path", "total_bytes", "free_bytes", "reserved_bytes", "plot_count", "plot_bytes", "state", "error", "writers", "rsync_url", "probe_time")
+    __slots__ = ("path", "total_bytes", "free_bytes", "reserved_bytes", "plot_count", "plot_bytes", "state", "error", "writers", "rsync_url", "probe_time", "min_free_bytes")
     PATH_FIELD_NUMBER: _ClassVar[int]
     TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
     FREE_BYTES_FIELD_NUMBER: _ClassVar[int]
@@ -39,6 +39,7 @@ class Drive(_message.Message):
     WRITERS_FIELD_NUMBER: _ClassVar[int]
     RSYNC_URL_FIELD_NUMBER: _ClassVar[int]
     PROBE_TIME_FIELD_NUMBER: _ClassVar[int]
+    MIN_FREE_BYTES_FIELD_NUMBER: _ClassVar[int]
     path: str
     total_bytes: int
     free_bytes: int
@@ -50,7 +51,8 @@ class Drive(_message.Message):
     writers: int
     rsync_url: str
     probe_time: _timestamp_pb2.Timestamp
-    def __init__(self, path: _Optional[str] = ..., total_bytes: _Optional[int] = ..., free_bytes: _Optional[int] = ..., reserved_bytes: _Optional[int] = ..., plot_count: _Optional[int] = ..., plot_bytes: _Optional[int] = ..., state: _Optional[_Union[DriveState, str]] = ..., error: _Optional[str] = ..., writers: _Optional[int] = ..., rsync_url: _Optional[str] = ..., probe_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    min_free_bytes: int
+    def __init__(self, path: _Optional[str] = ..., total_bytes: _Optional[int] = ..., free_bytes: _Optional[int] = ..., reserved_bytes: _Optional[int] = ..., plot_count: _Optional[int] = ..., plot_bytes: _Optional[int] = ..., state: _Optional[_Union[DriveState, str]] = ..., error: _Optional[str] = ..., writers: _Optional[int] = ..., rsync_url: _Optional[str] = ..., probe_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., min_free_bytes: _Optional[int] = ...) -> None: ...
 
 class ListDrivesRequest(_message.Message):
     __slots__ = ()
@@ -85,14 +87,16 @@ class Reservation(_message.Message):
     def __init__(self, id: _Optional[str] = ..., plot_name: _Optional[str] = ..., size_bytes: _Optional[int] = ..., requester: _Optional[str] = ..., drive_path: _Optional[str] = ..., rsync_url: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ReserveRequest(_message.Message):
-    __slots__ = ("plot_name", "size_bytes", "requester")
+    __slots__ = ("plot_name", "size_bytes", "requester", "avoid_drives")
     PLOT_NAME_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     REQUESTER_FIELD_NUMBER: _ClassVar[int]
+    AVOID_DRIVES_FIELD_NUMBER: _ClassVar[int]
     plot_name: str
     size_bytes: int
     requester: str
-    def __init__(self, plot_name: _Optional[str] = ..., size_bytes: _Optional[int] = ..., requester: _Optional[str] = ...) -> None: ...
+    avoid_drives: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, plot_name: _Optional[str] = ..., size_bytes: _Optional[int] = ..., requester: _Optional[str] = ..., avoid_drives: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ReserveResponse(_message.Message):
     __slots__ = ("reservation", "rsync_user")
@@ -151,3 +155,19 @@ class ListReservationsResponse(_message.Message):
     agent: _common_pb2.AgentInfo
     reservations: _containers.RepeatedCompositeFieldContainer[Reservation]
     def __init__(self, agent: _Optional[_Union[_common_pb2.AgentInfo, _Mapping]] = ..., reservations: _Optional[_Iterable[_Union[Reservation, _Mapping]]] = ...) -> None: ...
+
+class ConfirmPlotRequest(_message.Message):
+    __slots__ = ("plot_name", "size_bytes")
+    PLOT_NAME_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    plot_name: str
+    size_bytes: int
+    def __init__(self, plot_name: _Optional[str] = ..., size_bytes: _Optional[int] = ...) -> None: ...
+
+class ConfirmPlotResponse(_message.Message):
+    __slots__ = ("plot_path", "size_bytes")
+    PLOT_PATH_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    plot_path: str
+    size_bytes: int
+    def __init__(self, plot_path: _Optional[str] = ..., size_bytes: _Optional[int] = ...) -> None: ...

@@ -65,6 +65,11 @@ class FarmerServiceStub:
                 request_serializer=plotboss_dot_v1_dot_farmer__pb2.ListReservationsRequest.SerializeToString,
                 response_deserializer=plotboss_dot_v1_dot_farmer__pb2.ListReservationsResponse.FromString,
                 _registered_method=True)
+        self.ConfirmPlot = channel.unary_unary(
+                '/plotboss.v1.FarmerService/ConfirmPlot',
+                request_serializer=plotboss_dot_v1_dot_farmer__pb2.ConfirmPlotRequest.SerializeToString,
+                response_deserializer=plotboss_dot_v1_dot_farmer__pb2.ConfirmPlotResponse.FromString,
+                _registered_method=True)
 
 
 class FarmerServiceServicer:
@@ -135,6 +140,19 @@ class FarmerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ConfirmPlot(self, request, context):
+        """Confirms that this farmer holds plot_name whole, without a reservation: a file under that final name on one of
+        its drives that passes Complete's checks (a regular file, never a symlink, one link, not sparse) with exactly
+        size_bytes. A plotter whose Reserve answered ALREADY_EXISTS (the plot landed before a crash, or an earlier
+        Complete's answer was lost) may delete its source after OK, as after Complete. Changes nothing. Read.
+        INVALID_ARGUMENT: bad plot name, or size 0 or absurd for its k. NOT_FOUND: no file under that name on any drive.
+        FAILED_PRECONDITION: a file under that name is there but is not that plot whole (another size, a symlink, a hard
+        link, sparse; the message names it). UNAVAILABLE: not found, but a drive could not be looked at in time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FarmerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -167,6 +185,11 @@ def add_FarmerServiceServicer_to_server(servicer, server):
                     servicer.ListReservations,
                     request_deserializer=plotboss_dot_v1_dot_farmer__pb2.ListReservationsRequest.FromString,
                     response_serializer=plotboss_dot_v1_dot_farmer__pb2.ListReservationsResponse.SerializeToString,
+            ),
+            'ConfirmPlot': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmPlot,
+                    request_deserializer=plotboss_dot_v1_dot_farmer__pb2.ConfirmPlotRequest.FromString,
+                    response_serializer=plotboss_dot_v1_dot_farmer__pb2.ConfirmPlotResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -332,6 +355,33 @@ class FarmerService:
             '/plotboss.v1.FarmerService/ListReservations',
             plotboss_dot_v1_dot_farmer__pb2.ListReservationsRequest.SerializeToString,
             plotboss_dot_v1_dot_farmer__pb2.ListReservationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmPlot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/plotboss.v1.FarmerService/ConfirmPlot',
+            plotboss_dot_v1_dot_farmer__pb2.ConfirmPlotRequest.SerializeToString,
+            plotboss_dot_v1_dot_farmer__pb2.ConfirmPlotResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -78,6 +78,15 @@ class FarmerServiceStub:
     """
     ListReservations: _grpc.UnaryUnaryMultiCallable[_farmer_pb2.ListReservationsRequest, _farmer_pb2.ListReservationsResponse]
     """The reservations in force. Read. Returns OK."""
+    ConfirmPlot: _grpc.UnaryUnaryMultiCallable[_farmer_pb2.ConfirmPlotRequest, _farmer_pb2.ConfirmPlotResponse]
+    """Confirms that this farmer holds plot_name whole, without a reservation: a file under that final name on one of
+    its drives that passes Complete's checks (a regular file, never a symlink, one link, not sparse) with exactly
+    size_bytes. A plotter whose Reserve answered ALREADY_EXISTS (the plot landed before a crash, or an earlier
+    Complete's answer was lost) may delete its source after OK, as after Complete. Changes nothing. Read.
+    INVALID_ARGUMENT: bad plot name, or size 0 or absurd for its k. NOT_FOUND: no file under that name on any drive.
+    FAILED_PRECONDITION: a file under that name is there but is not that plot whole (another size, a symlink, a hard
+    link, sparse; the message names it). UNAVAILABLE: not found, but a drive could not be looked at in time.
+    """
 
 @_typing.type_check_only
 class FarmerServiceAsyncStub(FarmerServiceStub):
@@ -123,6 +132,15 @@ class FarmerServiceAsyncStub(FarmerServiceStub):
     """
     ListReservations: _aio.UnaryUnaryMultiCallable[_farmer_pb2.ListReservationsRequest, _farmer_pb2.ListReservationsResponse]  # type: ignore[assignment]
     """The reservations in force. Read. Returns OK."""
+    ConfirmPlot: _aio.UnaryUnaryMultiCallable[_farmer_pb2.ConfirmPlotRequest, _farmer_pb2.ConfirmPlotResponse]  # type: ignore[assignment]
+    """Confirms that this farmer holds plot_name whole, without a reservation: a file under that final name on one of
+    its drives that passes Complete's checks (a regular file, never a symlink, one link, not sparse) with exactly
+    size_bytes. A plotter whose Reserve answered ALREADY_EXISTS (the plot landed before a crash, or an earlier
+    Complete's answer was lost) may delete its source after OK, as after Complete. Changes nothing. Read.
+    INVALID_ARGUMENT: bad plot name, or size 0 or absurd for its k. NOT_FOUND: no file under that name on any drive.
+    FAILED_PRECONDITION: a file under that name is there but is not that plot whole (another size, a symlink, a hard
+    link, sparse; the message names it). UNAVAILABLE: not found, but a drive could not be looked at in time.
+    """
 
 class FarmerServiceServicer(metaclass=_abc_1.ABCMeta):
     """The farmer agent's API: archive drives and space reservations of one farming machine."""
@@ -201,5 +219,20 @@ class FarmerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_farmer_pb2.ListReservationsResponse, _abc.Awaitable[_farmer_pb2.ListReservationsResponse]]:
         """The reservations in force. Read. Returns OK."""
+
+    @_abc_1.abstractmethod
+    def ConfirmPlot(
+        self,
+        request: _farmer_pb2.ConfirmPlotRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_farmer_pb2.ConfirmPlotResponse, _abc.Awaitable[_farmer_pb2.ConfirmPlotResponse]]:
+        """Confirms that this farmer holds plot_name whole, without a reservation: a file under that final name on one of
+        its drives that passes Complete's checks (a regular file, never a symlink, one link, not sparse) with exactly
+        size_bytes. A plotter whose Reserve answered ALREADY_EXISTS (the plot landed before a crash, or an earlier
+        Complete's answer was lost) may delete its source after OK, as after Complete. Changes nothing. Read.
+        INVALID_ARGUMENT: bad plot name, or size 0 or absurd for its k. NOT_FOUND: no file under that name on any drive.
+        FAILED_PRECONDITION: a file under that name is there but is not that plot whole (another size, a symlink, a hard
+        link, sparse; the message names it). UNAVAILABLE: not found, but a drive could not be looked at in time.
+        """
 
 def add_FarmerServiceServicer_to_server(servicer: FarmerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -2,8 +2,8 @@
 
 - A farmer whose last ListDrives failed is skipped and asked again after a delay that doubles with each failure
   (``backoff_base_s`` .. ``backoff_cap_s``); :func:`record_reachability` keeps that state, :func:`due` says whom to ask.
-- Room on a drive is ``free - reserved`` (the farmer also keeps its ``drives.min_free_bytes`` floor, which ListDrives
-  does not show: its Reserve answer is the authority, this ranking is a guess that saves calls). Usable drives are
+- Room on a drive is ``free - reserved - min_free`` (ListDrives shows each drive's ``drives.min_free_bytes`` floor;
+  the farmer's Reserve answer stays the authority, this ranking is a guess that saves calls). Usable drives are
   those in state ok or full whose room fits the plot and that the plot is not to avoid.
 - Farmers with a usable drive *without a writer* come first, by the sum of those drives' room (most first), or by
   the configured ``priority`` order (farmers not named in it after, by room). Then, as fall-backs for a Reserve that
@@ -76,7 +76,8 @@ def due(farmers: Sequence[str], reachability: Mapping[str, Reachability], now: f
 
 
 def room(d: FarmerDrive) -> int:
-    return max(0, d.free_bytes - d.reserved_bytes)
+    """What the drive can still take: free minus reserved minus the farmer's floor."""
+    return max(0, d.free_bytes - d.reserved_bytes - d.min_free_bytes)
 
 
 def lands_on_avoided(farmer: str, drive_path: str, avoid_drives: frozenset[tuple[str, str]]) -> bool:

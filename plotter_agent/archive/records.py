@@ -1,0 +1,207 @@
+"""The archiver's record on disk, and its OS touchpoints: the transfer logs (which outcomes are handled), the rsync
+processes in the process table, the pause state file, and deleting a source.
+
+**The transfers dir is the record.** Every push writes ``<plot>.<reservation id>.rsync.log`` there (rsync's own
+``--log-file``, see ``rsync_runner``). A log under that name whose rsync is no longer running holds an outcome not yet
+acted on; once the archiver has acted on it (Complete and delete, or Release) it renames the log to
+``<name>.<pid>.done`` or ``<name>.<pid>.failed`` (``mark_log``), so a restarted agent never acts on it twice. A push
+retried on the same reservation (resume) writes a fresh log under the same name. The renamed logs stay as history.
+
+**The pause survives a restart** in ``<config dir>/.<config name>.archiver.json`` (``archiving.state_file``), written
+atomically as the scheduler's is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from plotboss.atomic import write_atomic
+from plotboss.errors import ConfigError
+from plotter_agent.rsync_runner import LOG_SUFFIX
+
+_LOG_RE = re.compile(r"^(?P<plot>plot-.+\.plot)\.(?P<rid>[0-9a-f]{32})" + re.escape(LOG_SUFFIX) + r"\Z")
+#: at most this much of a log's end is read (one run's closing lines are a few hundred bytes)
+LOG_READ_BYTES = 256 * 1024
+
+ProcList = list[tuple[int, tuple[str, ...]]]
+
+
+# --- process table ----------------------------------------------------------------------------------------------------
+
+
+def rsync_processes(proc: str = "/proc") -> ProcList:
+    """(pid, argv) of every process whose command is rsync (``comm`` first: a cheap filter). A zombie has no command
+    line and is not listed: it has ended."""
+    out: ProcList = []
+    try:
+        names = os.listdir(proc)
+    except OSError:
+        return out
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"{proc}/{name}/comm", "rb") as f:
+                if f.read(64).strip() != b"rsync":
+                    continue
+            with open(f"{proc}/{name}/cmdline", "rb") as f:
+                raw = f.read(1 << 16)
+        except OSError:
+            continue
+        argv = tuple(a.decode("utf-8", "replace") for a in raw.split(b"\0")[:-1])
+        if argv:
+            out.append((int(name), argv))
+    return out
+
+
+# --- transfer logs ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogName:
+    path: str
+    plot_name: str
+    reservation_id: str
+
+
+def pending_logs(log_dir: str) -> Iterator[LogName]:
+    """The logs in ``log_dir`` not yet marked handled (regular files only, never followed)."""
+    try:
+        entries = list(os.scandir(log_dir))
+    except OSError:
+        return
+    for e in entries:
+        m = _LOG_RE.match(e.name)
+        if m is None:
+            continue
+        try:
+            if not e.is_file(follow_symlinks=False):
+                continue
+        except OSError:
+            continue
+        yield LogName(e.path, m["plot"], m["rid"])
+
+
+def read_log(path: str) -> str:
+    """The end of a transfer log ('' when it cannot be read: a symlink, not a regular file, gone)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return ""
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return ""
+        if st.st_size > LOG_READ_BYTES:
+            os.lseek(fd, st.st_size - LOG_READ_BYTES, os.SEEK_SET)
+        chunks = []
+        while data := os.read(fd, 65536):
+            chunks.append(data)
+        return b"".join(chunks).decode("utf-8", "replace")
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+
+
+def mark_log(path: str, pid: int | None, mark: str) -> str:
+    """Rename a handled log to ``<path>.<pid>.<mark>`` (mark: done, failed); the new path ('' when it was gone)."""
+    target = f"{path}.{pid if pid is not None else 'x'}.{mark}"
+    try:
+        os.rename(path, target)
+    except FileNotFoundError:
+        return ""
+    return target
+
+
+# --- the source -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceId:
+    dev: int
+    ino: int
+    size: int
+    #: with the inode: a file put under the name anew may get the inode number just freed
+    mtime_ns: int = 0
+
+
+def source_id(path: str) -> SourceId | None:
+    """The plot file's identity now (None: gone, or not a regular file)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return SourceId(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def delete_source(path: str, confirmed_size: int, expect: SourceId | None) -> str:
+    """Delete the source of a plot the farmer confirmed, only when it is still that file: a regular file of exactly
+    ``confirmed_size`` bytes and, when ``expect`` is given, the same inode, not modified since. '' when deleted (or
+    already gone), else why it was kept."""
+    now = source_id(path)
+    if now is None:
+        return "" if not os.path.lexists(path) else f"{path}: not a regular file any more; kept"
+    if now.size != confirmed_size:
+        return f"{path}: {now.size} bytes, the farmer confirmed {confirmed_size}; kept"
+    if expect is not None and (now.dev, now.ino, now.mtime_ns) != (expect.dev, expect.ino, expect.mtime_ns):
+        return f"{path}: replaced by another file since the transfer began; kept"
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return ""
+    except OSError as e:
+        return f"{path}: cannot delete: {e.strerror or e}"
+    return ""
+
+
+# --- pause state ------------------------------------------------------------------------------------------------------
+
+
+def default_state_path(config_path: Path) -> Path:
+    """``<config dir>/.<config name>.archiver.json``."""
+    return config_path.parent / f".{config_path.name}.archiver.json"
+
+
+def load_paused(path: Path) -> bool:
+    """Whether the saved state is paused (False without a file); ConfigError naming the file when it is not ours
+    (the agent then exits 2 and leaves it in place)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return False
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the archiver state file: {e.strerror or e}") from None
+    try:
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise ValueError("not a regular file")
+            state = json.loads(f.read(4096))["state"]
+        if state not in ("running", "paused"):
+            raise ValueError(state)
+        return bool(state == "paused")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(
+            f"{path}: not a plotboss archiver state file ({type(e).__name__}: {str(e)[:80]}); move it away to start "
+            "with the archiver running"
+        ) from None
+
+
+def save_paused(path: Path, paused: bool, now: float) -> None:
+    state = "paused" if paused else "running"
+    write_atomic(path, json.dumps({"version": 1, "state": state, "changed_time": now}).encode() + b"\n")
+
+
+def stderr_detail(returncode: int | None, signal: int | None, tail: Sequence[str], lines: int = 3) -> str:
+    """'rsync exit 12: <last lines>' for the record of a failed push."""
+    head = f"rsync killed by signal {signal}" if signal is not None else f"rsync exit {returncode}"
+    last = [t for t in tail if t.strip()][-lines:]
+    return head + (": " + " | ".join(last) if last else "")
