@@ -10,9 +10,10 @@ every agent, rsync and mount is gone at the end (also on error).
    its plausible range, k26 tops out at 1.66 GiB). One plotter agent, one farmer agent with its rsync daemon and one
    tmpfs drive. Each round, alternately: a bare `rsync SRC rsync://127.0.0.1:PORT/plots/d0/` of the same file to the
    same daemon and drive (wall time of the process), and the archiver moving it (a hard link of the file put into the
-   plotter's dst dir with an old mtime; the time is the archiver's own transfer record, start to end, which spans
-   Reserve, rsync, Complete and the source's deletion; the time from putting the plot in the dst dir until its source
-   is gone is printed too: it adds the archiver's pass interval). Each landed copy is removed before the next round.
+   plotter's dst dir with an old mtime; the time is from the farmer's log line of the Reserve to the plotter's log
+   line "archived ...; source ... deleted", so it spans Reserve, rsync, Complete and the deletion; the time from
+   putting the plot in the dst dir until its source is gone is printed too: it adds up to one archiver pass interval,
+   0.5 s here). Each landed copy is removed before the next round.
    Ratio = archiver throughput / bare rsync throughput (target >= 0.95).
 2. **A fleet** (`fleet`): 3 plotter agents (2 dst dirs each, `max_concurrent_transfers: 2`) and 2 farmer agents (3
    tmpfs drives each, one writer per drive, room for 7 plots each), 12 plots of random bytes sized as k23 plots
@@ -40,13 +41,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import grpc
-
 from plotboss.plots import plausible_plot_size_range, plot_size
-from plotboss.transport import dial
-from plotboss.v1 import plotter_pb2, plotter_pb2_grpc
 from testbed.archfleet import Fleet, MountRefused, round_up
-from testbed.archwatch import FleetWatch, final_checks, sha256_file
+from testbed.archwatch import ARCHIVED_RE, RESERVED_RE, FleetWatch, final_checks, log_times, sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "bench" / "results"
@@ -74,18 +71,6 @@ def bare_rsync(src: Path, url: str, bwlimit_kbps: int = 0) -> float:
     t0 = time.perf_counter()
     subprocess.run(argv, check=True, stdin=subprocess.DEVNULL)
     return time.perf_counter() - t0
-
-
-def archive_status(address: str) -> plotter_pb2.GetArchiveStatusResponse:
-    channel = dial(address, timeout_s=5.0)
-    try:
-        return plotter_pb2_grpc.PlotterServiceStub(channel).GetArchiveStatus(plotter_pb2.GetArchiveStatusRequest())
-    finally:
-        channel.close()
-
-
-def ts(t: Any) -> float:
-    return float(t.seconds + t.nanos / 1e9)
 
 
 def wait_gone(paths: list[Path], timeout_s: float, fleet: Fleet) -> float:
@@ -120,10 +105,11 @@ def bench_single(root: Path, k: int, size: int, rounds: int) -> dict[str, Any]:
             src = plotter.dst[0] / plot_name(k)
             os.link(master, src)
             e2e_s = wait_gone([src], 600, fleet)
-            done = [t for t in archive_status(plotter.address).recent if t.plot_name == src.name]
-            if not done or done[0].outcome != plotter_pb2.TRANSFER_OUTCOME_DONE:
-                raise RuntimeError(f"round {i}: no done transfer of {src.name} in the archive status: {done}")
-            arch_s = ts(done[0].end_time) - ts(done[0].start_time)
+            reserved = log_times(farmer.log.read_text(errors="replace"), RESERVED_RE).get(src.name)
+            archived = log_times(plotter.log.read_text(errors="replace"), ARCHIVED_RE).get(src.name)
+            if reserved is None or archived is None:
+                raise RuntimeError(f"round {i}: no 'reserved'/'archived' log line of {src.name}")
+            arch_s = archived - reserved
             landed = drive / src.name
             if landed.stat().st_size != size:
                 raise RuntimeError(f"round {i}: {landed} has {landed.stat().st_size} bytes, not {size}")
@@ -256,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 for p in r["problems"][:10]:
                     print(f"     {p}")
-    except (MountRefused, RuntimeError, subprocess.CalledProcessError, grpc.RpcError) as e:
+    except (MountRefused, RuntimeError, subprocess.CalledProcessError) as e:
         print(f"archive_bench: {e}", file=sys.stderr)
         return 1
     finally:

@@ -14,8 +14,8 @@ Every breach is recorded as a line in ``violations`` (the test asserts it stays 
 most writers seen per drive are kept so a test can show the drives really filled and the sampler really ran.
 
 ``final_checks`` looks at the end state: every source archived exactly once, byte-identical (sha256); nothing but
-whole plots on the drives; no reservation left; and each plot's Complete logged by its farmer before the sampler saw
-its source gone.
+whole plots on the drives; no reservation left; and, from the agents' logs, each plot's Complete logged by its farmer
+before the sampler saw its source gone, and its "archived ...; source deleted" logged by a plotter after that.
 """
 
 from __future__ import annotations
@@ -36,10 +36,12 @@ from plotter_agent.farmer_client import FarmerClient
 from testbed.archfleet import FarmerNode, Fleet
 
 TEMP_RE = re.compile(r"^\.(?P<name>plot-k[0-9]{2}-.+\.plot)\.[A-Za-z0-9]{6}\Z")
-#: the farmer agent's log line for an answered Complete (farmer_agent/farmer.py), with the logging format's time
-COMPLETED_RE = re.compile(
-    r"^(?P<t>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO farmer_agent\.farmer: completed (?P<name>plot-\S+\.plot) on "
-)
+_STAMP = r"^(?P<t>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) "
+#: agents' log lines (the logging format of plotboss/agent.py) for: an answered Complete (farmer_agent/farmer.py), a
+#: granted Reserve (the same), a plot archived and its source deleted (plotter_agent/archive/finish.py)
+COMPLETED_RE = re.compile(_STAMP + r"INFO farmer_agent\.farmer: completed (?P<name>plot-\S+\.plot) on ")
+RESERVED_RE = re.compile(_STAMP + r"INFO farmer_agent\.farmer: reserved (?P<name>plot-\S+\.plot) ")
+ARCHIVED_RE = re.compile(_STAMP + r"INFO plotter_agent\.archive\.finish: archived (?P<name>plot-\S+\.plot) .*; source ")
 
 
 def sha256_file(path: Path) -> str:
@@ -48,6 +50,33 @@ def sha256_file(path: Path) -> str:
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
+
+
+def look_at_drive(drive: Path) -> tuple[set[str], list[tuple[str, int]]]:
+    """The plots being written on ``drive`` (an rsync temp file ``.NAME.XXXXXX`` in it, or a partial-dir file
+    ``.plotboss-partial/NAME``), and its files under a final plot name with their sizes."""
+    writers: set[str] = set()
+    finals: list[tuple[str, int]] = []
+    with os.scandir(drive) as it:
+        for e in it:
+            with contextlib.suppress(FileNotFoundError):
+                if (m := TEMP_RE.match(e.name)) is not None:
+                    writers.add(m["name"])
+                elif is_plot_name(e.name):
+                    finals.append((e.name, e.stat(follow_symlinks=False).st_size))
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        writers |= {n for n in os.listdir(drive / PARTIAL_DIR) if is_plot_name(n)}
+    return writers, finals
+
+
+def log_times(text: str, line_re: re.Pattern[str] = COMPLETED_RE) -> dict[str, float]:
+    """The lines of an agent's log ``text`` that ``line_re`` matches: plot name -> when (epoch seconds, ms precision;
+    the log's local time), the last one of each plot."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if (m := line_re.match(line)) is not None:
+            out[m["name"]] = dt.datetime.strptime(m["t"], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+    return out
 
 
 @dataclass
@@ -149,17 +178,7 @@ class FleetWatch:
             seen.min_headroom = headroom
         if headroom < 0:
             self.violate(f"{seen.path}: free space {-headroom} bytes below the floor (statvfs)")
-        writers: set[str] = set()
-        finals: list[tuple[str, int]] = []
-        with os.scandir(seen.path) as it:
-            for e in it:
-                with contextlib.suppress(FileNotFoundError):
-                    if (m := TEMP_RE.match(e.name)) is not None:
-                        writers.add(m["name"])
-                    elif is_plot_name(e.name):
-                        finals.append((e.name, e.stat(follow_symlinks=False).st_size))
-        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-            writers |= {n for n in os.listdir(seen.path / PARTIAL_DIR) if is_plot_name(n)}
+        writers, finals = look_at_drive(seen.path)
         seen.max_writers = max(seen.max_writers, len(writers))
         seen.samples += 1
         if len(writers) > seen.farmer.max_writers:
@@ -240,12 +259,10 @@ class FleetWatch:
 
 def completed_times(farmer: FarmerNode) -> dict[str, float]:
     """When the farmer logged each answered Complete (epoch seconds, ms precision; local time as logged)."""
-    out: dict[str, float] = {}
-    with contextlib.suppress(FileNotFoundError):
-        for line in farmer.log.read_text(errors="replace").splitlines():
-            if (m := COMPLETED_RE.match(line)) is not None:
-                out[m["name"]] = dt.datetime.strptime(m["t"], "%Y-%m-%d %H:%M:%S,%f").timestamp()
-    return out
+    try:
+        return log_times(farmer.log.read_text(errors="replace"), COMPLETED_RE)
+    except FileNotFoundError:
+        return {}
 
 
 def final_checks(watch: FleetWatch) -> list[str]:
@@ -267,6 +284,10 @@ def final_checks(watch: FleetWatch) -> list[str]:
         with FarmerClient(f.address, token=f.token, timeout_s=5.0) as client:
             left = client.list_reservations()
         problems += [f"{f.name}: reservation {r.id} of {r.plot_name} left" for r in left]
+    archived: dict[str, float] = {}
+    for p in fleet.plotters:
+        with contextlib.suppress(FileNotFoundError):
+            archived.update(log_times(p.log.read_text(errors="replace"), ARCHIVED_RE))
     for name, src in sorted(watch.sources.items()):
         copies = on_drives.pop(name, [])
         if src.path.exists():
@@ -282,5 +303,10 @@ def final_checks(watch: FleetWatch) -> list[str]:
             problems.append(
                 f"{name}: source gone at {src.gone_time:.3f}, Complete logged later at {completed[name]:.3f}"
             )
+        if copies and name not in archived:
+            problems.append(f"{name}: on a drive but no plotter logged it archived (source deleted)")
+        elif copies and name in completed and archived[name] < completed[name]:
+            at, done = archived[name], completed[name]
+            problems.append(f"{name}: logged archived at {at:.3f}, before its Complete at {done:.3f}")
     problems += [f"{paths}: a plot no source was seen for" for paths in on_drives.values()]
     return problems
