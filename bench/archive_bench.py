@@ -8,11 +8,12 @@ every agent, rsync and mount is gone at the end (also on error).
 1. **One big plot** (`single`): a file of random bytes (real bytes: the farmer's Complete refuses sparse files) named
    as a k27 plot and sized as the smallest whole k27 plot the archiver accepts (2.28 GiB: no k has 2 GiB exactly in
    its plausible range, k26 tops out at 1.66 GiB). One plotter agent, one farmer agent with its rsync daemon and one
-   tmpfs drive. Each round, alternately: a bare `rsync SRC rsync://127.0.0.1:PORT/plots/d0/` of the same file to the
-   same daemon and drive (wall time of the process), and the archiver moving it (a hard link of the file put into the
-   plotter's dst dir with an old mtime; the time is from the farmer's log line of the Reserve to the plotter's log
-   line "archived ...; source ... deleted", so it spans Reserve, rsync, Complete and the deletion; the time from
-   putting the plot in the dst dir until its source is gone is printed too: it adds up to one archiver pass interval,
+   tmpfs drive. Each round, one after the other (bare first in odd rounds, the archiver first in even ones): a bare
+   `rsync SRC rsync://127.0.0.1:PORT/plots/d0/` of the same file to the same daemon and drive (wall time of the
+   process), and the archiver moving it (a hard link of the file put into the plotter's dst dir with an old mtime;
+   the time is from the farmer's log line of the Reserve to the plotter's log line "archived ...; source ...
+   deleted", so it spans Reserve, rsync, Complete and the deletion; the time from putting the plot in the dst dir
+   until its source is gone is printed too: it adds up to one archiver pass interval,
    0.5 s here). Each landed copy is removed before the next round.
    Ratio = archiver throughput / bare rsync throughput (target >= 0.95).
 2. **A fleet** (`fleet`): 3 plotter agents (2 dst dirs each, `max_concurrent_transfers: 2`) and 2 farmer agents (3
@@ -100,8 +101,10 @@ def bench_single(root: Path, k: int, size: int, rounds: int) -> dict[str, Any]:
         drive = farmer.drives[0]
         rows: list[dict[str, Any]] = []
         for i in range(rounds):
-            bare_s = bare_rsync(master, farmer.rsyncd.url("d0/"))
-            (drive / master.name).unlink()
+            bare_first = i % 2 == 0  # alternate the order: whichever runs second finds the page cache as warm
+            if bare_first:
+                bare_s = bare_rsync(master, farmer.rsyncd.url("d0/"))
+                (drive / master.name).unlink()
             src = plotter.dst[0] / plot_name(k)
             os.link(master, src)
             e2e_s = wait_gone([src], 600, fleet)
@@ -114,6 +117,9 @@ def bench_single(root: Path, k: int, size: int, rounds: int) -> dict[str, Any]:
             if landed.stat().st_size != size:
                 raise RuntimeError(f"round {i}: {landed} has {landed.stat().st_size} bytes, not {size}")
             landed.unlink()
+            if not bare_first:
+                bare_s = bare_rsync(master, farmer.rsyncd.url("d0/"))
+                (drive / master.name).unlink()
             rows.append({"bare_s": bare_s, "archiver_s": arch_s, "end_to_end_s": e2e_s})
             print(
                 f"  round {i + 1}: bare rsync {bare_s:6.2f} s ({size / bare_s / MiB:6.1f} MiB/s)   archiver "
