@@ -38,12 +38,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from plotboss.plots import plausible_plot_size_range, plot_size
-from testbed.archfleet import Fleet, MountRefused, round_up
+from testbed.archfleet import FarmerNode, Fleet, MountRefused, round_up
 from testbed.archwatch import ARCHIVED_RE, RESERVED_RE, FleetWatch, final_checks, log_times, sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -144,6 +145,34 @@ def bench_single(root: Path, k: int, size: int, rounds: int) -> dict[str, Any]:
 # --- 2. a fleet ---------------------------------------------------------------------------------------------------
 
 
+def bare_parallel(master: Path, fleet: Fleet, streams: int, per_stream: int, bwlimit_kbps: int) -> float:
+    """Wall time of ``streams`` bare rsyncs at once, each to a drive of its own, each sending ``per_stream`` copies
+    one after the other: the archiver's transfer pattern without the archiver. The copies are removed after."""
+    drives = [(f, i) for i in range(len(fleet.farmers[0].drives)) for f in fleet.farmers][:streams]
+    errors: list[BaseException] = []
+
+    def stream(farmer: FarmerNode, i: int) -> None:
+        try:
+            for j in range(per_stream):
+                bare_rsync(master, farmer.rsyncd.url(f"d{i}/bare-{j}.bin"), bwlimit_kbps)
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=stream, args=d) for d in drives]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    for f, i in drives:
+        for copy in f.drives[i].glob("bare-*.bin"):
+            copy.unlink()
+    if errors:
+        raise RuntimeError(f"bare parallel rsync failed: {errors[0]}")
+    return wall
+
+
 def bench_fleet(root: Path, k: int, per_dir: int, bwlimit_kbps: int) -> dict[str, Any]:
     size = plot_size(k)
     floor = 4 * MiB
@@ -161,10 +190,12 @@ def bench_fleet(root: Path, k: int, per_dir: int, bwlimit_kbps: int) -> dict[str
         url = farmers[0].rsyncd.url("d0/")
         rate_before = size / bare_rsync(master, url, bwlimit_kbps)
         (farmers[0].drives[0] / master.name).unlink()
+        parallel = min(sum(2 for _ in plotters), sum(len(f.drives) for f in farmers))
+        bare_wall = bare_parallel(master, fleet, parallel, per_dir, bwlimit_kbps)
         watch = FleetWatch(fleet, interval_s=0.1)
         with watch:
             sources = []
-            t0 = time.perf_counter()
+            t0, t0_wall = time.perf_counter(), time.time()
             for p in plotters:
                 for d in p.dst:
                     for _ in range(per_dir):
@@ -176,13 +207,19 @@ def bench_fleet(root: Path, k: int, per_dir: int, bwlimit_kbps: int) -> dict[str
             wait_gone(sources, 900, fleet)
             wall = time.perf_counter() - t0
         problems = watch.violations + watch.errors + final_checks(watch)
+        reserved: dict[str, float] = {}
+        archived: dict[str, float] = {}
+        for f in farmers:
+            reserved.update(log_times(f.log.read_text(errors="replace"), RESERVED_RE))
+        for p in plotters:
+            archived.update(log_times(p.log.read_text(errors="replace"), ARCHIVED_RE))
+        spans = [(reserved[s.name] - t0_wall, archived[s.name] - t0_wall) for s in sources if s.name in archived]
         for f in farmers:
             for d in f.drives:
                 for plot in d.glob("plot-*.plot"):
                     plot.unlink()
         rate_after = size / bare_rsync(master, url, bwlimit_kbps)
     rate = (rate_before + rate_after) / 2
-    parallel = min(sum(2 for _ in plotters), sum(len(f.drives) for f in farmers))
     total = size * len(sources)
     ideal = total / (parallel * rate)
     return {
@@ -192,9 +229,14 @@ def bench_fleet(root: Path, k: int, per_dir: int, bwlimit_kbps: int) -> dict[str
         "bwlimit_kbps": bwlimit_kbps,
         "parallel": parallel,
         "single_stream_bps": [rate_before, rate_after],
+        "bare_parallel_s": bare_wall,
         "wall_s": wall,
         "ideal_s": ideal,
         "ratio": ideal / wall,
+        "ratio_to_bare_parallel": bare_wall / wall,
+        # each plot: (its Reserve, its "archived" line), seconds after the plots were put in the dst dirs
+        "spans": sorted(spans),
+        "mean_in_flight": sum(b - a for a, b in spans) / wall,
         "problems": problems,
     }
 
@@ -209,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-dir", type=int, default=2, help="fleet plots per dst dir (default 2: 12 plots)")
     ap.add_argument("--bwlimit-kbps", type=int, default=20000, help="the fleet transfers' rsync --bwlimit (KiB/s)")
     ap.add_argument("--dir", type=Path, default=None, help="where to work (default: a temp dir under /tmp)")
+    ap.add_argument("--keep", action="store_true", help="keep the work dir (agents' logs, configs) at the end")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
         print("archive_bench: needs root (the farmers' drives are tmpfs mounts)", file=sys.stderr)
@@ -244,7 +287,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"   {r['plots']} plots, {r['total_bytes'] / MiB:.0f} MiB; single stream {rates} MiB/s "
                     f"(--bwlimit={r['bwlimit_kbps']}); parallel {r['parallel']}\n"
                     f"   wall {r['wall_s']:.2f} s, ideal {r['ideal_s']:.2f} s, ratio ideal/wall {r['ratio']:.3f} "
-                    f"(target >= 0.8); problems: {len(r['problems'])}"
+                    f"(target >= 0.8); problems: {len(r['problems'])}\n"
+                    f"   the same pattern by bare rsync ({r['parallel']} at once, {args.per_dir} each): "
+                    f"{r['bare_parallel_s']:.2f} s, ratio bare/archiver {r['ratio_to_bare_parallel']:.3f}; "
+                    f"transfers in flight on average {r['mean_in_flight']:.2f}, first Reserve after "
+                    f"{min(a for a, _ in r['spans']):.2f} s"
                 )
                 for p in r["problems"][:10]:
                     print(f"     {p}")
@@ -252,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"archive_bench: {e}", file=sys.stderr)
         return 1
     finally:
-        subprocess.run(["rm", "-rf", str(base)], check=False)
+        if not args.keep:
+            subprocess.run(["rm", "-rf", str(base)], check=False)
     out["load_avg_end"] = os.getloadavg()
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"archive_bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
