@@ -42,10 +42,17 @@ scheduling:
 #   chia: {executable: chia, k: 32, n_threads: 2, n_buckets: 128, job_buffer: 3389}
 #   madmax: {executable: chia_plot, k: 32, n_threads: 4, n_buckets: 256, n_buckets3: 256, n_rmulti2: 1}
 #   bladebit: {executable: bladebit, mode: diskplot, k: 32, compression: 1}
-archiving:
-  farmers: []                      # e.g. [{address: "farmer-01:8471", token: {file: /etc/plotboss/farmer.token}}]
+archiving:                         # with farmers, finished plots move to them by themselves (logging.transfers needed)
+  farmers: []                      # e.g. [{name: farmer-01, address: "farmer-01:8471",
+  #                                #         token: {file: /etc/plotboss/farmer.token}}]
+  priority: []                     # farmer names to prefer, in order (others after, most free room first)
   max_concurrent_transfers: 1
-  rsync: {bwlimit_kbps: 0}
+  max_readers_per_dir: 1           # pushes reading one dst dir at once
+  polling_time_s: 5
+  settle_s: 5                      # a plot modified more recently is not sent yet
+  retry_base_s: 10                 # back-off after a failed attempt, doubling up to retry_cap_s
+  retry_cap_s: 600
+  rsync: {bwlimit_kbps: 0, io_timeout_s: 60, connect_timeout_s: 20}   # password: {file: /etc/plotboss/rsync.secret}
 """
 
 FARMER = """\

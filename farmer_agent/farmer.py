@@ -185,7 +185,8 @@ class Farmer:
     def confirm_plot(self, plot_name: str, size_bytes: int) -> str:
         """The path of ``plot_name`` held whole (exactly ``size_bytes``, Complete's checks) on one of the drives.
 
-        Drives whose last probe lists the name are looked at first, then every other listed drive, each time-boxed.
+        Drives whose last probe lists the name are looked at first, then every other drive, each time-boxed (a drive
+        whose probe failed is not touched: it counts as not looked at).
         NotFound when no drive has a file under that name; FailedPrecondition (naming it) when one has but it is not
         that plot whole; Unavailable when none was found but a drive could not be looked at."""
         check_request(plot_name, size_bytes, "confirm")
@@ -194,6 +195,9 @@ class Farmer:
         wrong: list[str] = []
         unlooked: list[str] = []
         for d in snap:
+            if d.state == DriveState.ERROR:  # its probe hung or failed: not touched again here
+                unlooked.append(f"{d.path}: {d.error or 'error'}")
+                continue
             try:
                 size = time_boxed(
                     partial(self._final_size, d.path, plot_name), self._io_timeout_s, f"looking at {d.path}"

@@ -25,7 +25,6 @@ from plotter_agent.archive.outcome import (
     Retry,
     RetryComplete,
     Step,
-    TryNext,
     classify,
     next_step,
 )
@@ -192,6 +191,11 @@ class Finisher:
         """A recovered push that ended OK whose reservation no farmer lists: the plot is archived if a farmer holds it
         whole; else, once every farmer answered, it failed; until then, ask again later."""
         size = t.size_bytes
+        if not t.source or size <= 0:  # the source is gone: nothing is left to confirm or delete
+            mark_log(t.log_file, t.pid, "done")
+            self._forget(t)
+            self._remember(t, "done", "", "the source was gone already; nothing to delete", now)
+            return
         farmer, held, all_answered, refused = self.links.confirm_anywhere(t.plot_name, size, now)
         if held is not None:
             t.farmer = farmer
@@ -240,6 +244,3 @@ class Finisher:
         log.warning("%s parked for %.0f s: %s", plot, after, why)
         t = Transfer(plot, path, path.rsplit("/", 1)[0], farmer, "", "", 0, now, "")
         self._remember(t, "failed", why, f"parked: not sent; looked at again in {after:.0f} s", now)
-
-
-__all__ = ["Finisher", "TryNext"]

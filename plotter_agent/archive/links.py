@@ -59,6 +59,8 @@ class Link:
     view: FarmerView | None = None
     reach: Reachability = field(default_factory=Reachability)
     unreachable_since: float | None = None
+    #: when ListDrives was last asked (None: never)
+    asked_at: float | None = None
     #: this pass's ListReservations answer (None: not asked yet this pass)
     reservations: tuple[Reservation, ...] | None = None
 
@@ -133,11 +135,15 @@ class Links:
         for link in self.links.values():
             link.reservations = None
 
-    def refresh(self, now: float) -> list[FarmerView]:
-        """Ask every farmer that is due for its drives; the views of all (an unreachable one: drives None)."""
+    def refresh(self, now: float, max_age_s: float = 0.0) -> list[FarmerView]:
+        """Ask every farmer that is due (not backing off, and not asked within ``max_age_s``) for its drives; the
+        views of all (an unreachable one: drives None)."""
         reach = {k: link.reach for k, link in self.links.items()}
         for key in due(self.keys, reach, now):
             link = self.links[key]
+            if link.asked_at is not None and now - link.asked_at < max_age_s:
+                continue
+            link.asked_at = now
             try:
                 listed = self.client(key).list_drives()
             except errors.PlotbossError as e:
@@ -205,9 +211,12 @@ class Links:
                 self.failed(key, now, describe(e), e)
                 all_answered = False
                 continue
-            except errors.PlotbossError as e:
-                why.append(describe(e))
+            except (errors.Unauthenticated, errors.PermissionDenied) as e:
+                self.failed(key, now, describe(e), e)
                 all_answered = False
+                continue
+            except errors.PlotbossError as e:  # it answered: not that plot whole
+                why.append(describe(e))
                 continue
             return key, done, True, ""
         return "", None, all_answered, "; ".join(why)

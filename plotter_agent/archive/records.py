@@ -14,6 +14,7 @@ atomically as the scheduler's is.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import stat
@@ -29,15 +30,19 @@ _LOG_RE = re.compile(r"^(?P<plot>plot-.+\.plot)\.(?P<rid>[0-9a-f]{32})" + re.esc
 #: at most this much of a log's end is read (one run's closing lines are a few hundred bytes)
 LOG_READ_BYTES = 256 * 1024
 
+log = logging.getLogger(__name__)
+
 ProcList = list[tuple[int, tuple[str, ...]]]
 
 
 # --- process table ----------------------------------------------------------------------------------------------------
 
 
-def rsync_processes(proc: str = "/proc") -> ProcList:
-    """(pid, argv) of every process whose command is rsync (``comm`` first: a cheap filter). A zombie has no command
-    line and is not listed: it has ended."""
+def rsync_processes(proc: str = "/proc", uid: int | None = None) -> ProcList:
+    """(pid, argv) of every process of ours (run by the agent's user, or ``uid``) whose command is rsync (``comm``
+    first: a cheap filter). Another user's rsync is never taken for one of our pushes, whatever its command line
+    says. A zombie has no command line and is not listed: it has ended."""
+    me = os.geteuid() if uid is None else uid
     out: ProcList = []
     try:
         names = os.listdir(proc)
@@ -47,6 +52,8 @@ def rsync_processes(proc: str = "/proc") -> ProcList:
         if not name.isdigit():
             continue
         try:
+            if os.stat(f"{proc}/{name}").st_uid != me:
+                continue
             with open(f"{proc}/{name}/comm", "rb") as f:
                 if f.read(64).strip() != b"rsync":
                     continue
@@ -116,6 +123,11 @@ def mark_log(path: str, pid: int | None, mark: str) -> str:
     try:
         os.rename(path, target)
     except FileNotFoundError:
+        return ""
+    except OSError as e:
+        # the outcome was acted on; left unmarked, a restarted agent acts on it again, which is harmless (Complete
+        # then answers NOT_FOUND and ConfirmPlot decides; Release answers NOT_FOUND)
+        log.error("cannot mark the transfer log %s handled: %s", path, e.strerror or e)
         return ""
     return target
 

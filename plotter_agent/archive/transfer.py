@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from plotter_agent.archive.lease import LeaseKeeper
 from plotter_agent.archive.outcome import OutcomeRules
@@ -15,7 +16,7 @@ from plotter_agent.archive.status import TransferOutcomeName, TransferView
 from plotter_agent.rsync_runner import RsyncTransfer
 
 #: pushing: rsync runs; resume: waiting to push again on the kept reservation; complete: waiting to ask Complete again
-Phase = str
+Phase = Literal["pushing", "resume", "complete"]
 
 
 @dataclass(frozen=True)

@@ -347,6 +347,8 @@ def test_an_unreachable_farmer_is_shown_and_tried_again(rig: Rig, dst: Path) -> 
     rig.run()
     st = rig.archiver.status()
     assert not rig.rsync.launched and not st.farmers[0].reachable and "UNAVAILABLE" in st.farmers[0].error
+    assert [(d.plots_waiting, d.bytes_waiting) for d in st.dirs] == [(1, K18)]  # still waiting, as the status says
+    assert "no farmer can take" in st.reason
     rig.farmer.down = False
     rig.clock.t += 6
     rig.run(2)
@@ -367,3 +369,131 @@ def test_pause_is_kept_and_stops_new_pushes(rig: Rig, dst: Path, tmp_path: Path)
 def test_split_user() -> None:
     assert split_user("rsync://bob@h:873/plots/d0/") == ("rsync://h:873/plots/d0/", "bob")
     assert split_user("rsync://h:873/plots/d0/") == ("rsync://h:873/plots/d0/", "")
+
+
+def _log_line(pid: int, msg: str) -> str:
+    return f"2026/12/01 20:40:43 [{pid}] {msg}\n"
+
+
+def test_a_running_push_is_adopted_then_completed_from_its_log(tmp_path: Path, dst: Path) -> None:
+    (src,) = put(dst, 1)
+    farmer, rsync, clock = FakeFarmer(), Rsync(), Clock()
+    r = farmer.reserve(src.name, K18, "plotter-01")
+    logs = tmp_path / "transfers"
+    logs.mkdir()
+    log = logs / f"{src.name}.{r.id}.rsync.log"
+    argv = ("rsync", "--info=progress2", f"--log-file={log}", str(src), r.rsync_url)
+    table = [(4242, argv)]
+    settings = Settings(requester="plotter-01", log_dir=str(logs), dst_dirs=(str(dst),), state_path=None)
+    a = Archiver(
+        settings,
+        [Target("farmer-01", farmer.address, lambda: farmer)],
+        lambda: None,
+        clock=clock,
+        procs=lambda: list(table),
+        launcher=rsync,
+    )
+    try:
+        a.run_pass()
+        st = a.status()
+        assert [v.recovered for v in st.active] == [True] and st.active[0].drive_path == r.drive_path
+        a.run_pass()
+        assert len(a.status().active) == 1 and src.exists()  # still running: watched, nothing started twice
+        log.write_text(_log_line(4242, "sent 4195499 bytes  received 44 bytes  total size 4194304"))
+        table.clear()
+        a.run_pass()
+    finally:
+        a.stop()
+    assert not rsync.launched and not src.exists() and calls(farmer, "complete") == [r.id]
+    assert [p.name for p in logs.iterdir()] == [f"{log.name}.4242.done"]
+
+
+@pytest.mark.parametrize("code", [0, 5])
+def test_a_push_that_ended_while_down_is_completed_or_released(tmp_path: Path, dst: Path, code: int) -> None:
+    (src,) = put(dst, 1)
+    farmer, rsync, clock = FakeFarmer(), Rsync(), Clock()
+    r = farmer.reserve(src.name, K18, "plotter-01")
+    logs = tmp_path / "transfers"
+    logs.mkdir()
+    log = logs / f"{src.name}.{r.id}.rsync.log"
+    last = (
+        "sent 4195499 bytes  received 44 bytes  total size 4194304"
+        if code == 0
+        else ("rsync error: error starting client-server protocol (code 5) at main.c(1954)")
+    )
+    log.write_text(_log_line(77, "building file list") + _log_line(77, last))
+    settings = Settings(requester="plotter-01", log_dir=str(logs), dst_dirs=(str(dst),), state_path=None)
+    a = Archiver(
+        settings,
+        [Target("farmer-01", farmer.address, lambda: farmer)],
+        lambda: None,
+        clock=clock,
+        procs=lambda: [],
+        launcher=rsync,
+    )
+    try:
+        a.run_pass()
+        a.run_pass()  # acted on once only
+    finally:
+        a.stop()
+    assert not rsync.launched
+    if code == 0:
+        assert calls(farmer, "complete") == [r.id] and not src.exists()
+        assert [p.name for p in logs.iterdir()] == [f"{log.name}.77.done"]
+    else:
+        assert calls(farmer, "release") == [r.id] and src.exists() and not calls(farmer, "complete")
+        assert [p.name for p in logs.iterdir()] == [f"{log.name}.77.failed"]
+
+
+def test_a_pause_that_cannot_be_kept_changes_nothing(rig: Rig, tmp_path: Path) -> None:
+    (tmp_path / "state.json").mkdir()  # cannot be replaced by a file
+    with pytest.raises(errors.Unavailable, match="cannot write the archiver state file"):
+        rig.archiver.pause()
+    assert rig.archiver.status().state == "running"
+
+
+@pytest.mark.parametrize("held", [True, False])
+def test_an_ended_push_whose_reservation_is_gone_is_settled_by_confirm_plot(
+    tmp_path: Path, dst: Path, held: bool
+) -> None:
+    """The agent died after Complete answered but before it deleted the source (or the lease ran out after the push
+    landed): no farmer has the reservation; ConfirmPlot decides. Without a source nothing is left to do."""
+    (src,) = put(dst, 1)
+    farmer, rsync, clock = FakeFarmer(), Rsync(), Clock()
+    if held:
+        farmer.held[src.name] = K18
+    logs = tmp_path / "transfers"
+    logs.mkdir()
+    log = logs / f"{src.name}.{'e' * 32}.rsync.log"
+    log.write_text(_log_line(9, "sent 4195499 bytes  received 44 bytes  total size 4194304"))
+    settings = Settings(requester="plotter-01", log_dir=str(logs), dst_dirs=(str(dst),), state_path=None)
+    a = Archiver(
+        settings,
+        [Target("farmer-01", farmer.address, lambda: farmer)],
+        lambda: None,
+        clock=clock,
+        procs=lambda: [],
+        launcher=rsync,
+    )
+    try:
+        a.run_pass()
+    finally:
+        a.stop()
+    assert src.exists() is not held and not calls(farmer, "complete")
+    assert [p.name for p in logs.iterdir()] == [f"{log.name}.9.{'done' if held else 'failed'}"]
+    log.write_text(_log_line(9, "sent 4195499 bytes  received 44 bytes  total size 4194304"))
+    src.unlink(missing_ok=True)
+    b = Archiver(
+        settings,
+        [Target("farmer-01", farmer.address, lambda: farmer)],
+        lambda: None,
+        clock=clock,
+        procs=lambda: [],
+        launcher=rsync,
+    )
+    try:
+        b.run_pass()
+        assert not b.active  # settled at once: the source is gone
+    finally:
+        b.stop()
+    assert f"{log.name}.9.done" in [p.name for p in logs.iterdir()]
