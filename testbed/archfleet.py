@@ -19,6 +19,7 @@ import contextlib
 import os
 import secrets
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,30 +106,46 @@ class PlotterNode:
         return self.config.with_suffix(".out")
 
 
-def make_plots(jobs: list[tuple[int, Path, int]], tmp: Path, parallel: int = 2) -> list[Path]:
+def make_plots(
+    jobs: list[tuple[int, Path, int]], tmp: Path, parallel: int = 2, job_timeout_s: float = 120.0
+) -> list[Path]:
     """Make real plots with the chia stand-in: each (k, dst dir, count) is one process with ``-n count``, at most
-    ``parallel`` at a time. Returns the plot files made (RuntimeError naming the log when a job fails)."""
+    ``parallel`` at a time. Returns the plot files made (RuntimeError naming the log when a job fails).
+
+    A job still running after ``job_timeout_s`` is killed and run once more from a fresh tmp dir: chiapos now and then
+    spins for good in a bucket's quicksort at small k (seen once in ~60 k18 plots: "Bucket 15 QS ... force_qs: 1",
+    minutes of CPU, no progress)."""
     tmp.mkdir(parents=True, exist_ok=True)
-    pending = list(enumerate(jobs))
-    running: list[tuple[int, subprocess.Popen[bytes], Path]] = []
+    pending = [(i, job, 0) for i, job in enumerate(jobs)]
+    running: list[tuple[int, tuple[int, Path, int], int, subprocess.Popen[bytes], Path, float]] = []
     made: list[Path] = []
     before = {d: set(d.glob("plot-*.plot")) for _k, d, _n in jobs}
     try:
         while pending or running:
             while pending and len(running) < parallel:
-                i, (k, dst, n) = pending.pop(0)
-                log = tmp / f"premade-{i}.log"
-                job_tmp = tmp / f"premade-{i}"
+                i, (k, dst, n), tries = pending.pop(0)
+                log = tmp / f"premade-{i}-{tries}.log"
+                job_tmp = tmp / f"premade-{i}-{tries}"
                 cmd = chia_cmd(k, job_tmp, dst, buckets=16, buffer_mib=100, threads=1, extra=["-n", str(n)])
                 with open(log, "wb") as out:
                     p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-                running.append((i, p, log))
-            i, p, log = running.pop(0)
-            if p.wait() != 0:
-                raise RuntimeError(f"making plots failed (exit {p.returncode}): {log.read_text(errors='replace')}")
+                running.append((i, (k, dst, n), tries, p, log, time.monotonic()))
+            for entry in list(running):
+                i, job, tries, p, log, started = entry
+                if p.poll() is None and time.monotonic() - started < job_timeout_s:
+                    continue
+                running.remove(entry)
+                if p.poll() is None:
+                    stop_process(p)
+                    if tries >= 1:
+                        raise RuntimeError(f"making plots: stuck twice (over {job_timeout_s:.0f} s): {log}")
+                    pending.append((i, job, tries + 1))
+                elif p.returncode != 0:
+                    raise RuntimeError(f"making plots failed (exit {p.returncode}): {log.read_text(errors='replace')}")
+            time.sleep(0.1)
     finally:
-        for _i, p, _log in running:
-            stop_process(p)
+        for entry in running:
+            stop_process(entry[3])
     for _k, d, _n in jobs:
         made += sorted(set(d.glob("plot-*.plot")) - before[d])
     return made
