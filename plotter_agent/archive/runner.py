@@ -263,7 +263,8 @@ class Archiver(Starter):
             return
         io = self._io_bytes(pid)
         p = t.run.progress if t.run is not None else None
-        counter = None if io is None and p is None else (io or 0) + (p.bytes if p is not None else 0)
+        # a push we started has its progress stream (0 until its first line); an adopted one only its I/O counters
+        counter = None if io is None and t.run is None else (io or 0) + (p.bytes if p is not None else 0)
         rules = self.settings.stall_rules
         t.stall_mark, stalled = observe(t.stall_mark, counter, now, rules)
         if not stalled or t.stall_mark is None:

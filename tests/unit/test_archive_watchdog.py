@@ -109,13 +109,13 @@ def test_a_started_push_that_stops_moving_is_killed_resumed_then_its_drive_avoid
     assert src.exists()
 
 
-def test_a_push_without_any_counter_is_not_judged(rig: Rig, dst: Path) -> None:
+def test_a_started_push_that_never_showed_progress_is_judged_too(rig: Rig, dst: Path) -> None:
     put(dst, 1)
-    rig.rsync.script = [(None, "")]
+    rig.rsync.script = [(None, "")]  # no progress line, I/O counters not readable
+    rig.run(2)
+    rig.clock.t += 301
     rig.run()
-    rig.clock.t += 10_000
-    rig.run()
-    assert rig.rsync.procs[0].rc is None
+    assert rig.rsync.procs[0].rc == -9
 
 
 def adopter(tmp_path: Path, dst: Path, farmer: FakeFarmer, table: Sequence[tuple[int, Sequence[str]]]) -> Archiver:
@@ -134,12 +134,34 @@ def adopter(tmp_path: Path, dst: Path, farmer: FakeFarmer, table: Sequence[tuple
         clock=Clock(),
         procs=lambda: [(pid, tuple(argv)) for pid, argv in table],
         launcher=Rsync(),
-        io_bytes=lambda pid: 777,  # never moves
+        io_bytes=lambda pid: io.get(pid, 777),  # never moves
         kill_pid=lambda pid: killed.append(pid),
     )
 
 
 killed: list[int] = []
+io: dict[int, int | None] = {}
+
+
+def test_an_adopted_push_whose_io_counters_cannot_be_read_is_not_judged(tmp_path: Path, dst: Path) -> None:
+    (src,) = put(dst, 1)
+    farmer = FakeFarmer()
+    r = farmer.reserve(src.name, K18, "plotter-01")
+    (tmp_path / "transfers").mkdir()
+    log = tmp_path / "transfers" / f"{src.name}.{r.id}.rsync.log"
+    table = [(4243, ("rsync", f"--log-file={log}", str(src), r.rsync_url))]
+    a = adopter(tmp_path, dst, farmer, table)
+    killed.clear()
+    io[4243] = None
+    clock = a.clock
+    assert isinstance(clock, Clock)
+    try:
+        a.run_pass()
+        clock.t += 10_000
+        a.run_pass()
+        assert not killed and a.status().active
+    finally:
+        a.stop()
 
 
 def test_an_adopted_push_that_stops_moving_is_killed_and_resumed(tmp_path: Path, dst: Path) -> None:
