@@ -52,6 +52,8 @@ archiving:                         # with farmers, finished plots move to them b
   settle_s: 5                      # a plot modified more recently is not sent yet
   retry_base_s: 10                 # back-off after a failed attempt, doubling up to retry_cap_s
   retry_cap_s: 600
+  # stall_timeout_s: 300           # a push not moving this long is killed and resumed (default 5 x io_timeout_s)
+  transfer_log_retention_days: 14  # handled transfer logs (.done/.failed) older than this are removed; 0: kept
   rsync: {bwlimit_kbps: 0, io_timeout_s: 60, connect_timeout_s: 20}   # password: {file: /etc/plotboss/rsync.secret}
 """
 

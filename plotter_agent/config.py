@@ -209,6 +209,10 @@ class ArchivingSection(StrictModel):
     retry_cap_s: Annotated[float, Field(gt=0, le=86400)] = 600.0
     #: where the pause survives restarts (default: <config dir>/.<config name>.archiver.json)
     state_file: PathStr | None = None
+    #: a push whose progress has not moved this long is killed and resumed (default: 5 x rsync.io_timeout_s)
+    stall_timeout_s: Annotated[float, Field(ge=10, le=86400)] | None = None
+    #: handled transfer logs (.done/.failed) older than this are removed; 0: kept forever
+    transfer_log_retention_days: Annotated[float, Field(ge=0, le=36500)] = 14.0
     rsync: RsyncSection = Field(default_factory=RsyncSection)
 
     @model_validator(mode="after")

@@ -17,6 +17,7 @@ from plotter_agent.archive.records import default_state_path
 from plotter_agent.archive.runner import Archiver
 from plotter_agent.archive.source import SourceRules
 from plotter_agent.archive.transfer import Settings
+from plotter_agent.archive.watchdog import StallRules, default_stall_s
 from plotter_agent.config import FarmerTarget, PlotterConfig
 from plotter_agent.farmer_client import FarmerClient
 from plotter_agent.proctable import ProcessTable
@@ -65,6 +66,8 @@ def settings_of(config: PlotterConfig, config_path: Path) -> Settings:
         connect_timeout_s=a.rsync.connect_timeout_s,
         rsync=a.rsync.executable,
         state_path=a.state_file or default_state_path(config_path),
+        stall_rules=StallRules(stall_s=a.stall_timeout_s or default_stall_s(a.rsync.io_timeout_s)),
+        log_retention_s=a.transfer_log_retention_days * 86400.0 or None,
     )
 
 

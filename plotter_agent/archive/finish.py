@@ -18,6 +18,7 @@ from plotter_agent.archive.outcome import (
     Attempt,
     Complete,
     Delete,
+    Fault,
     GiveUp,
     Kind,
     Outcome,
@@ -26,6 +27,7 @@ from plotter_agent.archive.outcome import (
     RetryComplete,
     Step,
     classify,
+    fault_text,
     next_step,
 )
 from plotter_agent.archive.records import SourceId, delete_source, mark_log, stderr_detail
@@ -56,10 +58,18 @@ class Finisher:
 
     # --- records ------------------------------------------------------------------------------------------------------
 
+    def farmer_name(self, t: Transfer) -> str:
+        """How the push's farmer is shown: its reservation's farmer; for a push found again whose reservation no
+        farmer lists (it expired while the agent was down), the farmer its rsync URL goes to; '' when unknown."""
+        if t.farmer:
+            return self.links.display(t.farmer)
+        key = self.links.farmer_of_url(t.extra.get("url", ""))
+        return self.links.display(key) if key else ""
+
     def _remember(self, t: Transfer, outcome: TransferOutcomeName, error: str, step: str, now: float) -> None:
         with self.lock:
             self.recent.appendleft(
-                view_of(t, self.links.display(t.farmer), outcome=outcome, end_time=now, error=error, next_step=step)
+                view_of(t, self.farmer_name(t), outcome=outcome, end_time=now, error=error, next_step=step)
             )
 
     def _forget(self, t: Transfer) -> None:
@@ -97,8 +107,13 @@ class Finisher:
             return
         result = RsyncResult(returncode, signal, tuple(tail), None, 0.0, ())
         detail = stderr_detail(returncode, signal, tail)
-        out = Outcome(Kind.PUSH_FAILED, t.farmer, t.drive, classify(result), detail)
-        log.warning("push of %s to %s failed: %s", t.plot_name, t.farmer or "?", detail)
+        fault = classify(result)
+        if t.stalled:  # our watchdog killed it: a stall, whatever the signal says
+            fault, detail = Fault.STALLED, f"{t.stalled} ({detail})"
+        out = Outcome(Kind.PUSH_FAILED, t.farmer, t.drive, fault, detail)
+        log.warning(
+            "push of %s to %s failed (%s): %s", t.plot_name, self.farmer_name(t) or "?", fault_text(fault), detail
+        )
         self.fail(t, out, now)
 
     def fail(self, t: Transfer, out: Outcome, now: float, *, released: bool = False) -> None:

@@ -65,6 +65,18 @@ class Link:
     reservations: tuple[Reservation, ...] | None = None
 
 
+def endpoint(url: str) -> tuple[str, str]:
+    """(host, port) of ``rsync://[user@]host[:port]/...`` (port '' when not given); ('', '') when not such a URL."""
+    if not url.startswith("rsync://"):
+        return "", ""
+    head = url.removeprefix("rsync://").partition("/")[0].rpartition("@")[2]
+    if head.startswith("["):  # [v6]:port
+        host, _, rest = head[1:].partition("]")
+        return host, rest.removeprefix(":")
+    host, _, port = head.partition(":")
+    return host, port
+
+
 def describe(e: Exception) -> str:
     return str(e) or type(e).__name__
 
@@ -112,6 +124,24 @@ class Links:
         if link is None:
             return key
         return key if key != link.target.address else (link.listed_name or key)
+
+    def farmer_of_url(self, url: str) -> str:
+        """The key of the farmer a push's rsync URL goes to, when only one fits ('' otherwise): the farmer whose
+        drives (its last ListDrives) are served at that URL's host:port; else the only farmer at that host."""
+        host, port = endpoint(url)
+        if not host:
+            return ""
+        by_drive = {
+            key
+            for key, link in self.links.items()
+            if link.view is not None and any(endpoint(d.rsync_url) == (host, port) for d in link.view.drives or ())
+        }
+        if len(by_drive) == 1:
+            return by_drive.pop()
+        if by_drive:
+            return ""
+        by_host = [k for k, link in self.links.items() if link.target.address.rpartition(":")[0].strip("[]") == host]
+        return by_host[0] if len(by_host) == 1 else ""
 
     def failed(self, key: str, now: float, error: str, exc: Exception | None = None) -> None:
         """A call to the farmer failed: back off. A refused credential drops the client, so the next one reads the

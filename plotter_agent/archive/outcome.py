@@ -10,7 +10,8 @@ rsync exit 0                       ``Complete`` (ask the farmer to confirm; the 
 Complete OK                        ``Delete`` the source (only now: invariant 2)
 rsync 5 (auth failed, unknown      ``Retry``: Release, avoid that *farmer* (its module or our password is wrong)
 module)
-rsync 10 (connection refused),     ``Retry``: Release, avoid that *farmer* (its rsync daemon is not there)
+rsync 10 (socket I/O error: the    ``Retry``: Release, avoid that *farmer* (its rsync daemon is not there, or
+connection refused or broken),     it went away mid-push)
 35 (connect timeout), 12 without
 "no space" (connection lost)
 rsync 11/12 with "No space left",  ``Retry``: Release, avoid that *drive* (it held less than it claimed)
@@ -18,7 +19,8 @@ rsync 11/12 with "No space left",  ``Retry``: Release, avoid that *drive* (it he
 rsync 11 on the sender             ``Retry``: Release, no avoid (reading our own dst disk failed; try later)
 rsync 23 (partial), 30 (I/O        ``Retry`` on the same drive: keep the reservation (renew it), resume from the
 timeout), killed by a signal       partial dir; the second such failure in a row on that drive: Release, avoid it
-we did not send
+we did not send, stalled (killed
+by the archiver's watchdog)
 rsync 24 (source vanished)         ``GiveUp``: Release (the plot is gone from the dst dir: nothing to send)
 stopped by us (pause, shutdown)    ``Retry`` after 0 s: Release, no avoid, no back-off growth
 other rsync exits                  ``Retry``: Release, avoid that drive
@@ -48,7 +50,9 @@ from plotter_agent.rsync_runner import RsyncResult
 
 class Fault(enum.StrEnum):
     AUTH = "auth"  # rc 5
-    REFUSED = "refused"  # rc 10
+    #: rc 10: rsync's "error in socket IO": the daemon refused the connection, or a connection broke mid-push (the
+    #: daemon was killed or restarted)
+    SOCKET_IO = "socket_io"
     CONNECT_TIMEOUT = "connect_timeout"  # rc 35
     CONNECTION_LOST = "connection_lost"  # rc 12 without "no space"
     DISK_FULL = "disk_full"  # "No space left on device", rc 11 on the receiver
@@ -56,9 +60,19 @@ class Fault(enum.StrEnum):
     PARTIAL = "partial"  # rc 23
     IO_TIMEOUT = "io_timeout"  # rc 30
     KILLED = "killed"  # a signal we did not send
+    #: killed by the archiver's watchdog: no progress for its stall time (``watchdog``)
+    STALLED = "stalled"
     VANISHED = "vanished"  # rc 24
     STOPPED = "stopped"  # we stopped it
     OTHER = "other"
+
+
+#: how a fault reads in a step's reason where its value alone would mislead
+FAULT_TEXT = {Fault.SOCKET_IO: "socket I/O error (connection refused or broken)"}
+
+
+def fault_text(fault: Fault) -> str:
+    return FAULT_TEXT.get(fault, fault.value)
 
 
 def classify(result: RsyncResult, *, stopped_by_us: bool = False) -> Fault:
@@ -74,7 +88,7 @@ def classify(result: RsyncResult, *, stopped_by_us: bool = False) -> Fault:
     if rc == 5:
         return Fault.AUTH
     if rc == 10:
-        return Fault.REFUSED
+        return Fault.SOCKET_IO
     if rc == 35:
         return Fault.CONNECT_TIMEOUT
     if rc == 12:
@@ -192,8 +206,8 @@ class GiveUp:
 Step = Complete | Delete | Retry | RetryComplete | TryNext | Park | GiveUp
 
 _FAILURES = frozenset({Kind.PUSH_FAILED, Kind.COMPLETE_REFUSED, Kind.COMPLETE_LOST, Kind.COMPLETE_UNREACHABLE})
-_SAME_DRIVE = frozenset({Fault.PARTIAL, Fault.IO_TIMEOUT, Fault.KILLED})
-_FARMER_AT_FAULT = frozenset({Fault.AUTH, Fault.REFUSED, Fault.CONNECT_TIMEOUT, Fault.CONNECTION_LOST})
+_SAME_DRIVE = frozenset({Fault.PARTIAL, Fault.IO_TIMEOUT, Fault.KILLED, Fault.STALLED})
+_FARMER_AT_FAULT = frozenset({Fault.AUTH, Fault.SOCKET_IO, Fault.CONNECT_TIMEOUT, Fault.CONNECTION_LOST})
 
 
 def consecutive_failures(history: Sequence[Attempt], now: float, rules: OutcomeRules = OutcomeRules()) -> int:
@@ -240,7 +254,7 @@ def next_step(outcome: Outcome, history: Sequence[Attempt], now: float, rules: O
     if k == Kind.COMPLETE_LOST:
         return Retry(wait, f"the reservation ended before Complete: {outcome.detail}", release=False)
     fault = outcome.fault or Fault.OTHER
-    reason = f"rsync {fault.value}: {outcome.detail}"
+    reason = f"rsync {fault_text(fault)}: {outcome.detail}"
     if fault == Fault.VANISHED:
         return GiveUp(f"the source vanished during the push: {outcome.detail}")
     if fault in _FARMER_AT_FAULT:

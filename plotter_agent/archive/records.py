@@ -5,7 +5,8 @@ processes in the process table, the pause state file, and deleting a source.
 ``--log-file``, see ``rsync_runner``). A log under that name whose rsync is no longer running holds an outcome not yet
 acted on; once the archiver has acted on it (Complete and delete, or Release) it renames the log to
 ``<name>.<pid>.done`` or ``<name>.<pid>.failed`` (``mark_log``), so a restarted agent never acts on it twice. A push
-retried on the same reservation (resume) writes a fresh log under the same name. The renamed logs stay as history.
+retried on the same reservation (resume) writes a fresh log under the same name. The renamed logs stay as history
+for ``archiving.transfer_log_retention_days`` (``remove_old_logs``); a log not marked handled is never removed.
 
 **The pause survives a restart** in ``<config dir>/.<config name>.archiver.json`` (``archiving.state_file``), written
 atomically as the scheduler's is.
@@ -26,6 +27,7 @@ from plotboss.atomic import write_atomic
 from plotboss.errors import ConfigError
 from plotter_agent.rsync_runner import LOG_SUFFIX
 
+_HANDLED_RE = re.compile(r"^plot-.+\.plot\.[0-9a-f]{32}" + re.escape(LOG_SUFFIX) + r"\.(?:[0-9]+|x)\.(?:done|failed)\Z")
 _LOG_RE = re.compile(r"^(?P<plot>plot-.+\.plot)\.(?P<rid>[0-9a-f]{32})" + re.escape(LOG_SUFFIX) + r"\Z")
 #: at most this much of a log's end is read (one run's closing lines are a few hundred bytes)
 LOG_READ_BYTES = 256 * 1024
@@ -130,6 +132,28 @@ def mark_log(path: str, pid: int | None, mark: str) -> str:
         log.error("cannot mark the transfer log %s handled: %s", path, e.strerror or e)
         return ""
     return target
+
+
+def remove_old_logs(log_dir: str, older_than: float) -> int:
+    """Remove the handled logs (``mark_log``'s names only, regular files, never followed) last written before
+    ``older_than`` (epoch seconds); how many were removed. A log not marked handled is never touched."""
+    removed = 0
+    try:
+        entries = list(os.scandir(log_dir))
+    except OSError:
+        return 0
+    for e in entries:
+        if _HANDLED_RE.match(e.name) is None:
+            continue
+        try:
+            st = e.stat(follow_symlinks=False)
+            if not stat.S_ISREG(st.st_mode) or st.st_mtime >= older_than:
+                continue
+            os.unlink(e.path)
+        except OSError:
+            continue
+        removed += 1
+    return removed
 
 
 # --- the source -------------------------------------------------------------------------------------------------------

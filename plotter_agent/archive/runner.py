@@ -23,6 +23,8 @@ clients, rsync launcher, open files of jobs, the snapshot).
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import time
 from collections.abc import Callable, Iterable, Sequence
 
@@ -35,6 +37,7 @@ from plotter_agent.archive.records import (
     load_paused,
     pending_logs,
     read_log,
+    remove_old_logs,
     rsync_processes,
     save_paused,
     source_id,
@@ -43,6 +46,7 @@ from plotter_agent.archive.recovery import find_transfers, outcome_from_log
 from plotter_agent.archive.starter import Starter
 from plotter_agent.archive.status import ArchiveStatus
 from plotter_agent.archive.transfer import Settings, Transfer, find_source, view_of
+from plotter_agent.archive.watchdog import observe, proc_io_bytes
 from plotter_agent.farmer_client import Reservation
 from plotter_agent.rsync_runner import Launcher, RecoveredTransfer, RsyncTransfer, popen_launcher
 from plotter_agent.view import Snapshot
@@ -54,6 +58,12 @@ Running = dict[str, tuple[int, RecoveredTransfer]]
 
 #: how often farmers are asked for their drives when no push is being started (for the status)
 IDLE_REFRESH_S = 30.0
+#: how often handled transfer logs past their retention are looked for (a scan of the transfers dir)
+LOG_SWEEP_S = 3600.0
+
+
+def _sigkill(pid: int) -> None:
+    os.kill(pid, signal.SIGKILL)
 
 
 def split_user(url: str) -> tuple[str, str]:
@@ -78,10 +88,15 @@ class Archiver(Starter):
         open_files: Callable[[int], Iterable[str]] = lambda pid: (),
         launcher: Launcher = popen_launcher,
         farmer_rules: FarmerRules | None = None,
+        io_bytes: Callable[[int], int | None] = proc_io_bytes,
+        kill_pid: Callable[[int], None] = _sigkill,
     ) -> None:
         super().__init__(settings, Links(targets, farmer_rules), clock, launcher, open_files)
         self._snapshot = snapshot
         self._procs = procs
+        self._io_bytes = io_bytes
+        self._kill_pid = kill_pid
+        self._next_sweep = 0.0
         self._paused = load_paused(settings.state_path) if settings.state_path is not None else False
         self._reason = "starting"
         self._pass_time: float | None = None
@@ -135,7 +150,7 @@ class Archiver(Starter):
 
     def status(self) -> ArchiveStatus:
         with self.lock:
-            active = tuple(view_of(t, self.links.display(t.farmer)) for t in self.active.values())
+            active = tuple(view_of(t, self.farmer_name(t)) for t in self.active.values())
             recent = tuple(self.recent)
         reason = "paused" if self._paused else self._reason
         return ArchiveStatus(
@@ -167,7 +182,18 @@ class Archiver(Starter):
             self._reason = self._start_new(snap, now)
         # the farmers' reachability and room stay current in the status while there is nothing to send
         self.links.refresh(now, max_age_s=IDLE_REFRESH_S)
+        self._sweep_logs(now)
         self._pass_time = now
+
+    def _sweep_logs(self, now: float) -> None:
+        """Remove handled logs past their retention, once an hour (not a scan of the dir every pass)."""
+        keep = self.settings.log_retention_s
+        if keep is None or now < self._next_sweep:
+            return
+        self._next_sweep = now + LOG_SWEEP_S
+        n = remove_old_logs(self.settings.log_dir, now - keep)
+        if n:
+            log.info("removed %d handled transfer log(s) older than %.0f days", n, keep / 86400)
 
     def _adopt(self, running: Running, now: float) -> None:
         for rid, (pid, found) in running.items():
@@ -177,7 +203,8 @@ class Archiver(Starter):
             t = self._recovered(found.plot_name, found.source, rid, found.log_file, farmer, res, now)
             t.pid = pid
             t.extra.update(zip(("url", "user"), split_user(found.url), strict=True))
-            t.note = "found again after a restart; watched until it ends"
+            # its progress went to the agent that started it (ListReservations does not say how much the farmer has)
+            t.note = "found again after a restart; watched until it ends (bytes sent not known)"
             log.info("adopted the running push of %s (pid %d, reservation %s)", t.plot_name, pid, rid)
             with self.lock:
                 self.active[rid] = t
@@ -210,7 +237,10 @@ class Archiver(Starter):
                     if result is not None:
                         t.pid = t.run.pid
                         self.finish_push(t, result.returncode, result.signal, result.stderr_tail, now)
+                    else:
+                        self._watchdog(t, now)
                 elif running.get(t.reservation_id, (None,))[0] == t.pid:
+                    self._watchdog(t, now)
                     if not t.farmer:  # adopted while its farmer did not answer: find its reservation, keep it
                         farmer, res, _ = self.links.find_reservation(t.reservation_id, now)
                         if res is not None:
@@ -224,6 +254,31 @@ class Archiver(Starter):
                 self.complete(t, now)
             elif t.phase == "resume" and now >= t.wait_until:
                 self._resume(t, now)
+
+    def _watchdog(self, t: Transfer, now: float) -> None:
+        """Kill a running push whose progress has not moved for the stall time (``watchdog``); its end is then
+        reaped as a stall (resumed on the same reservation first)."""
+        pid = t.run.pid if t.run is not None else t.pid
+        if t.stalled or pid is None:
+            return
+        io = self._io_bytes(pid)
+        p = t.run.progress if t.run is not None else None
+        # a push we started has its progress stream (0 until its first line); an adopted one only its I/O counters
+        counter = None if io is None and t.run is None else (io or 0) + (p.bytes if p is not None else 0)
+        rules = self.settings.stall_rules
+        t.stall_mark, stalled = observe(t.stall_mark, counter, now, rules)
+        if not stalled or t.stall_mark is None:
+            return
+        t.stalled = f"no progress for {now - t.stall_mark.since:.0f} s: killed by the archiver (stall_timeout_s)"
+        log.warning("push of %s (pid %d) stalled: %s", t.plot_name, pid, t.stalled)
+        t.note = "stalled: killed; resumed on the same drive"
+        try:
+            if t.run is not None:
+                t.run.kill()
+            else:
+                self._kill_pid(pid)
+        except OSError as e:  # gone meanwhile: reaped as it ended
+            log.info("killing the stalled push %d: %s", pid, e.strerror or e)
 
     def _recover_logs(self, running: Running, now: float) -> None:
         """Push logs not marked handled whose rsync is gone and which this run does not track: the outcome of a push
@@ -261,6 +316,7 @@ class Archiver(Starter):
             return
         spec = self._spec(t.source, url, t.reservation_id, t.extra.get("user", ""))
         t.run = RsyncTransfer(spec, launcher=self._launcher, rsync=self.settings.rsync)
+        t.stalled, t.stall_mark = "", None
         try:
             t.run.start()
         except errors.PlotbossError as e:

@@ -13,6 +13,7 @@ from plotter_agent.archive.outcome import OutcomeRules
 from plotter_agent.archive.records import SourceId
 from plotter_agent.archive.source import SourceRules
 from plotter_agent.archive.status import TransferOutcomeName, TransferView
+from plotter_agent.archive.watchdog import Mark, StallRules
 from plotter_agent.rsync_runner import RsyncTransfer
 
 #: pushing: rsync runs; resume: waiting to push again on the kept reservation; complete: waiting to ask Complete again
@@ -41,6 +42,10 @@ class Settings:
     #: where the pause is kept (None: not kept)
     state_path: Path | None = None
     recent_max: int = 20
+    #: the watchdog over pushes that stop moving (``watchdog``)
+    stall_rules: StallRules = field(default_factory=StallRules)
+    #: handled transfer logs older than this are removed (None: kept forever)
+    log_retention_s: float | None = 14 * 86400.0
 
 
 @dataclass
@@ -68,6 +73,10 @@ class Transfer:
     #: resume runs already made on this reservation
     resumes: int = 0
     extra: dict[str, str] = field(default_factory=dict)
+    #: the watchdog's last mark of this run's progress counter
+    stall_mark: Mark | None = None
+    #: why the watchdog killed this run ('' when it did not)
+    stalled: str = ""
 
     @property
     def lost(self) -> bool:

@@ -165,7 +165,7 @@ def test_unknown_module_is_rc5_and_no_daemon_is_rc10(tmp_path: Path, rsyncd: Rsy
     url = f"rsync://127.0.0.1:{free_port()}/plots/d0/"
     r = RsyncTransfer(TransferSpec(str(src), url, RID, str(tmp_path / "l"))).start().wait(30)
     assert r.returncode == 10 and any("Connection refused" in line for line in r.stderr_tail), r
-    assert classify(r) == Fault.REFUSED
+    assert classify(r) == Fault.SOCKET_IO
     assert outcome_from_log((tmp_path / "l" / f"{name(5)}.{RID}.rsync.log").read_text()).returncode == 10
 
 

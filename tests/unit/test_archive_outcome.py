@@ -58,7 +58,16 @@ NO_SPACE = (
         (
             rsync(10, "rsync: failed to connect to 127.0.0.1 (127.0.0.1): Connection refused (111)"),
             False,
-            Fault.REFUSED,
+            Fault.SOCKET_IO,
+        ),
+        (  # the daemon killed mid-push: the same exit code, a broken connection, not a refusal
+            rsync(
+                10,
+                "rsync: [sender] read error: Connection reset by peer (104)",
+                "rsync error: error in socket IO (code 10) at io.c(806) [sender=3.2.7]",
+            ),
+            False,
+            Fault.SOCKET_IO,
         ),
         (rsync(35, "rsync error: timeout waiting for daemon connection (code 35)"), False, Fault.CONNECT_TIMEOUT),
         (rsync(30, "[sender] io timeout after 60 seconds -- exiting"), False, Fault.IO_TIMEOUT),
@@ -95,7 +104,10 @@ TABLE: list[tuple[Outcome, Step]] = [
     (Outcome(Kind.PUSHED, F, D), Complete()),
     (Outcome(Kind.COMPLETED, F, D), Delete()),
     (failed(Fault.AUTH), Retry(10.0, "rsync auth: detail", avoid_farmer=F, avoid_for_s=10.0)),
-    (failed(Fault.REFUSED), Retry(10.0, "rsync refused: detail", avoid_farmer=F, avoid_for_s=10.0)),
+    (
+        failed(Fault.SOCKET_IO),
+        Retry(10.0, "rsync socket I/O error (connection refused or broken): detail", avoid_farmer=F, avoid_for_s=10.0),
+    ),
     (failed(Fault.CONNECT_TIMEOUT), Retry(10.0, "rsync connect_timeout: detail", avoid_farmer=F, avoid_for_s=10.0)),
     (failed(Fault.CONNECTION_LOST), Retry(10.0, "rsync connection_lost: detail", avoid_farmer=F, avoid_for_s=10.0)),
     (failed(Fault.DISK_FULL), Retry(10.0, "rsync disk_full: detail", avoid_drive=WHERE, avoid_for_s=10.0)),
@@ -104,6 +116,7 @@ TABLE: list[tuple[Outcome, Step]] = [
     (failed(Fault.PARTIAL), Retry(10.0, "rsync partial: detail", release=False, resume=True)),
     (failed(Fault.IO_TIMEOUT), Retry(10.0, "rsync io_timeout: detail", release=False, resume=True)),
     (failed(Fault.KILLED), Retry(10.0, "rsync killed: detail", release=False, resume=True)),
+    (failed(Fault.STALLED), Retry(10.0, "rsync stalled: detail", release=False, resume=True)),
     (failed(Fault.VANISHED), GiveUp("the source vanished during the push: detail")),
     (failed(Fault.STOPPED), Retry(0.0, "stopped by the agent")),
     (

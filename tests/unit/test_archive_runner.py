@@ -181,6 +181,10 @@ class Rig:
     rsync: Rsync
     clock: Clock
     dsts: list[Path]
+    #: pid -> rsync's I/O counter (``watchdog.proc_io_bytes``); a pid not in it: not readable
+    io: dict[int, int] = field(default_factory=dict)
+    #: the pids the archiver SIGKILLed (adopted pushes)
+    killed: list[int] = field(default_factory=list)
 
     def run(self, n: int = 1, step_s: float = 0.0) -> None:
         for _ in range(n):
@@ -192,6 +196,8 @@ class Rig:
 def rig(tmp_path: Path, dst: Path) -> Iterator[Rig]:
     farmer, rsync, clock = FakeFarmer(), Rsync(), Clock()
     dsts = [dst]
+    io: dict[int, int] = {}
+    killed: list[int] = []
 
     def snapshot() -> Snapshot:
         pairs = [(str(d), "dst") for d in dsts]
@@ -212,9 +218,11 @@ def rig(tmp_path: Path, dst: Path) -> Iterator[Rig]:
         clock=clock,
         procs=lambda: [],
         launcher=rsync,
+        io_bytes=io.get,
+        kill_pid=killed.append,
     )
     try:
-        yield Rig(a, farmer, rsync, clock, dsts)
+        yield Rig(a, farmer, rsync, clock, dsts, io, killed)
     finally:
         a.stop()
 

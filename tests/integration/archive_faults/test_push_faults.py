@@ -187,3 +187,36 @@ def test_rsync_killed_while_the_plotter_agent_is_down(bed: Bed, real_plots: dict
     settled(truth, [farm], plotter, watch)
     runs = runs_of(plotter.transfers, name)
     assert runs[0] == (pid, None) and len(runs) >= 2, runs
+
+
+def test_a_hung_daemon_generator_is_ended_by_the_watchdog(bed: Bed, real_plots: dict[int, Path]) -> None:
+    """Only the daemon's generator for the push hangs (SIGSTOP) while the data flows: the receiver takes the whole
+    plot, and the push then waits for the generator forever, its keep-alive writes (read by the receiver) keeping
+    rsync's own ``--timeout`` from firing. The archiver's watchdog kills it after ``stall_timeout_s`` and resumes on
+    the reservation; the plot is archived once, whole."""
+    farm = bed.farm("farmer-01", drives=2, lease_s=LEASE_S)
+    quick = {**QUICK, "stall_timeout_s": 15, "rsync": {"bwlimit_kbps": BWLIMIT_KBPS, "io_timeout_s": 5}}
+    plotter = bed.plotter([farm], archiving=quick, start=False)
+    src = place(real_plots[19], plotter.dst[0])
+    truth = Truth.of([src])
+    watch = Watch(truth, lambda: [*plotter.dst, *farm.drives], plotter.transfers).start()
+    plotter.start()
+    wait_mid_push([farm], src.name, MiB)
+    (pid,) = pushes(plotter.transfers)
+    # the daemon forks one process per connection, which forks the receiver and goes on as the generator
+    generators = psutil.Process(farm.rsyncd.proc.pid).children()
+    assert len(generators) == 1 and len(generators[0].children()) == 1, generators
+    generators[0].suspend()
+    try:
+        landed = lambda: any((d / src.name).is_file() for d in farm.drives)  # noqa: E731
+        wait_until("the receiver to land the plot whole under its name", landed, 60)
+        wait_until("the watchdog to kill the hung push", lambda: pid not in pushes(plotter.transfers), 60)
+        wait_until("the plot archived", lambda: not src.exists(), 60)
+    finally:
+        generators[0].resume()
+    _, alive = psutil.wait_procs(generators, timeout=30)
+    assert not alive, alive
+    shown = plotter.shown()
+    # ended by the watchdog, not by rsync's own --timeout (exit 30), which the keep-alives hold off
+    assert any("no progress for" in e for e in shown.failed) and not any("exit 30" in e for e in shown.failed), shown
+    settled(truth, [farm], plotter, watch)
