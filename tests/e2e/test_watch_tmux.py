@@ -172,8 +172,12 @@ def test_watch_follows_jobs_dirs_drives_and_agents(
     # the held job in phase 1, and the other plotter, not running
     label = plot_id[:8]
     screen = term.wait(
-        "the held job in phase 1",
-        lambda s: "stopped" in _job_row(s, label) and (_phase(s, label, dst) or "").startswith("1:"),
+        "the held job in phase 1, and the archive line (polled: it may come a frame after the jobs)",
+        lambda s: (
+            "stopped" in _job_row(s, label)
+            and (_phase(s, label, dst) or "").startswith("1:")
+            and bool(_line_of(s, "archive: "))
+        ),
     )
     assert " jobs" in _line_of(screen, "[1] plotter-01 (")  # (other jobs on this machine are seen too)
     assert "UNREACHABLE since" in _line_of(screen, "[2] plotter-02")
