@@ -14,6 +14,7 @@ slow poll that doubles up to an hour as a safety net.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -126,8 +127,9 @@ class SimArchiver:
                 SourceJob(j.pid, j.dst, step_at(j.steps, j.ends, now - j.start), j.plot_id) for j in pl.jobs.values()
             )
             flight = [InFlight(t.plot.path, t.plot.path.rsplit("/", 1)[0]) for t in self.in_flight.values()]
-            choice = choose_source(pl.dst_views(), jobs, flight, now, rules=self.source_rules,
-                                   not_before=self.not_before)  # fmt: skip
+            choice = choose_source(
+                pl.dst_views(), jobs, flight, now, rules=self.source_rules, not_before=self.not_before
+            )
             if choice is None:
                 later = [t for t in self.not_before.values() if now < t < math.inf]
                 if later:
@@ -168,9 +170,16 @@ class SimArchiver:
 
     def _send(self, plot: PlotFile, now: float) -> str:
         avoid_d = frozenset(k for k, until in self.avoid_drives.items() if until > now)
-        choice = choose_farmer(self._views(now), self.reach, self.farmers, now, size_bytes=plot.size_bytes,
-                               avoid_farmers=self.avoid_farmers, avoid_drives=avoid_d,
-                               held=self.held.get(plot.name))  # fmt: skip
+        choice = choose_farmer(
+            self._views(now),
+            self.reach,
+            self.farmers,
+            now,
+            size_bytes=plot.size_bytes,
+            avoid_farmers=self.avoid_farmers,
+            avoid_drives=avoid_d,
+            held=self.held.get(plot.name),
+        )
         for name in choice.candidates:
             farmer = self.fleet.farmer[name]
             try:
@@ -280,10 +289,9 @@ class SimArchiver:
             self._done_with(tr)
 
     def _release(self, tr: Transfer) -> None:
-        try:
+        # gone already, or the farmer expires it when its lease runs out
+        with contextlib.suppress(Unavailable, NotFound):
             tr.farmer.release(tr.res.id)
-        except (Unavailable, NotFound):
-            pass  # gone already, or the farmer expires it when its lease runs out
 
     def _resume(self, tr: Transfer) -> None:
         if self.in_flight.get(tr.plot.name) is not tr:

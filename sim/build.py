@@ -12,11 +12,12 @@ from plotboss.plots import plot_size
 from plotter_agent.logparse import Plotter
 from sim.farmer import BLOCK
 from sim.jobmodel import PhaseModel, default_model
-from sim.scenario import GB, Faults, FarmerSpec, PlotterSpec, Scenario, plotter_config, sched_of
+from sim.scenario import GB, FarmerSpec, Faults, PlotterSpec, Scenario, plotter_config, sched_of
 
 
-
-def plotter_yaml(name: str, *, k: int = 32, tmp: int = 2, scheduling: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def plotter_yaml(
+    name: str, *, k: int = 32, tmp: int = 2, scheduling: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """A plotter.yaml as a dict: ``tmp`` tmp dirs, one dst dir, chia at ``k``."""
     return {
         "version": 1,
@@ -25,7 +26,7 @@ def plotter_yaml(name: str, *, k: int = 32, tmp: int = 2, scheduling: Mapping[st
         "scheduling": {"global_max_jobs": 6, "global_stagger_m": 45, "tmpdir_max_jobs": 3, **(scheduling or {})},
         "logging": {"plots": f"/{name}/logs"},
         "plotting": {"type": "chia", "chia": {"executable": "chia", "k": k}},
-    }  # fmt: skip
+    }
 
 
 def like_plotters(
@@ -56,9 +57,10 @@ def like_plotters(
 
 
 def like_farmers(
-    n: int, drives: int, plots_per_drive: int, *, k: int = 32, rules: Rules = Rules(), link_bps: float = 1.25e9
+    n: int, drives: int, plots_per_drive: int, *, k: int = 32, rules: Rules | None = None, link_bps: float = 1.25e9
 ) -> tuple[FarmerSpec, ...]:
     """``n`` farmers of ``drives`` drives each, every drive holding ``plots_per_drive`` plots above its floor."""
+    rules = rules or Rules()
     per = -(-plot_size(k) // BLOCK) * BLOCK
     size = rules.min_free_bytes + plots_per_drive * per + per // 2
     return tuple(FarmerSpec(f"farmer-{i + 1:02d}", drives, size, rules, link_bps) for i in range(n))
@@ -73,16 +75,16 @@ def fleet(
     *,
     k: int = 32,
     seed: int = 1,
-    faults: Faults = Faults(),
-    rules: Rules = Rules(lease_s=300.0),
+    faults: Faults | None = None,
+    rules: Rules | None = None,
     **plotter_kw: Any,
 ) -> Scenario:
     return Scenario(
         plotters=like_plotters(plotters, k=k, **plotter_kw),
-        farmers=like_farmers(farmers, drives, plots_per_drive, k=k, rules=rules),
+        farmers=like_farmers(farmers, drives, plots_per_drive, k=k, rules=rules or Rules(lease_s=300.0)),
         days=days,
         seed=seed,
-        faults=faults,
+        faults=faults or Faults(),
     )
 
 

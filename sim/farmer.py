@@ -25,9 +25,10 @@ from farmer_agent.ledger import Ledger
 from farmer_agent.reservation import Reservation, Rules
 from plotboss.errors import FailedPrecondition, Unavailable
 from plotter_agent.archive.farmers import FarmerView
-from plotter_agent.farmer_client import FarmerDrive
+from plotter_agent.farmer_client import DriveStateName, FarmerDrive
 
 if TYPE_CHECKING:
+    from sim.engine import Event
     from sim.fleet import Fleet
 
 LedgerFactory = Callable[..., Ledger]
@@ -80,7 +81,7 @@ class SimFarmer:
         self._views: tuple[FarmerDrive, ...] | None = None
         #: drives changed since their last probe
         self._changed: set[SimDrive] = set()
-        self._expiry: list[object] | None = None
+        self._expiry: Event | None = None
         self._expiry_at = float("inf")
 
     def _new_id(self) -> str:
@@ -134,9 +135,19 @@ class SimFarmer:
             else:
                 room = info.free_bytes - reserved - self.rules.min_free_bytes
                 state = "full" if room < max(info.allocated(info.largest_plot_bytes), 1) else "ok"
+            name: DriveStateName = state  # type: ignore[assignment]
             d.view = FarmerDrive(
-                d.path, d.total, info.free_bytes, reserved, info.plot_count, info.plot_bytes, state, "",  # type: ignore[arg-type]
-                self.ledger.writers(d.path), "", info.probe_time,
+                d.path,
+                d.total,
+                info.free_bytes,
+                reserved,
+                info.plot_count,
+                info.plot_bytes,
+                name,
+                "",
+                self.ledger.writers(d.path),
+                "",
+                info.probe_time,
             )
         return d.view
 
@@ -203,7 +214,7 @@ class SimFarmer:
 
     def _arm_expiry(self, t: float) -> None:
         if t < self._expiry_at:
-            self.fleet.engine.cancel(self._expiry)  # type: ignore[arg-type]
+            self.fleet.engine.cancel(self._expiry)
             self._expiry_at = t
             self._expiry = self.fleet.engine.at(t, self._sweep)
 

@@ -34,7 +34,7 @@ _TRANSFER_FAULTS: tuple[tuple[int | None, int | None, tuple[str, ...]], ...] = (
     (30, None, ("rsync error: timeout in data send/receive (code 30)",)),
     (None, 9, ()),
 )
-_DRIVE_GONE = (11, None, ("rsync: [receiver] write failed on \"/farm/x\": Input/output error (5)",))
+_DRIVE_GONE = (11, None, ('rsync: [receiver] write failed on "/farm/x": Input/output error (5)',))
 _FARMER_GONE = (12, None, ("rsync: connection unexpectedly closed (0 bytes received so far) [sender]",))
 
 
@@ -77,15 +77,30 @@ class Fleet:
         self.plotters: list[SimPlotter] = []
         names = tuple(f.name for f in self.farmers)
         for i, ps in enumerate(sc.plotters):
-            pl = SimPlotter(self, i, ps.name, ps.sched, ps.model, dict(ps.dir_bytes), poll_s=ps.poll_s,
-                            jitter=sc.jitter, link_bps=ps.link_bps, seed=sc.seed * 100_003 + i)  # fmt: skip
+            pl = SimPlotter(
+                self,
+                i,
+                ps.name,
+                ps.sched,
+                ps.model,
+                dict(ps.dir_bytes),
+                poll_s=ps.poll_s,
+                jitter=sc.jitter,
+                link_bps=ps.link_bps,
+                seed=sc.seed * 100_003 + i,
+            )
             if self.farmers:
                 lease = min(f.rules.lease_s for f in sc.farmers)
                 pl.archiver = SimArchiver(
-                    self, pl, ps.farmers or names, max_transfers=ps.max_transfers, source_rules=sc.source_rules,
-                    farmer_rules=sc.farmer_rules, outcome_rules=sc.outcome_rules,
+                    self,
+                    pl,
+                    ps.farmers or names,
+                    max_transfers=ps.max_transfers,
+                    source_rules=sc.source_rules,
+                    farmer_rules=sc.farmer_rules,
+                    outcome_rules=sc.outcome_rules,
                     renew_every_s=sc.renew_every_s or lease / 3,
-                )  # fmt: skip
+                )
             self.plotters.append(pl)
         # metrics: slot use while plots wait
         self._blocked: deque[SimArchiver] = deque()
@@ -320,4 +335,3 @@ def _plot_size_of(sc: Scenario) -> int:
 
 def simulate(sc: Scenario) -> Report:
     return Fleet(sc).run()
-

@@ -100,8 +100,9 @@ def from_log_dir(directory: Path, plotter: Plotter, mode: str | None, k: int) ->
     return pick(model, plotter, mode, k, str(directory))
 
 
-def from_profiles(profiles: Mapping[tuple[Plotter, str | None, int], Profile], plotter: Plotter, mode: str | None,
-                  k: int, source: str) -> PhaseModel:
+def from_profiles(
+    profiles: Mapping[tuple[Plotter, str | None, int], Profile], plotter: Plotter, mode: str | None, k: int, source: str
+) -> PhaseModel:
     return pick(EtaModel(dict(profiles)), plotter, mode, k, source)
 
 

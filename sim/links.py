@@ -20,12 +20,28 @@ if TYPE_CHECKING:
 
 class Transfer:
     __slots__ = (
-        "plotter", "farmer", "drive", "res", "plot", "size", "left", "rate", "t_last", "end_ev", "renew_ev",
-        "fail_left", "fault", "started", "lost", "running", "on_end",
-    )  # fmt: skip
+        "drive",
+        "end_ev",
+        "fail_left",
+        "farmer",
+        "fault",
+        "left",
+        "lost",
+        "on_end",
+        "plot",
+        "plotter",
+        "rate",
+        "renew_ev",
+        "res",
+        "running",
+        "size",
+        "started",
+        "t_last",
+    )
 
-    def __init__(self, plotter: SimPlotter, farmer: SimFarmer, drive: SimDrive, res: Reservation, plot: PlotFile,
-                 now: float) -> None:  # fmt: skip
+    def __init__(
+        self, plotter: SimPlotter, farmer: SimFarmer, drive: SimDrive, res: Reservation, plot: PlotFile, now: float
+    ) -> None:
         self.plotter, self.farmer, self.drive, self.res, self.plot = plotter, farmer, drive, res, plot
         self.size = plot.size_bytes
         self.left = float(self.size)

@@ -59,10 +59,18 @@ def wait_kind(reason: str) -> str:
 
 
 class SimJob:
-    __slots__ = ("pid", "plot_id", "name", "tmp", "tmp2", "dst", "start", "steps", "ends", "argv", "total")
+    __slots__ = ("argv", "dst", "ends", "name", "pid", "plot_id", "start", "steps", "tmp", "tmp2", "total")
 
-    def __init__(self, pid: int, plot_id: str, name: str, start: Start, t0: float, steps: tuple[Step, ...],
-                 ends: tuple[float, ...]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        pid: int,
+        plot_id: str,
+        name: str,
+        start: Start,
+        t0: float,
+        steps: tuple[Step, ...],
+        ends: tuple[float, ...],
+    ) -> None:
         self.pid, self.plot_id, self.name = pid, plot_id, name
         self.tmp, self.tmp2, self.dst = start.tmp, start.tmp2, start.dst
         self.argv = start.argv
@@ -120,8 +128,9 @@ class SimPlotter:
         self.k = sched.job.spec.k
         self.plot_bytes = plot_size(self.k, sched.job.compression)
         sep = sched.tmp2 is not None
-        self.peak_tmp, self.peak_tmp2 = peak_tmp_bytes(sched.job.plotter.value, sched.job.mode, self.k,
-                                                       separate_tmp2=sep)  # fmt: skip
+        self.peak_tmp, self.peak_tmp2 = peak_tmp_bytes(
+            sched.job.plotter.value, sched.job.mode, self.k, separate_tmp2=sep
+        )
         self.jobs: dict[int, SimJob] = {}
         self.dst_plots: dict[str, dict[str, PlotFile]] = {d: {} for d in sched.dst}
         self.dst_used: dict[str, int] = dict.fromkeys(sched.dst, 0)
@@ -133,24 +142,48 @@ class SimPlotter:
         self._dst_only = False
         self._since = fleet.engine.now
         self._offset = self.rng.random() * poll_s
-        thresholds = {r.phase for r in sched.rules.values()}
-        self._thresholds = sorted(thresholds | {p for p, _ in fleet.source_rules.inbound_penalties})
+        # the phases the scheduler's rules compare with (the archiver reads phases when it chooses, and a phase
+        # change alone never gives it something new to send: no event for those)
+        self._thresholds = sorted({r.phase for r in sched.rules.values()})
         self.archiver: SimArchiver | None = None
         self.version = 0
+        #: the Job value last shown for each job (rebuilt when its phase changes)
+        self._jobs_seen: dict[int, Job] = {}
 
     # --- what the agent's view shows -----------------------------------------------------------------------------
 
     def _job(self, j: SimJob, now: float) -> Job:
-        cfg = self.sched
         elapsed = now - j.start
         phase = step_at(j.steps, j.ends, elapsed)
-        return Job(
-            pid=j.pid, pids=(j.pid,), create_time=j.start, cmdline=j.argv, plotter=cfg.job.plotter, k=self.k,
-            tmp_dir=j.tmp, tmp2_dir=j.tmp2 or j.tmp, dst_dir=j.dst, threads=None, buckets=None, buffer_mib=None,
-            state=ProcState.RUNNING, wall_s=elapsed, user_s=0.0, sys_s=0.0, iowait_s=0.0, rss_bytes=0,
-            plot_id=j.plot_id, plot_name=j.name, phase=phase, start_time=j.start,
-            tmp_bytes=int(self.peak_tmp * j.tmp_fraction(now)),
-        )  # fmt: skip
+        cached = self._jobs_seen.get(j.pid)
+        if cached is not None and cached.phase == phase:
+            return cached
+        cfg = self.sched
+        self._jobs_seen[j.pid] = job = Job(
+            pid=j.pid,
+            pids=(j.pid,),
+            create_time=j.start,
+            cmdline=j.argv,
+            plotter=cfg.job.plotter,
+            k=self.k,
+            tmp_dir=j.tmp,
+            tmp2_dir=j.tmp2 or j.tmp,
+            dst_dir=j.dst,
+            threads=None,
+            buckets=None,
+            buffer_mib=None,
+            state=ProcState.RUNNING,
+            wall_s=elapsed,
+            user_s=0.0,
+            sys_s=0.0,
+            iowait_s=0.0,
+            rss_bytes=0,
+            plot_id=j.plot_id,
+            plot_name=j.name,
+            phase=phase,
+            start_time=j.start,
+        )
+        return job
 
     def tmp_used(self, path: str, now: float) -> int:
         return sum(int(self.peak_tmp * j.tmp_fraction(now)) for j in self.jobs.values() if j.tmp == path)
@@ -158,13 +191,13 @@ class SimPlotter:
     def snapshot(self, now: float) -> Snapshot:
         jobs = tuple(self._job(j, now) for j in self.jobs.values())
         views: list[DirView] = []
+        # temp usage folded out: a tmp dir shows its whole size free and each job 0 bytes of temp files; the room
+        # check (free less what the jobs will still write, peak less what they hold) gives the same answer
         for path in self.sched.tmp:
-            used = self.tmp_used(path, now)
-            views.append(DirView(path, "tmp", self.total[path], self.total[path] - used, (), (), ()))
+            views.append(DirView(path, "tmp", self.total[path], self.total[path], (), (), ()))
         if self.sched.tmp2 is not None:
             p2 = self.sched.tmp2
-            used2 = sum(int(self.peak_tmp2 * j.tmp_fraction(now)) for j in self.jobs.values())
-            views.append(DirView(p2, "tmp2", self.total[p2], self.total[p2] - used2, (), (), ()))
+            views.append(DirView(p2, "tmp2", self.total[p2], self.total[p2], (), (), ()))
         for path in self.sched.dst:
             free = self.total[path] - self.dst_used[path]
             views.append(DirView(path, "dst", self.total[path], free, (), tuple(self.dst_plots[path].values()), ()))
@@ -173,8 +206,9 @@ class SimPlotter:
 
     def dst_views(self) -> tuple[DirView, ...]:
         return tuple(
-            DirView(p, "dst", self.total[p], self.total[p] - self.dst_used[p], (), tuple(self.dst_plots[p].values()),
-                    ())  # fmt: skip
+            DirView(
+                p, "dst", self.total[p], self.total[p] - self.dst_used[p], (), tuple(self.dst_plots[p].values()), ()
+            )
             for p in self.sched.dst
         )
 
@@ -247,15 +281,13 @@ class SimPlotter:
                 self.stats.peak_tmp[path] = used
 
     def _phase_event(self) -> None:
-        now = self.fleet.engine.now
-        self._sample_tmp(now)
+        self._sample_tmp(self.fleet.engine.now)
         self.poke()
-        if self.archiver is not None:
-            self.archiver.poke()
 
     def _finish(self, pid: int) -> None:
         now = self.fleet.engine.now
         job = self.jobs.pop(pid)
+        self._jobs_seen.pop(pid, None)
         self.stats.finished += 1
         self.stats.job_seconds.append(now - job.start)
         path = f"{job.dst}/{job.name}"
@@ -276,7 +308,8 @@ class SimPlotter:
                 self.dst_used[d] -= p.size_bytes
                 wait = self.fleet.engine.now - p.mtime
                 self.stats.longest_dst_wait_s = max(self.stats.longest_dst_wait_s, wait)
-                self.poke()
+                if "dst_space" in self._waiting:
+                    self.poke()
                 return p
         return None
 

@@ -133,8 +133,10 @@ def report_table(r: Report) -> Any:
     rows: list[tuple[str, str]] = [
         ("plots started / made", f"{r.plots_started} / {r.plots_made}"),
         ("plots archived (source deleted after Complete)", str(r.plots_archived)),
-        ("farm filled (plots placed / capacity)", f"{r.plots_on_farm} / {r.farm_capacity_plots} = "
-                                                   f"{100 * r.capacity_filled:.2f} %"),  # fmt: skip
+        (
+            "farm filled (plots placed / capacity)",
+            f"{r.plots_on_farm} / {r.farm_capacity_plots} = {100 * r.capacity_filled:.2f} %",
+        ),
         ("farm 99.5 % full at day", "-" if r.farm_full_at_day is None else f"{r.farm_full_at_day:.2f}"),
         ("overfills / writer violations", f"{r.overfills} / {r.writer_violations}"),
         ("lost / duplicated / deleted before Complete", f"{r.lost} / {r.duplicated} / {r.deleted_before_complete}"),

@@ -40,7 +40,7 @@ class FarmerSpec:
     name: str
     drives: int
     drive_bytes: int
-    rules: Rules = Rules()
+    rules: Rules = field(default_factory=Rules)
     link_bps: float = 1.25e9
 
 
@@ -67,10 +67,10 @@ class Scenario:
     #: per-job spread of the phase times (the standard deviation of a job's factor)
     jitter: float = 0.05
     drive_bps: float = 250e6
-    faults: Faults = Faults()
-    source_rules: SourceRules = SourceRules()
-    farmer_rules: FarmerRules = FarmerRules()
-    outcome_rules: OutcomeRules = OutcomeRules()
+    faults: Faults = field(default_factory=Faults)
+    source_rules: SourceRules = field(default_factory=SourceRules)
+    farmer_rules: FarmerRules = field(default_factory=FarmerRules)
+    outcome_rules: OutcomeRules = field(default_factory=OutcomeRules)
     #: how often a held reservation is renewed (None: a third of the farmer's lease)
     renew_every_s: float | None = None
     ledger_factory: Callable[..., Ledger] = Ledger

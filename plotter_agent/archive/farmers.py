@@ -120,11 +120,14 @@ def choose_farmer(
         if avoid.get(f, float("-inf")) > now:
             skipped.append((f, f"avoided after a failure for {avoid[f] - now:.0f} s more"))
             continue
+        # room(d) >= size_bytes, inlined: a farmer can list hundreds of drives, and this is asked per plot
         usable = [
             d
             for d in view.drives
-            if d.state in USABLE_STATES and room(d) >= size_bytes and (f, d.path) not in avoid_drives
+            if d.state in USABLE_STATES and (d.free_bytes - d.reserved_bytes >= size_bytes or size_bytes <= 0)
         ]
+        if avoid_drives:
+            usable = [d for d in usable if (f, d.path) not in avoid_drives]
         if not usable:
             skipped.append((f, f"no drive has room for {size_bytes} bytes (of {len(view.drives)})"))
             continue
