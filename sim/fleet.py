@@ -66,10 +66,11 @@ class Fleet:
         self.capacity = 0
         self.placed = 0
         for fs in sc.farmers:
-            drives = [SimDrive(f"/farm/{fs.name}/d{i:03d}", fs.drive_bytes, fs.name) for i in range(fs.drives)]
+            sizes = fs.sizes or (fs.drive_bytes,) * fs.drives
+            drives = [SimDrive(f"/farm/{fs.name}/d{i:03d}", size, fs.name) for i, size in enumerate(sizes)]
             farmer = SimFarmer(self, fs.name, drives, fs.rules, fs.link_bps, sc.ledger_factory)
             for d in drives:
-                d.capacity = drive_capacity(fs.drive_bytes, fs.rules.min_free_bytes, self._plot_bytes())
+                d.capacity = drive_capacity(d.total, fs.rules.min_free_bytes, self._plot_bytes())
                 self.capacity += d.capacity
             self.farmers.append(farmer)
             self.farmer[fs.name] = farmer
@@ -306,13 +307,13 @@ class Fleet:
         self._every(fl.farmer_restarts_per_day, self._farmer_restart)
         for pl in self.plotters:
             pl.poke()
-        wall0 = time.perf_counter()
+        wall0, cpu0 = time.perf_counter(), time.process_time()
         self.engine.run(self.sc.t0 + self.sc.days * DAY)
-        wall = time.perf_counter() - wall0
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         for pl in self.plotters:
             pl.finish_accounting()
         self._audit()
-        return build_report(self, wall)
+        return build_report(self, wall, cpu)
 
     def _audit(self) -> None:
         """Every plot made is in a dst dir or on a drive (or on a drive that failed)."""

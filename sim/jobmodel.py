@@ -116,3 +116,21 @@ def step_at(steps: Sequence[Step], ends: Sequence[float], elapsed: float) -> Ste
         else:
             hi = mid
     return steps[lo]
+
+
+def from_phase_means(plotter: Plotter, mode: str | None, k: int, means: Mapping[int, float], source: str) -> PhaseModel:
+    """Steps from per-phase means (what AnalyzeLogs answers): each phase's mean shared among its steps as the
+    agent's default shares share it."""
+    key = "bladebit-disk" if plotter is Plotter.BLADEBIT and mode == "disk" else plotter.value
+    shares = DEFAULT_SHARES[key]
+    steps: list[tuple[Step, float]] = []
+    for major, mean in sorted(means.items()):
+        mine = {st: v for st, v in shares.items() if st[0] == major}
+        norm = sum(mine.values())
+        if not mine or norm <= 0:
+            steps.append(((major, 0), mean))
+            continue
+        steps.extend((st, mean * v / norm) for st, v in sorted(mine.items()))
+    if not steps:
+        raise ConfigError(f"{source}: no phase times")
+    return PhaseModel(plotter, mode, k, tuple(steps), source)

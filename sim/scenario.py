@@ -42,6 +42,8 @@ class FarmerSpec:
     drive_bytes: int
     rules: Rules = field(default_factory=Rules)
     link_bps: float = 1.25e9
+    #: each drive's own size (overrides ``drives`` x ``drive_bytes``): a real farmer's drives, room as they are now
+    sizes: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
