@@ -74,6 +74,7 @@ class Fleet:
                 self.capacity += d.capacity
             self.farmers.append(farmer)
             self.farmer[fs.name] = farmer
+        self.live_cap = self.capacity
         # plotters
         self.plotters: list[SimPlotter] = []
         names = tuple(f.name for f in self.farmers)
@@ -178,11 +179,11 @@ class Fleet:
             self.violations["overfills"] += 1
         farmer.touch(d)
         self._update_slots(d)
-        if self.full_at is None and self.capacity and self.placed >= 0.995 * self.live_capacity():
+        if self.full_at is None and self.capacity and self.placed >= 0.995 * self.live_cap:
             self.full_at = self.engine.now
 
     def live_capacity(self) -> int:
-        return sum(d.capacity for f in self.farmers for d in f.drives if not d.failed)
+        return self.live_cap
 
     def completed(self, tr: Transfer) -> None:
         self.completed_names.add(tr.plot.name)
@@ -268,6 +269,7 @@ class Fleet:
         d = self.rng.choice(live)
         self._count("drive_failed")
         self.lost_with_drives += len(d.plots)
+        self.live_cap -= d.capacity
         self.placed -= len(d.plots)
         f.fail_drive(d)
         for tr in self.links.of_farmer(f.name):
