@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from sim.build import fleet  # noqa: E402
-from sim.fleet import simulate  # noqa: E402
+from sim.fleet import Fleet, simulate  # noqa: E402
 from sim.report import report_table  # noqa: E402
 from sim.scenario import Faults  # noqa: E402
 
@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-faults", action="store_true")
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
+    ap.add_argument("--progress", action="store_true", help="a line on stderr per simulated day")
     args = ap.parse_args(argv)
     sc = fleet(
         args.plotters,
@@ -60,7 +61,17 @@ def main(argv: list[str] | None = None) -> int:
         faults=Faults() if args.no_faults else FAULTS,
     )
     t0 = time.perf_counter()
-    r = simulate(sc)
+
+    def progress(f: Fleet) -> None:
+        day = (f.engine.now - sc.t0) / 86400
+        print(
+            f"day {day:4.1f}: {len(f.made)} plots made, {f.placed} placed of {f.live_cap}, {f.engine.events} events, "
+            f"{time.perf_counter() - t0:.0f} s wall, {time.process_time():.0f} s CPU",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    r = simulate(sc, progress if args.progress else None)
     total = time.perf_counter() - t0
     if args.json:
         print(json.dumps(r.as_dict(with_plotters=False), indent=2))

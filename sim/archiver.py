@@ -83,6 +83,9 @@ class SimArchiver:
     def reset(self) -> None:
         """A fresh agent: nothing in memory (what a restart loses)."""
         self.in_flight: dict[str, Transfer] = {}
+        #: pushed plots whose Complete is to be asked again later: they hold no transfer slot and read nothing (the
+        #: choice skips them through ``not_before``)
+        self.awaiting_complete: set[str] = set()
         self.history: dict[str, list[Attempt]] = {}
         self.not_before: dict[str, float] = {}
         self.reach: dict[str, Reachability] = {}
@@ -121,12 +124,16 @@ class SimArchiver:
     def _tick(self) -> None:
         self._tick_ev, self._tick_at = None, math.inf
         now = self.fleet.engine.now
-        while len(self.in_flight) < self.max_transfers:
+        while len(self.in_flight) - len(self.awaiting_complete) < self.max_transfers:
             pl = self.plotter
             jobs = tuple(
                 SourceJob(j.pid, j.dst, step_at(j.steps, j.ends, now - j.start), j.plot_id) for j in pl.jobs.values()
             )
-            flight = [InFlight(t.plot.path, t.plot.path.rsplit("/", 1)[0]) for t in self.in_flight.values()]
+            flight = [
+                InFlight(t.plot.path, t.plot.path.rsplit("/", 1)[0])
+                for name, t in self.in_flight.items()
+                if name not in self.awaiting_complete
+            ]
             choice = choose_source(
                 pl.dst_views(), jobs, flight, now, rules=self.source_rules, not_before=self.not_before
             )
@@ -169,6 +176,9 @@ class SimArchiver:
         return views
 
     def _send(self, plot: PlotFile, now: float) -> str:
+        # a plot parked because a farmer held it is looked at again once its park is over (choose_source offered it):
+        # ask again (the holder's reservation may have ended), rather than keep it from every farmer for good
+        self.held.pop(plot.name, None)
         avoid_d = frozenset(k for k, until in self.avoid_drives.items() if until > now)
         choice = choose_farmer(
             self._views(now),
@@ -198,13 +208,16 @@ class SimArchiver:
                 self.not_before[plot.path] = now + step.after_s
                 if plot.name not in self.parked:
                     self.parked.add(plot.name)
-                    self.fleet.parked += 1
+                    self.fleet.parkings += 1
                     self.fleet.demand_changed(self.plotter)
                 return "parked"
             if lands_on_avoided(name, res.drive, avoid_d):
                 farmer.release(res.id)
                 continue
             self.fleet.reserved(farmer, res)
+            if plot.name in self.parked:
+                self.parked.discard(plot.name)
+                self.fleet.demand_changed(self.plotter)
             tr = Transfer(self.plotter, farmer, farmer.by_path[res.drive], res, plot, now)
             self.in_flight[plot.name] = tr
             self._push(tr)
@@ -236,6 +249,7 @@ class SimArchiver:
         self._renew_later(tr)
 
     def _done_with(self, tr: Transfer) -> None:
+        self.awaiting_complete.discard(tr.plot.name)
         self.fleet.engine.cancel(tr.renew_ev)
         tr.renew_ev = None
         if self.in_flight.get(tr.plot.name) is tr:
@@ -277,7 +291,11 @@ class SimArchiver:
             self._done_with(tr)
             self.poke(now + step.after_s)
         elif isinstance(step, RetryComplete):
+            self.awaiting_complete.add(tr.plot.name)
+            self.not_before[tr.plot.path] = math.inf
+            self.fleet.demand_changed(self.plotter)
             self.fleet.engine.after_s(step.after_s, self._complete, tr)
+            self.poke()
         elif isinstance(step, GiveUp):
             if step.release:
                 self._release(tr)
@@ -285,6 +303,7 @@ class SimArchiver:
             self.fleet.given_up += 1
             self._done_with(tr)
         elif isinstance(step, Delete):
+            self.not_before.pop(tr.plot.path, None)
             self.fleet.delete_source(self.plotter, tr)
             self._done_with(tr)
 
@@ -306,6 +325,9 @@ class SimArchiver:
     def _complete(self, tr: Transfer) -> None:
         if self.in_flight.get(tr.plot.name) is not tr:
             return
+        if tr.plot.name in self.awaiting_complete:
+            self.awaiting_complete.discard(tr.plot.name)
+            self.not_before.pop(tr.plot.path, None)
         name, drive = tr.farmer.name, tr.drive.path
         try:
             tr.farmer.complete(tr.res.id)

@@ -15,6 +15,7 @@ They are checked at the events that can break them, which is every event at whic
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 import time
 from collections import deque
 
@@ -51,7 +52,7 @@ class Fleet:
         self.on_drive: dict[str, SimDrive] = {}
         self.completed_names: set[str] = set()
         self.deleted = 0
-        self.parked = 0
+        self.parkings = 0
         self.given_up = 0
         self.transfer_failures = 0
         self.faults_injected: dict[str, int] = {}
@@ -137,7 +138,7 @@ class Fleet:
         arch = pl.archiver
         d = 0
         if arch is not None and not arch.down:
-            d = min(arch.max_transfers, max(0, pl.waiting_plots() - len(arch.parked)))
+            d = min(arch.max_transfers, max(0, pl.waiting_plots() - len(arch.parked) - len(arch.awaiting_complete)))
         self.demand += d - self._demand.get(pl.name, 0)
         self._demand[pl.name] = d
 
@@ -301,8 +302,16 @@ class Fleet:
 
     # --- running -------------------------------------------------------------------------------------------------
 
-    def run(self) -> Report:
+    def run(self, progress: Callable[[Fleet], None] | None = None) -> Report:
+        """Run the scenario; ``progress`` is called once a simulated day."""
         fl = self.sc.faults
+        if progress is not None:
+
+            def daily() -> None:
+                progress(self)
+                self.engine.after_s(DAY, daily)
+
+            self.engine.after_s(DAY, daily)
         self._every(fl.farmer_outages_per_day, self._outage)
         self._every(fl.drive_failures_per_day, self._drive_failure)
         self._every(fl.plotter_restarts_per_day, self._plotter_restart)
@@ -336,5 +345,5 @@ def _plot_size_of(sc: Scenario) -> int:
     return max(plot_size(p.sched.job.spec.k, p.sched.job.compression) for p in sc.plotters)
 
 
-def simulate(sc: Scenario) -> Report:
-    return Fleet(sc).run()
+def simulate(sc: Scenario, progress: Callable[[Fleet], None] | None = None) -> Report:
+    return Fleet(sc).run(progress)

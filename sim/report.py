@@ -49,6 +49,7 @@ class Report:
     transfer_slot_use: float
     longest_dst_wait_s: float
     transfer_failures: int
+    #: plots parked at the end: a farmer holds them already (not sent again, the source kept: see outcome.Park)
     parked: int
     given_up: int
     faults: dict[str, int]
@@ -115,7 +116,7 @@ def build_report(fleet: Fleet, wall_s: float, cpu_s: float = 0.0) -> Report:
         transfer_slot_use=round(fleet.slot_used_s / fleet.slot_possible_s, 4) if fleet.slot_possible_s else 1.0,
         longest_dst_wait_s=round(max((pl.stats.longest_dst_wait_s for pl in fleet.plotters), default=0.0), 1),
         transfer_failures=fleet.transfer_failures,
-        parked=fleet.parked,
+        parked=sum(len(pl.archiver.parked) for pl in fleet.plotters if pl.archiver is not None),
         given_up=fleet.given_up,
         faults=dict(fleet.faults_injected),
         wall_s=round(wall_s, 2),
