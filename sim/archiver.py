@@ -65,6 +65,7 @@ class SimArchiver:
         farmers: tuple[str, ...],
         *,
         max_transfers: int,
+        priority: tuple[str, ...] = (),
         source_rules: SourceRules,
         farmer_rules: FarmerRules,
         outcome_rules: OutcomeRules,
@@ -73,6 +74,7 @@ class SimArchiver:
         self.fleet = fleet
         self.plotter = plotter
         self.farmers = farmers
+        self.priority = priority
         self.max_transfers = max_transfers
         self.source_rules = source_rules
         self.farmer_rules = farmer_rules
@@ -183,7 +185,7 @@ class SimArchiver:
         choice = choose_farmer(
             self._views(now),
             self.reach,
-            self.farmers,
+            self.priority,
             now,
             size_bytes=plot.size_bytes,
             avoid_farmers=self.avoid_farmers,

@@ -98,6 +98,7 @@ class Fleet:
                     self,
                     pl,
                     ps.farmers or names,
+                    priority=ps.priority,
                     max_transfers=ps.max_transfers,
                     source_rules=sc.source_rules,
                     farmer_rules=sc.farmer_rules,

@@ -31,8 +31,10 @@ class PlotterSpec:
     link_bps: float = 125e6
     max_transfers: int = 1
     poll_s: float = 20.0
-    #: the farmers this plotter sends to, by name, in its priority order (None: all of the scenario's)
+    #: the farmers this plotter sends to, by name (None: all of the scenario's)
     farmers: tuple[str, ...] | None = None
+    #: farmers to try first, in this order (``choose_farmer``'s priority; empty: by room alone)
+    priority: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
