@@ -15,9 +15,9 @@ They are checked at the events that can break them, which is every event at whic
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 import time
 from collections import deque
+from collections.abc import Callable
 
 from farmer_agent.drives import allocated
 from farmer_agent.reservation import Reservation
