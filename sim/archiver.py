@@ -9,7 +9,7 @@ for a while), RetryComplete, TryNext, Park, GiveUp. A reservation is renewed eve
 
 When no farmer can take a plot now, the archiver waits in the fleet's queue and is woken when a farmer frees a
 writer or space (the real one would poll; waking on the change is the same answer without the idle polls), and by a
-slow poll that doubles up to an hour as a safety net.
+slow poll (10 min, doubling up to 6 h) as a safety net.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from sim.fleet import Fleet
     from sim.plotter import SimPlotter
 
-SAFETY_POLL_S = (300.0, 3600.0)
+SAFETY_POLL_S = (600.0, 6 * 3600.0)
 
 
 class SimArchiver:

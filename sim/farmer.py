@@ -79,6 +79,7 @@ class SimFarmer:
         self.reachable = True
         self._ids = 0
         self._views: tuple[FarmerDrive, ...] | None = None
+        self._view: FarmerView | None = None
         #: drives changed since their last probe
         self._changed: set[SimDrive] = set()
         self._expiry: Event | None = None
@@ -159,9 +160,10 @@ class SimFarmer:
         for d in self._changed:
             if d.changed_at is not None and now > d.changed_at and d.view is not None:
                 d.view, self._views = None, None
-        if self._views is None:
+        if self._views is None or self._view is None:
             self._views = tuple(self._drive_view(d) for d in self.drives)
-        return FarmerView(self.name, self._views)
+            self._view = FarmerView(self.name, self._views)
+        return self._view
 
     # --- the RPCs ------------------------------------------------------------------------------------------------
 
