@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from plotboss.errors import ConfigError
@@ -35,6 +35,8 @@ class PhaseModel:
     k: int
     steps: tuple[tuple[Step, float], ...]
     source: str
+    #: seconds from a job's process start to its log's first line (see with_start_overhead)
+    startup_s: float = 0.0
 
     @property
     def total_s(self) -> float:
@@ -45,14 +47,22 @@ class PhaseModel:
         k = self.k if k is None else k
         f = plot_size(k) / plot_size(self.k) / speed
         src = self.source if k == self.k else f"{self.source}, scaled k{self.k}->k{k}"
-        return PhaseModel(self.plotter, self.mode, k, tuple((st, s * f) for st, s in self.steps), src)
+        return PhaseModel(self.plotter, self.mode, k, tuple((st, s * f) for st, s in self.steps), src, self.startup_s)
+
+    def with_start_overhead(self, seconds: float) -> PhaseModel:
+        """The same steps after ``seconds`` of process start-up that no log times (the plotter's interpreter and
+        libraries loading before its first log line: under a second, which counts only for tiny test plots). The
+        job's log, and so its start as the scheduler's stagger counts it, begins that much after its process."""
+        if seconds <= 0:
+            return self
+        return replace(self, startup_s=seconds, source=f"{self.source}, +{seconds:.1f} s start-up")
 
     def draw(self, rng: random.Random, jitter: float) -> tuple[tuple[Step, ...], tuple[float, ...]]:
         """One job's steps and the time from its start to the end of each: the means times one factor per job
         (``1 + jitter * N(0, 1)``, at least 0.5) and a smaller one per step."""
         job = max(0.5, 1.0 + jitter * rng.gauss(0.0, 1.0))
         ends: list[float] = []
-        t = 0.0
+        t = self.startup_s
         for _st, s in self.steps:
             t += s * job * max(0.5, 1.0 + jitter / 2 * rng.gauss(0.0, 1.0))
             ends.append(t)

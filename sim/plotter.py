@@ -181,7 +181,7 @@ class SimPlotter:
             plot_id=j.plot_id,
             plot_name=j.name,
             phase=phase,
-            start_time=j.start,
+            start_time=j.start + self.model.startup_s,
         )
         return job
 
