@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check plotboss plotter_agent farmer_agent cli testbed tests bench scripts
-	$(BIN)/ruff format --check plotboss plotter_agent farmer_agent cli testbed tests bench scripts
+	$(BIN)/ruff check plotboss plotter_agent farmer_agent cli testbed sim tests bench scripts
+	$(BIN)/ruff format --check plotboss plotter_agent farmer_agent cli testbed sim tests bench scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

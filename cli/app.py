@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "cli.analyze_cmds",
     "cli.completion",
     "cli.watch",
+    "cli.simulate_cmds",
 )
 
 #: Where each command lives: a fast path only. A command missing here is still found (every module is imported, as

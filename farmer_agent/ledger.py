@@ -172,8 +172,11 @@ class Ledger:
 
     # --- decisions ---------------------------------------------------------------------------------------------
 
-    def _refusal(self, info: DriveInfo, plot_name: str, size: int) -> str | None:
-        """Why this drive cannot take ``plot_name`` (``size`` more bytes) now, or None when it can."""
+    def _refusal(
+        self, info: DriveInfo, plot_name: str, size: int, writers: dict[str, int], avail: dict[str, int]
+    ) -> str | None:
+        """Why this drive cannot take ``plot_name`` (``size`` more bytes) now, or None when it can. ``writers``: the
+        reservations per drive; ``avail`` gets the drive's available bytes when they were computed."""
         if not info.usable:
             return f"{info.state.value}" + (f" ({info.error})" if info.error else "")
         why = self._removals.refusal(plot_name, info)
@@ -181,13 +184,13 @@ class Ledger:
             return why
         if info.probe_mono < self._newest_probe.get(info.path, info.probe_mono):
             return "stale probe (a newer one was already used; try again)"
-        w = self.writers(info.path)
+        w = writers.get(info.path, 0)
         if w >= self.rules.max_writers_per_drive:
             return f"{w}/{self.rules.max_writers_per_drive} writers busy"
-        avail = self.available_bytes(info)
+        avail[info.path] = a = self.available_bytes(info)
         need = info.allocated(size)
-        if avail < need:
-            return f"{_mib(max(0, avail))} free above the floor and reservations, needs {_mib(need)}"
+        if a < need:
+            return f"{_mib(max(0, a))} free above the floor and reservations, needs {_mib(need)}"
         return None
 
     def _prune_landed(self, drives: Sequence[DriveInfo]) -> None:
@@ -242,8 +245,17 @@ class Ledger:
                         raise AlreadyExists(f"plot {plot_name}: its plot id is already on {d.path} as {other}")
             fits: list[DriveInfo] = []
             reasons: list[str] = []
+            # per drive, computed once for this decision (a farmer may have hundreds of drives)
+            writers: dict[str, int] = {}
+            for r in self._by_id.values():
+                writers[r.drive] = writers.get(r.drive, 0) + 1
+            avail: dict[str, int] = {}
             for d in drives:
-                why = "avoided by the requester" if d.path in avoid_drives else self._refusal(d, plot_name, size_bytes)
+                why = (
+                    "avoided by the requester"
+                    if d.path in avoid_drives
+                    else self._refusal(d, plot_name, size_bytes, writers, avail)
+                )
                 if why is None:
                     fits.append(d)
                 else:
@@ -254,7 +266,8 @@ class Ledger:
             if self.rules.policy == "fill_first":
                 chosen = fits[0]
             else:
-                chosen = max(fits, key=lambda d: (self.available_bytes(d), -fits.index(d)))
+                # ties: the first listed (by position, not list.index: DriveInfo equality compares every field)
+                chosen = max(enumerate(fits), key=lambda t: (avail[t[1].path], -t[0]))[1]
             now = self._clock()
             rid = self._new_id()
             while rid in self._by_id:

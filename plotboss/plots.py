@@ -12,6 +12,7 @@ date, k or compression level in the name).
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime
 from typing import NamedTuple
@@ -38,6 +39,7 @@ class PlotName(NamedTuple):
     compression: int = 0
 
 
+@functools.lru_cache(maxsize=16384)
 def parse_plot_name(name: str) -> PlotName:
     """Validate a final plot file name (no directories) and return its parts; InvalidArgument if it is not one."""
     if not name or "/" in name or "\\" in name or "\x00" in name:

@@ -16,6 +16,7 @@ the most free space.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -89,20 +90,28 @@ def _plural(n: int, word: str) -> str:
 _BLADEBIT_TMP_MODE = {"ram": "ramplot", "disk": "diskplot", "cuda": "cudaplot"}
 
 
-def _mode_of(job: Job) -> tuple[str, int]:
-    """(peak_tmp_bytes mode, compression level) of a running job: its mode as the view knows it, and the flags of
-    its command line."""
-    parsed = parse_options(job.cmdline)
+@functools.lru_cache(maxsize=1024)
+def _cmdline_flags(cmdline: tuple[str, ...]) -> tuple[int, bool, bool]:
+    """(compression level, nobitfield, alternate) a command line sets. Cached: one decision asks it of every job
+    for every dir, and a job's command line never changes."""
+    parsed = parse_options(cmdline)
     values = parsed.values if parsed is not None else {}
     try:
         compression = max(0, min(9, int(values.get("compression", "0"))))
     except ValueError:
         compression = 0
+    return compression, bool(values.get("nobitfield")), bool(values.get("alternate"))
+
+
+def _mode_of(job: Job) -> tuple[str, int]:
+    """(peak_tmp_bytes mode, compression level) of a running job: its mode as the view knows it, and the flags of
+    its command line."""
+    compression, nobitfield, alternate = _cmdline_flags(tuple(job.cmdline))
     if job.plotter is Plotter.CHIA:
-        return ("nobitfield" if values.get("nobitfield") else ""), 0
+        return ("nobitfield" if nobitfield else ""), 0
     if job.plotter is Plotter.BLADEBIT:
         mode = _BLADEBIT_TMP_MODE.get(job.mode or "ram", "ramplot")
-        if mode == "diskplot" and values.get("alternate"):
+        if mode == "diskplot" and alternate:
             mode = "diskplot-alternate"
         return mode, compression
     return "", 0

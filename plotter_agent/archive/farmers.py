@@ -121,20 +121,29 @@ def choose_farmer(
         if avoid.get(f, float("-inf")) > now:
             skipped.append((f, f"avoided after a failure for {avoid[f] - now:.0f} s more"))
             continue
-        usable = [
-            d
-            for d in view.drives
-            if d.state in USABLE_STATES and room(d) >= size_bytes and (f, d.path) not in avoid_drives
-        ]
-        if not usable:
+        # one pass over the drives, room(d) inlined: a farmer can list hundreds of drives, and this is asked per plot
+        n_usable = 0
+        has_idle = False
+        idle_room = usable_room = 0
+        for d in view.drives:
+            r = d.free_bytes - d.reserved_bytes
+            if r < 0:
+                r = 0
+            if d.state not in USABLE_STATES or r < size_bytes or (avoid_drives and (f, d.path) in avoid_drives):
+                continue
+            n_usable += 1
+            usable_room += r
+            if d.writers == 0:
+                has_idle = True
+                idle_room += r
+        if not n_usable:
             skipped.append((f, f"no drive has room for {size_bytes} bytes (of {len(view.drives)})"))
             continue
-        idle = [d for d in usable if d.writers == 0]
         pos = float(rank.get(f, len(rank)))
-        if idle:
-            free_writer.append(((pos, -sum(room(d) for d in idle)), f))
+        if has_idle:
+            free_writer.append(((pos, -idle_room), f))
         else:
-            busy_writer.append(((pos, -sum(room(d) for d in usable)), f))
+            busy_writer.append(((pos, -usable_room), f))
     ordered = [f for _, f in sorted(free_writer, key=lambda x: x[0])] + [
         f for _, f in sorted(busy_writer, key=lambda x: x[0])
     ]
