@@ -14,7 +14,6 @@ atomically as the scheduler's is.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -23,8 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from plotboss.atomic import write_atomic
-from plotboss.errors import ConfigError
+from plotboss.statefile import load_word, save_word, state_path
 from plotter_agent.rsync_runner import LOG_SUFFIX
 
 _HANDLED_RE = re.compile(r"^plot-.+\.plot\.[0-9a-f]{32}" + re.escape(LOG_SUFFIX) + r"\.(?:[0-9]+|x)\.(?:done|failed)\Z")
@@ -204,36 +202,16 @@ def delete_source(path: str, confirmed_size: int, expect: SourceId | None) -> st
 
 def default_state_path(config_path: Path) -> Path:
     """``<config dir>/.<config name>.archiver.json``."""
-    return config_path.parent / f".{config_path.name}.archiver.json"
+    return state_path(config_path, "archiver")
 
 
 def load_paused(path: Path) -> bool:
-    """Whether the saved state is paused (False without a file); ConfigError naming the file when it is not ours
-    (the agent then exits 2 and leaves it in place)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except FileNotFoundError:
-        return False
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read the archiver state file: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                raise ValueError("not a regular file")
-            state = json.loads(f.read(4096))["state"]
-        if state not in ("running", "paused"):
-            raise ValueError(state)
-        return bool(state == "paused")
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ConfigError(
-            f"{path}: not a plotboss archiver state file ({type(e).__name__}: {str(e)[:80]}); move it away to start "
-            "with the archiver running"
-        ) from None
+    """Whether the saved state is paused (False without a file; see ``plotboss.statefile``)."""
+    return load_word(path, "archiver", ("running", "paused"), "running") == "paused"
 
 
 def save_paused(path: Path, paused: bool, now: float) -> None:
-    state = "paused" if paused else "running"
-    write_atomic(path, json.dumps({"version": 1, "state": state, "changed_time": now}).encode() + b"\n")
+    save_word(path, "paused" if paused else "running", now)
 
 
 def stderr_detail(returncode: int | None, signal: int | None, tail: Sequence[str], lines: int = 3) -> str:
