@@ -17,20 +17,12 @@ import grpc
 
 from cli.app import cli
 from cli.archive_view import STATE_NAMES, archive_json, archive_report
+from cli.options import json_option, names_option
 from cli.render import Printer, print_json
 from cli.targets import ClientOptions, Target, fan_out, report_failures, resolve_targets, select_by_name
 from plotboss.v1 import plotter_pb2, plotter_pb2_grpc
 
 _NAMES_KEY = "plotboss.archive.names"
-
-names_option = click.option(
-    "--plotter-name",
-    "names",
-    multiple=True,
-    metavar="NAME",
-    help="Only the plotter agents of this name (as the fleet file names them; shell pattern; repeatable).",
-)
-json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
 
 def _targets(ctx: click.Context, names: Sequence[str]) -> list[Target]:

@@ -29,6 +29,7 @@ from cli.jobs_view import (
     suspects_lines,
     tmp_summary,
 )
+from cli.options import json_option, names_option
 from cli.render import Printer, human_bytes, human_duration, print_json
 from cli.sched_view import scheduler_json, scheduler_line
 from cli.targets import (
@@ -49,8 +50,6 @@ T = TypeVar("T")
 JOB_NAME_RE = re.compile(r"^([0-9a-fA-F]{1,64}|pid:[0-9]{1,10})\Z")
 FOLLOW_TIMEOUT_S = 7 * 24 * 3600.0
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-
 
 def _stub(channel: grpc.Channel) -> plotter_pb2_grpc.PlotterServiceStub:
     return plotter_pb2_grpc.PlotterServiceStub(channel)
@@ -64,15 +63,6 @@ def _opts(ctx: click.Context) -> ClientOptions:
 
 def _targets(ctx: click.Context, names: Sequence[str] = ()) -> list[Target]:
     return select_by_name(resolve_targets(_opts(ctx), "plotter"), names, "--plotter-name")
-
-
-names_option = click.option(
-    "--plotter-name",
-    "names",
-    multiple=True,
-    metavar="NAME",
-    help="Only the plotter agents of this name (as the fleet file names them; shell pattern; repeatable).",
-)
 
 
 def _job_name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
